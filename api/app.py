@@ -1,0 +1,69 @@
+"""The FastAPI application: REST API under /api/v1, OpenAPI at /openapi.json, docs at /docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+from sqlalchemy import text
+
+from api import problems
+from api.deps import SessionDep
+from api.limits import BodySizeLimit
+from api.routes import audience, events, groups, members, roles, tags, tokens
+from core.db import make_engine, make_sessionmaker
+from core.embedded import database_url
+from core.settings import Settings, get_settings
+
+DESCRIPTION = """
+vestnik keeps a team's people, roles, groups, tags and events, and reminds them.
+
+Authenticate with an API token: `Authorization: Bearer vst_…`. A token belongs to one workspace, so
+paths carry no workspace id. Create the first one with `vestnik workspace create NAME`.
+
+Errors are `application/problem+json` (RFC 9457); `errors[].field` names what to fix.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(await database_url(settings), pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="vestnik",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+
+    v1 = APIRouter(prefix="/api/v1")
+    for module in (members, roles, groups, tags, events, audience, tokens):
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz(session: SessionDep) -> dict[str, str]:
+        """Liveness and database reachability."""
+        await session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

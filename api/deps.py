@@ -1,0 +1,40 @@
+"""Request-scoped dependencies: the database session and the acting token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.errors import Unauthorized
+from core.teams.permissions import Actor
+from core.teams.tokens import authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `vst_…`")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_actor(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise Unauthorized("send an API token as 'Authorization: Bearer vst_…'")
+    actor = await authenticate(session, credentials.credentials)
+    if session.dirty:
+        await session.commit()  # the token's last-use time, its own tiny unit of work
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

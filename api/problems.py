@@ -1,0 +1,102 @@
+"""Every error the API returns is application/problem+json (RFC 9457) naming the field at fault."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (Conflict, 409),
+    (Invalid, 422),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Unauthorized, 401),
+]
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    parts = list(loc)
+    if (parts and parts[0] == "body") or (parts and parts[0] in ("query", "path", "header")):
+        parts = parts[1:]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+    errors = (
+        [{"field": e.field, "message": e.message} for e in exc.errors]
+        if isinstance(exc, Invalid)
+        else None
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, exc.title, exc.detail, errors, headers)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        message = err["msg"]
+        if err["type"] == "json_invalid":
+            message = "the body is not valid JSON"
+        errors.append({"field": _field(err["loc"]), "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    return problem(422, "Invalid input", detail, errors)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers)
+
+
+async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+    # Core checks uniqueness first; this is the rare race where two requests collide.
+    log.info("integrity error: %s", exc)
+    return problem(
+        409, "Conflict", "the change conflicts with data written at the same time; retry"
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "Internal error", "something went wrong on our side; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(Exception, _unexpected)

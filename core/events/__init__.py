@@ -1,0 +1,1 @@
+"""Events, their recurrence and (later) confirmations."""

@@ -1,0 +1,303 @@
+"""Events: creating, changing, listing and expanding them. Every rule about an event's shape lives here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import FieldError, Invalid
+from core.events.models import Event, EventStatus
+from core.events.recurrence import occurrence_starts, parse_rrule
+from core.events.schemas import (
+    MAX_OFFSET_MINUTES,
+    EventCreate,
+    EventFilter,
+    EventOut,
+    EventUpdate,
+    Occurrence,
+)
+from core.filters import contains
+from core.notify.audience import AudienceRule, validate_audience
+from core.paging import Page
+from core.scoping import get_scoped
+from core.teams.models import Workspace
+from core.teams.permissions import Action, Actor
+
+DEFAULT_DURATION = timedelta(hours=1)
+MAX_OCCURRENCE_WINDOW = timedelta(days=366)
+_NOT_NULL = frozenset(
+    {
+        "title",
+        "description",
+        "location",
+        "timezone",
+        "all_day",
+        "exdates",
+        "audience",
+        "reminder_offsets",
+        "confirmation_required",
+        "status",
+    }
+)
+
+
+def _utc(value: datetime, zone: ZoneInfo) -> datetime:
+    """An instant from an API time: naive means wall-clock time in ``zone``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def _apply_times(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
+    if data.all_day:
+        for field in ("starts_at", "ends_at"):
+            if getattr(data, field) is not None:
+                raise Invalid(
+                    field, "leave it out for an all-day event; use start_date and end_date"
+                )
+        if data.start_date is None:
+            raise Invalid("start_date", "an all-day event needs start_date (YYYY-MM-DD)")
+        end = data.end_date or data.start_date
+        if end < data.start_date:
+            raise Invalid("end_date", "must not be before start_date")
+        event.start_date, event.end_date = data.start_date, end
+        event.starts_at = _midnight(data.start_date, zone)
+        event.ends_at = _midnight(end + timedelta(days=1), zone)
+        return
+    for field in ("start_date", "end_date"):
+        if getattr(data, field) is not None:
+            raise Invalid(field, "only for all-day events; set all_day to true or use starts_at")
+    if data.starts_at is None:
+        raise Invalid("starts_at", "a timed event needs starts_at (e.g. 2026-12-01T10:00)")
+    starts = _utc(data.starts_at, zone)
+    ends = _utc(data.ends_at, zone) if data.ends_at is not None else starts + DEFAULT_DURATION
+    if ends <= starts:
+        raise Invalid("ends_at", "must be after starts_at")
+    event.start_date = event.end_date = None
+    event.starts_at, event.ends_at = starts, ends
+
+
+def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
+    if data.rrule is None or not data.rrule.strip():
+        if data.exdates:
+            raise Invalid("exdates", "exceptions only make sense for a recurring event (set rrule)")
+        event.rrule, event.exdates = None, []
+        return
+    parse_rrule(data.rrule, event.starts_at.astimezone(zone))
+    text = data.rrule.strip()
+    event.rrule = text[6:] if text.upper().startswith("RRULE:") else text
+    event.exdates = sorted({_utc(d, zone) for d in data.exdates})
+
+
+def _apply_confirmation(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
+    if not data.confirmation_required:
+        if data.confirm_by is not None or data.confirm_before_minutes is not None:
+            raise Invalid(
+                "confirmation_required", "set it to true to ask members to confirm by a deadline"
+            )
+        event.confirm_before_minutes = None
+        return
+    if data.confirm_by is not None and data.confirm_before_minutes is not None:
+        raise Invalid("confirm_by", "give confirm_by or confirm_before_minutes, not both")
+    minutes = data.confirm_before_minutes or 0
+    if data.confirm_by is not None:
+        lead = event.starts_at - _utc(data.confirm_by, zone)
+        if lead < timedelta(0):
+            raise Invalid("confirm_by", "must not be after the event starts")
+        minutes = int(lead.total_seconds() // 60)
+        if minutes > MAX_OFFSET_MINUTES:
+            raise Invalid("confirm_by", "must be within 60 days before the event starts")
+    event.confirm_before_minutes = minutes
+
+
+async def _apply(session: AsyncSession, actor: Actor, event: Event, data: EventCreate) -> None:
+    """Check ``data`` as a whole and write it onto ``event``; raises Invalid naming the field."""
+    timezone = data.timezone
+    if timezone is None:
+        timezone = (await session.get_one(Workspace, actor.workspace_id)).timezone
+    zone = ZoneInfo(timezone)
+    await validate_audience(session, actor.workspace_id, data.audience)
+    event.title, event.description, event.location = data.title, data.description, data.location
+    event.timezone, event.all_day = timezone, data.all_day
+    _apply_times(event, data, zone)
+    _apply_recurrence(event, data, zone)
+    _apply_confirmation(event, data, zone)
+    event.audience = data.audience.model_dump(mode="json")
+    event.reminder_offsets = sorted(set(data.reminder_offsets), reverse=True)
+
+
+def _view(event: Event) -> EventOut:
+    zone = ZoneInfo(event.timezone)
+    minutes = event.confirm_before_minutes
+    return EventOut(
+        id=event.id,
+        title=event.title,
+        description=event.description,
+        location=event.location,
+        timezone=event.timezone,
+        all_day=event.all_day,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        local_start=event.starts_at.astimezone(zone),
+        local_end=event.ends_at.astimezone(zone),
+        start_date=event.start_date,
+        end_date=event.end_date,
+        rrule=event.rrule,
+        exdates=list(event.exdates),
+        audience=AudienceRule.model_validate(event.audience),
+        reminder_offsets=list(event.reminder_offsets),
+        confirmation_required=minutes is not None,
+        confirm_before_minutes=minutes,
+        confirm_by=None if minutes is None else event.starts_at - timedelta(minutes=minutes),
+        status=EventStatus(event.status),
+        created_by=event.created_by,
+        created_at=event.created_at,
+        updated_at=event.updated_at,
+    )
+
+
+async def create_event(session: AsyncSession, actor: Actor, data: EventCreate) -> EventOut:
+    """Create an event after checking its times, recurrence, audience and deadlines."""
+    actor.require(Action.manage_events)
+    event = Event(workspace_id=actor.workspace_id, created_by=actor.label)
+    await _apply(session, actor, event, data)
+    session.add(event)
+    await session.flush()
+    return _view(event)
+
+
+async def get_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> EventOut:
+    actor.require(Action.read)
+    return _view(await get_scoped(session, Event, actor.workspace_id, event_id, "event"))
+
+
+def _as_input(event: Event) -> dict[str, Any]:
+    return {
+        "title": event.title,
+        "description": event.description,
+        "location": event.location,
+        "timezone": event.timezone,
+        "all_day": event.all_day,
+        "starts_at": None if event.all_day else event.starts_at,
+        "ends_at": None if event.all_day else event.ends_at,
+        "start_date": event.start_date,
+        "end_date": event.end_date,
+        "rrule": event.rrule,
+        "exdates": list(event.exdates),
+        "audience": event.audience,
+        "reminder_offsets": list(event.reminder_offsets),
+        "confirmation_required": event.confirm_before_minutes is not None,
+        "confirm_before_minutes": event.confirm_before_minutes,
+    }
+
+
+def _merge(event: Event, patch: EventUpdate) -> EventCreate:
+    given = patch.model_dump(exclude_unset=True)
+    nulls = [
+        FieldError(k, "cannot be null") for k, v in given.items() if v is None and k in _NOT_NULL
+    ]
+    if nulls:
+        raise Invalid(nulls[0].field, nulls[0].message, *nulls[1:])
+    merged = _as_input(event)
+    if "all_day" in given and given["all_day"] != event.all_day:
+        # Switching between timed and all-day: the old times are of the other kind.
+        for key in ("starts_at", "ends_at", "start_date", "end_date"):
+            merged[key] = None
+    if "confirm_by" in given:
+        merged["confirm_before_minutes"] = None
+    if given.get("confirmation_required") is False:
+        merged["confirm_before_minutes"] = None
+    if "rrule" in given and given["rrule"] is None and "exdates" not in given:
+        merged["exdates"] = []
+    given.pop("status", None)
+    merged.update(given)
+    try:
+        return EventCreate.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(".".join(str(p) for p in first["loc"]), first["msg"]) from None
+
+
+async def update_event(
+    session: AsyncSession, actor: Actor, event_id: uuid.UUID, patch: EventUpdate
+) -> EventOut:
+    """Change an event; the result is checked as a whole, and nothing is written if it is invalid."""
+    actor.require(Action.manage_events)
+    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
+    data = _merge(event, patch)
+    await _apply(session, actor, event, data)
+    if patch.status is not None:
+        event.status = patch.status.value
+    await session.flush()
+    return _view(event)
+
+
+async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> None:
+    actor.require(Action.manage_events)
+    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
+    await session.delete(event)
+    await session.flush()
+
+
+async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> Page[EventOut]:
+    """Events by start time. A recurring series is listed once, if it has begun before ``starts_before``."""
+    actor.require(Action.read)
+    where = [Event.workspace_id == actor.workspace_id]
+    if flt.starts_from is not None:
+        after = _utc(flt.starts_from, ZoneInfo("UTC"))
+        where.append(or_(Event.starts_at >= after, Event.rrule.is_not(None)))
+    if flt.starts_before is not None:
+        where.append(Event.starts_at < _utc(flt.starts_before, ZoneInfo("UTC")))
+    if flt.status is not None:
+        where.append(Event.status == flt.status.value)
+    if flt.q:
+        pattern = contains(flt.q)
+        where.append(or_(Event.title.ilike(pattern), Event.description.ilike(pattern)))
+    condition = and_(*where)
+    total = await session.scalar(select(func.count()).select_from(Event).where(condition)) or 0
+    rows = await session.scalars(
+        select(Event)
+        .where(condition)
+        .order_by(Event.starts_at, Event.id)
+        .limit(flt.limit)
+        .offset(flt.offset)
+    )
+    return Page(items=[_view(e) for e in rows], total=total, limit=flt.limit, offset=flt.offset)
+
+
+async def event_occurrences(
+    session: AsyncSession,
+    actor: Actor,
+    event_id: uuid.UUID,
+    window_start: datetime,
+    window_end: datetime,
+) -> list[Occurrence]:
+    """The occurrences of an event that start in the window (at most 366 days wide)."""
+    actor.require(Action.read)
+    zone = ZoneInfo("UTC")
+    lo, hi = _utc(window_start, zone), _utc(window_end, zone)
+    if hi <= lo:
+        raise Invalid("to", "must be after 'from'")
+    if hi - lo > MAX_OCCURRENCE_WINDOW:
+        raise Invalid("to", "the window may span at most 366 days")
+    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
+    duration = event.ends_at - event.starts_at
+    starts = occurrence_starts(
+        starts_at=event.starts_at,
+        timezone=event.timezone,
+        rrule_text=event.rrule,
+        exdates=list(event.exdates),
+        window_start=lo,
+        window_end=hi,
+    )
+    return [Occurrence(starts_at=s, ends_at=s + duration) for s in starts]

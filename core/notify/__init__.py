@@ -1,0 +1,1 @@
+"""Who gets what: audience resolution now; templates, jobs, deliveries and channels next."""

@@ -1,0 +1,87 @@
+"""The one place vestnik reads its configuration from (environment variables prefixed VESTNIK_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting has a value vestnik cannot start with; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VESTNIK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Plain DATABASE_URL / REDIS_URL are honoured too: that is what hosting platforms set.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("VESTNIK_DATABASE_URL", "DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("VESTNIK_REDIS_URL", "REDIS_URL")
+    )
+    data_dir: Path = Path(".vestnik")
+    base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8000")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    telegram_token: SecretStr | None = None
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    default_timezone: str = "UTC"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from core.timezones import check_timezone
+
+        return check_timezone(value)
+
+    @property
+    def embedded(self) -> bool:
+        """True when vestnik must start its own Postgres and/or Redis."""
+        return self.database_url is None or self.redis_url is None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    return name if name.isupper() else f"VESTNIK_{name.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a validation failure into one line that names the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SettingsError(f"bad setting {_env_name(first['loc'])}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

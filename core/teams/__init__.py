@@ -1,0 +1,1 @@
+"""Workspaces and their people: members, roles, groups, tags and API tokens."""

@@ -1,0 +1,225 @@
+"""Members of a workspace: the people vestnik reminds."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict
+from core.filters import contains
+from core.paging import Page
+from core.scoping import get_scoped
+from core.teams.models import (
+    BuiltinRole,
+    Group,
+    Member,
+    MemberGroup,
+    MemberRole,
+    MemberStatus,
+    MemberTag,
+    Role,
+    Tag,
+    TimeOfDay,
+    Workspace,
+)
+from core.teams.permissions import Action, Actor
+from core.teams.roles import builtin_role_id, set_member_roles
+from core.teams.schemas import (
+    MemberCreate,
+    MemberFilter,
+    MemberOut,
+    MemberUpdate,
+    QuietHours,
+    Ref,
+)
+
+
+async def _refs(
+    session: AsyncSession, link: Any, target: Any, link_key: Any, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Ref]]:
+    rows = await session.execute(
+        select(link.member_id, target.id, target.name)
+        .join(target, target.id == link_key)
+        .where(link.member_id.in_(ids))
+        .order_by(target.name)
+    )
+    out: dict[uuid.UUID, list[Ref]] = defaultdict(list)
+    for member_id, ident, name in rows:
+        out[member_id].append(Ref(id=ident, name=name))
+    return out
+
+
+async def member_views(session: AsyncSession, members: Sequence[Member]) -> list[MemberOut]:
+    """Members with their roles, groups and tags, in three queries whatever the page size."""
+    ids = [m.id for m in members]
+    roles = await _refs(session, MemberRole, Role, MemberRole.role_id, ids)
+    groups = await _refs(session, MemberGroup, Group, MemberGroup.group_id, ids)
+    tags = await _refs(session, MemberTag, Tag, MemberTag.tag_id, ids)
+    return [
+        MemberOut(
+            id=m.id,
+            name=m.name,
+            telegram_user_id=m.telegram_user_id,
+            email=m.email,
+            timezone=m.timezone,
+            locale=m.locale,
+            quiet_hours=(
+                QuietHours(start=m.quiet_start, end=m.quiet_end)
+                if m.quiet_start is not None and m.quiet_end is not None
+                else None
+            ),
+            preferred_time=TimeOfDay(m.preferred_time),
+            status=MemberStatus(m.status),
+            last_activity_at=m.last_activity_at,
+            created_at=m.created_at,
+            roles=roles.get(m.id, []),
+            groups=groups.get(m.id, []),
+            tags=tags.get(m.id, []),
+        )
+        for m in members
+    ]
+
+
+async def _check_unique(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    telegram_user_id: int | None,
+    email: str | None,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    checks: list[tuple[str, ColumnElement[bool]]] = []
+    if telegram_user_id is not None:
+        checks.append(("telegram_user_id", Member.telegram_user_id == telegram_user_id))
+    if email is not None:
+        checks.append(("email", Member.email == email))
+    for field, condition in checks:
+        query = select(Member.id).where(Member.workspace_id == workspace_id, condition)
+        if exclude is not None:
+            query = query.where(Member.id != exclude)
+        if await session.scalar(query) is not None:
+            raise Conflict(field, f"another member of this workspace already has this {field}")
+
+
+async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate) -> MemberOut:
+    """Add a person to the workspace, with the 'member' role unless roles are given."""
+    actor.require(Action.manage_people)
+    email = data.email.lower() if data.email else None
+    await _check_unique(
+        session, actor.workspace_id, telegram_user_id=data.telegram_user_id, email=email
+    )
+    timezone = data.timezone
+    if timezone is None:
+        workspace = await session.get_one(Workspace, actor.workspace_id)
+        timezone = workspace.timezone
+    member = Member(
+        workspace_id=actor.workspace_id,
+        name=data.name,
+        telegram_user_id=data.telegram_user_id,
+        email=email,
+        timezone=timezone,
+        locale=data.locale,
+        quiet_start=data.quiet_hours.start if data.quiet_hours else None,
+        quiet_end=data.quiet_hours.end if data.quiet_hours else None,
+        preferred_time=data.preferred_time.value,
+    )
+    session.add(member)
+    await session.flush()
+    role_ids = data.role_ids
+    if role_ids is None:
+        role_ids = [await builtin_role_id(session, actor.workspace_id, BuiltinRole.member)]
+    await set_member_roles(session, actor, member.id, role_ids)
+    return (await member_views(session, [member]))[0]
+
+
+async def get_member(session: AsyncSession, actor: Actor, member_id: uuid.UUID) -> MemberOut:
+    actor.require(Action.read)
+    member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
+    return (await member_views(session, [member]))[0]
+
+
+def _filtered(actor: Actor, flt: MemberFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Member.workspace_id == actor.workspace_id]
+    if flt.q:
+        pattern = contains(flt.q)
+        where.append(or_(Member.name.ilike(pattern), Member.email.ilike(pattern)))
+    if flt.status is not None:
+        where.append(Member.status == flt.status.value)
+    if flt.group_id is not None:
+        where.append(
+            exists().where(MemberGroup.member_id == Member.id, MemberGroup.group_id == flt.group_id)
+        )
+    if flt.tag_id is not None:
+        where.append(
+            exists().where(MemberTag.member_id == Member.id, MemberTag.tag_id == flt.tag_id)
+        )
+    if flt.role_id is not None:
+        where.append(
+            exists().where(MemberRole.member_id == Member.id, MemberRole.role_id == flt.role_id)
+        )
+    return where
+
+
+async def list_members(session: AsyncSession, actor: Actor, flt: MemberFilter) -> Page[MemberOut]:
+    """Members matching the filter, by name, one page at a time."""
+    actor.require(Action.read)
+    where = _filtered(actor, flt)
+    total = await session.scalar(select(func.count()).select_from(Member).where(*where)) or 0
+    rows = await session.scalars(
+        select(Member)
+        .where(*where)
+        .order_by(Member.name, Member.id)
+        .limit(flt.limit)
+        .offset(flt.offset)
+    )
+    items = await member_views(session, list(rows))
+    return Page(items=items, total=total, limit=flt.limit, offset=flt.offset)
+
+
+async def update_member(
+    session: AsyncSession, actor: Actor, member_id: uuid.UUID, patch: MemberUpdate
+) -> MemberOut:
+    """Change the fields present in ``patch`` (an explicit null clears email or quiet hours)."""
+    actor.require(Action.manage_people)
+    member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
+    given = patch.model_fields_set
+    email = patch.email.lower() if patch.email else None
+    await _check_unique(
+        session,
+        actor.workspace_id,
+        telegram_user_id=patch.telegram_user_id if "telegram_user_id" in given else None,
+        email=email if "email" in given else None,
+        exclude=member.id,
+    )
+    for field in ("name", "timezone", "locale"):
+        value = getattr(patch, field)
+        if field in given and value is not None:
+            setattr(member, field, value)
+    if "telegram_user_id" in given:
+        member.telegram_user_id = patch.telegram_user_id
+    if "email" in given:
+        member.email = email
+    if "preferred_time" in given and patch.preferred_time is not None:
+        member.preferred_time = patch.preferred_time.value
+    if "status" in given and patch.status is not None:
+        member.status = patch.status.value
+    if "quiet_hours" in given:
+        member.quiet_start = patch.quiet_hours.start if patch.quiet_hours else None
+        member.quiet_end = patch.quiet_hours.end if patch.quiet_hours else None
+    if "role_ids" in given and patch.role_ids is not None:
+        await set_member_roles(session, actor, member.id, patch.role_ids)
+    await session.flush()
+    return (await member_views(session, [member]))[0]
+
+
+async def delete_member(session: AsyncSession, actor: Actor, member_id: uuid.UUID) -> None:
+    """Remove a person from the workspace, with their memberships, tags and tag history."""
+    actor.require(Action.manage_people)
+    member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
+    await session.delete(member)
+    await session.flush()

@@ -1,0 +1,188 @@
+"""Tables of a workspace's people. Every tenant table carries ``workspace_id``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, TenantMixin, TimestampMixin, utcnow
+
+
+class MemberStatus(StrEnum):
+    active = "active"
+    unsubscribed = "unsubscribed"
+    unreachable = "unreachable"
+
+
+class TimeOfDay(StrEnum):
+    morning = "morning"
+    day = "day"
+    evening = "evening"
+
+
+class BuiltinRole(StrEnum):
+    owner = "owner"
+    lead = "lead"
+    member = "member"
+
+
+def _ws_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+
+
+class Workspace(IdMixin, TimestampMixin, Base):
+    __tablename__ = "workspaces"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class Member(TenantMixin, TimestampMixin, Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "telegram_user_id"),
+        UniqueConstraint("workspace_id", "email"),
+        CheckConstraint(f"status IN {tuple(s.value for s in MemberStatus)}", name="status"),
+        CheckConstraint(
+            f"preferred_time IN {tuple(t.value for t in TimeOfDay)}", name="preferred_time"
+        ),
+        CheckConstraint("(quiet_start IS NULL) = (quiet_end IS NULL)", name="quiet_hours_pair"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    email: Mapped[str | None] = mapped_column(String(320))
+    timezone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    preferred_time: Mapped[str] = mapped_column(String(16), default=TimeOfDay.day.value)
+    status: Mapped[str] = mapped_column(String(16), default=MemberStatus.active.value)
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Role(TenantMixin, Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(64))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MemberRole(Base):
+    __tablename__ = "member_roles"
+
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    workspace_id: Mapped[uuid.UUID] = _ws_fk()
+
+
+class Group(TenantMixin, TimestampMixin, Base):
+    __tablename__ = "groups"
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+# Names are unique per workspace regardless of case: "Backend" and "backend" are one group.
+Index("uq_groups_workspace_lower_name", Group.workspace_id, func.lower(Group.name), unique=True)
+
+
+class MemberGroup(Base):
+    __tablename__ = "member_groups"
+
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    workspace_id: Mapped[uuid.UUID] = _ws_fk()
+    added_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+
+
+class Tag(TenantMixin, TimestampMixin, Base):
+    __tablename__ = "tags"
+    name: Mapped[str] = mapped_column(String(64))
+
+
+Index("uq_tags_workspace_lower_name", Tag.workspace_id, func.lower(Tag.name), unique=True)
+
+
+class MemberTag(Base):
+    """A tag a member carries. Permanent: only an explicit, audited removal deletes it."""
+
+    __tablename__ = "member_tags"
+
+    tag_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    workspace_id: Mapped[uuid.UUID] = _ws_fk()
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+
+
+class TagChange(TenantMixin, Base):
+    """Audit trail of every tag added to or removed from a member.
+
+    Keeps the tag's name so the history survives deleting the tag itself.
+    """
+
+    __tablename__ = "tag_changes"
+    __table_args__ = (CheckConstraint("action IN ('added', 'removed')", name="action"),)
+
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    tag_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tags.id", ondelete="SET NULL"))
+    tag_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+
+
+class ApiToken(TenantMixin, Base):
+    """A bearer token for the REST API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(f"role IN {tuple(r.value for r in BuiltinRole)}", name="role"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,169 @@
+"""What crosses the boundary for people, roles, groups and tags."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
+
+from core.paging import PageParams
+from core.teams.models import BuiltinRole, MemberStatus, TimeOfDay
+from core.timezones import check_timezone
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TagName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^,\n]+$")
+]
+TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
+Locale = Literal["en", "ru"]
+IdList = Annotated[list[uuid.UUID], Field(max_length=10_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QuietHours(_In):
+    """A daily window, in the member's own zone, in which non-urgent messages wait.
+
+    ``start`` after ``end`` means the window spans midnight (22:00 to 08:00).
+    """
+
+    start: time
+    end: time
+
+
+class MemberCreate(_In):
+    name: Name
+    telegram_user_id: Annotated[int, Field(gt=0)] | None = None
+    email: EmailStr | None = None
+    timezone: TimeZoneName | None = Field(
+        default=None, description="IANA zone; the workspace's zone when omitted"
+    )
+    locale: Locale = "en"
+    quiet_hours: QuietHours | None = None
+    preferred_time: TimeOfDay = TimeOfDay.day
+    role_ids: IdList | None = Field(
+        default=None, description="Roles to assign; the built-in 'member' role when omitted"
+    )
+
+
+class MemberUpdate(_In):
+    name: Name | None = None
+    telegram_user_id: Annotated[int, Field(gt=0)] | None = None
+    email: EmailStr | None = None
+    timezone: TimeZoneName | None = None
+    locale: Locale | None = None
+    quiet_hours: QuietHours | None = None
+    preferred_time: TimeOfDay | None = None
+    status: MemberStatus | None = None
+    role_ids: IdList | None = None
+
+
+class Ref(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class MemberOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    telegram_user_id: int | None
+    email: str | None
+    timezone: str
+    locale: str
+    quiet_hours: QuietHours | None
+    preferred_time: TimeOfDay
+    status: MemberStatus
+    last_activity_at: datetime | None
+    created_at: datetime
+    roles: list[Ref]
+    groups: list[Ref]
+    tags: list[Ref]
+
+
+class MemberFilter(PageParams):
+    q: str | None = Field(default=None, max_length=200, description="Part of name or email")
+    status: MemberStatus | None = None
+    group_id: uuid.UUID | None = None
+    tag_id: uuid.UUID | None = None
+    role_id: uuid.UUID | None = None
+
+
+class RoleCreate(_In):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class RoleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    builtin: bool
+
+
+class GroupCreate(_In):
+    name: ShortName
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class GroupUpdate(_In):
+    name: ShortName | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class GroupOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    member_count: int
+    created_at: datetime
+
+
+class TagCreate(_In):
+    name: TagName
+
+
+class TagUpdate(_In):
+    name: TagName
+
+
+class TagOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    member_count: int
+    created_at: datetime
+
+
+class MemberIds(_In):
+    member_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=10_000)]
+
+
+class BulkResult(BaseModel):
+    changed: int = Field(description="Memberships actually added or removed")
+    unchanged: int = Field(description="Members that already were (or were not) in it")
+
+
+class TagChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    tag_id: uuid.UUID | None
+    tag_name: str
+    action: Literal["added", "removed"]
+    actor: str
+    at: datetime
+
+
+class TokenCreate(_In):
+    name: ShortName
+    role: BuiltinRole = BuiltinRole.lead

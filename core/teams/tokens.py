@@ -1,0 +1,108 @@
+"""API tokens: shown once, stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import utcnow
+from core.errors import NotFound, Unauthorized
+from core.teams.models import ApiToken, BuiltinRole
+from core.teams.permissions import Action, Actor
+
+PREFIX = "vst_"
+_SECRET_BYTES = 32
+_TOKEN_LENGTH = len(PREFIX) + 43  # token_urlsafe(32) is 43 characters
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    role: BuiltinRole
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class IssuedToken(TokenOut):
+    token: str
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def issue_token(
+    session: AsyncSession, workspace_id: uuid.UUID, role: BuiltinRole, name: str
+) -> IssuedToken:
+    """Create a token for the workspace. The plain secret exists only in the returned value."""
+    raw = PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    row = ApiToken(
+        workspace_id=workspace_id,
+        name=name,
+        role=role.value,
+        token_hash=_digest(raw),
+        prefix=raw[: len(PREFIX) + 6],
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedToken(**TokenOut.model_validate(row).model_dump(), token=raw)
+
+
+async def create_token(
+    session: AsyncSession, actor: Actor, role: BuiltinRole, name: str
+) -> IssuedToken:
+    actor.require(Action.manage_tokens)
+    return await issue_token(session, actor.workspace_id, role, name)
+
+
+async def authenticate(session: AsyncSession, raw: str) -> Actor:
+    """Return the actor a bearer token stands for, or raise Unauthorized."""
+    if not raw.startswith(PREFIX) or len(raw) != _TOKEN_LENGTH:
+        raise Unauthorized("malformed API token: expected 'vst_' followed by 43 characters")
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API token")
+    now = utcnow()
+    # Writing on every request would turn reads into writes; a minute's precision is plenty.
+    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
+        row.last_used_at = now
+    return Actor(
+        workspace_id=row.workspace_id,
+        role=BuiltinRole(row.role),
+        label=f"token:{row.name}",
+    )
+
+
+async def list_tokens(session: AsyncSession, actor: Actor) -> list[TokenOut]:
+    actor.require(Action.manage_tokens)
+    rows = await session.scalars(
+        select(ApiToken)
+        .where(ApiToken.workspace_id == actor.workspace_id)
+        .order_by(ApiToken.created_at)
+    )
+    return [TokenOut.model_validate(r) for r in rows]
+
+
+async def revoke_token(session: AsyncSession, actor: Actor, token_id: uuid.UUID) -> TokenOut:
+    """Revoke a token; it stops working at once. Revoking twice is harmless."""
+    actor.require(Action.manage_tokens)
+    row = await session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.workspace_id == actor.workspace_id)
+    )
+    if row is None:
+        raise NotFound("token", token_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    await session.flush()
+    return TokenOut.model_validate(row)

@@ -1,0 +1,1 @@
+"""Alembic migrations. Run them with ``vestnik migrate`` (``vestnik run`` does it for you)."""

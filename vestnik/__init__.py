@@ -1,0 +1,1 @@
+"""The `vestnik` command: runs the services and does operator tasks (workspaces, tokens)."""

@@ -1,0 +1,3 @@
+from vestnik.cli import main
+
+raise SystemExit(main())

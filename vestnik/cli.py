@@ -1,0 +1,206 @@
+"""The `vestnik` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import warnings
+
+from core.errors import DomainError, Invalid
+from core.settings import Settings, SettingsError, load_settings
+from core.teams.models import BuiltinRole
+
+LATER = {
+    "worker": "the reminder worker",
+    "scheduler": "the reminder scheduler",
+    "bot": "the Telegram bot",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vestnik",
+        description="Team notification service. With no VESTNIK_DATABASE_URL / VESTNIK_REDIS_URL "
+        "it runs on embedded Postgres and Redis kept in VESTNIK_DATA_DIR (default ./.vestnik).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run everything in one process group (Ctrl-C stops it)")
+    run.add_argument("--host", help="address to listen on (default: VESTNIK_HOST or 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port to listen on (default: VESTNIK_PORT or 8000)")
+
+    api = sub.add_parser("api", help="serve the REST API only")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    for name, what in LATER.items():
+        sub.add_parser(name, help=f"run {what} (not yet available)")
+
+    workspace = sub.add_parser("workspace", help="manage workspaces")
+    ws_sub = workspace.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ws_create = ws_sub.add_parser(
+        "create", help="create a workspace; prints its first owner token on the last line"
+    )
+    ws_create.add_argument("name")
+    ws_create.add_argument(
+        "--timezone", default=None, help="IANA zone (default: VESTNIK_DEFAULT_TIMEZONE)"
+    )
+
+    token = sub.add_parser("token", help="manage API tokens")
+    tk_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tk_create = tk_sub.add_parser("create", help="create a token; prints it on the last line")
+    tk_create.add_argument("--workspace", required=True, help="workspace name")
+    tk_create.add_argument(
+        "--role", default="lead", choices=[r.value for r in BuiltinRole], help="default: lead"
+    )
+    tk_create.add_argument("--name", default=None, help="a label, e.g. 'crm-sync'")
+    tk_list = tk_sub.add_parser("list", help="list a workspace's tokens")
+    tk_list.add_argument("--workspace", required=True)
+    tk_revoke = tk_sub.add_parser("revoke", help="revoke a token by id; it stops working at once")
+    tk_revoke.add_argument("--workspace", required=True)
+    tk_revoke.add_argument("token_id")
+    return parser
+
+
+def _serve_api(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from core.db import make_engine
+    from core.embedded import database_url
+    from core.migrate import upgrade
+
+    print("applying database migrations …", flush=True)
+    engine = make_engine(await database_url(settings), pool_size=1)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("the database schema is up to date")
+    return 0
+
+
+async def _workspace_create(settings: Settings, name: str, timezone: str | None) -> int:
+    from core.teams.workspaces import create_workspace
+    from vestnik.database import open_session
+
+    async with open_session(settings) as session:
+        created = await create_workspace(session, name, timezone or settings.default_timezone)
+        await session.commit()
+    print(f"workspace {created.name!r} created (id {created.id}, time zone {created.timezone})")
+    print("its owner API token, shown only this once:")
+    print(created.owner_token.token)
+    return 0
+
+
+async def _token_create(settings: Settings, workspace: str, role: str, name: str | None) -> int:
+    from core.teams.permissions import system_actor
+    from core.teams.tokens import create_token
+    from core.teams.workspaces import get_workspace_by_name
+    from vestnik.database import open_session
+
+    async with open_session(settings) as session:
+        ws = await get_workspace_by_name(session, workspace)
+        issued = await create_token(
+            session, system_actor(ws.id), BuiltinRole(role), name or f"{role} token"
+        )
+        await session.commit()
+    print(f"{role} token {issued.name!r} (id {issued.id}) for {ws.name!r}, shown only this once:")
+    print(issued.token)
+    return 0
+
+
+async def _token_list(settings: Settings, workspace: str) -> int:
+    from core.teams.permissions import system_actor
+    from core.teams.tokens import list_tokens
+    from core.teams.workspaces import get_workspace_by_name
+    from vestnik.database import open_session
+
+    async with open_session(settings) as session:
+        ws = await get_workspace_by_name(session, workspace)
+        rows = await list_tokens(session, system_actor(ws.id))
+    print(f"{'ID':<36}  {'NAME':<20} {'ROLE':<7} {'PREFIX':<11} {'LAST USED':<20} STATE")
+    for t in rows:
+        used = t.last_used_at.strftime("%Y-%m-%d %H:%M UTC") if t.last_used_at else "never"
+        state = "revoked" if t.revoked_at else "active"
+        print(
+            f"{t.id!s:<36}  {t.name[:20]:<20} {t.role.value:<7} {t.prefix:<11} {used:<20} {state}"
+        )
+    return 0
+
+
+async def _token_revoke(settings: Settings, workspace: str, token_id: str) -> int:
+    import uuid
+
+    from core.teams.permissions import system_actor
+    from core.teams.tokens import revoke_token
+    from core.teams.workspaces import get_workspace_by_name
+    from vestnik.database import open_session
+
+    try:
+        ident = uuid.UUID(token_id)
+    except ValueError:
+        raise Invalid("token_id", "not a token id; `vestnik token list` shows them") from None
+    async with open_session(settings) as session:
+        ws = await get_workspace_by_name(session, workspace)
+        revoked = await revoke_token(session, system_actor(ws.id), ident)
+        await session.commit()
+    print(f"token {revoked.name!r} ({revoked.id}) is revoked")
+    return 0
+
+
+def _configure_logging(settings: Settings) -> None:
+    # Our own messages at the configured level; libraries (pgserver, alembic) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for ours in ("core", "api", "vestnik", "bot", "worker", "webapp"):
+        logging.getLogger(ours).setLevel(settings.log_level.upper())
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"vestnik: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    host = getattr(args, "host", None) or settings.host
+    port = getattr(args, "port", None) or settings.port
+    from vestnik.database import SchemaOutdated
+    from vestnik.supervisor import StartupError, run
+
+    try:
+        match args.command, getattr(args, "action", None):
+            case "run", _:
+                return run(settings, host, port)
+            case "api", _:
+                return _serve_api(settings, host, port)
+            case "migrate", _:
+                return asyncio.run(_migrate(settings))
+            case ("worker" | "scheduler" | "bot") as name, _:
+                print(
+                    f"vestnik {name}: not yet available ({LATER[name]} arrives in a later release)"
+                )
+                return 0
+            case "workspace", "create":
+                return asyncio.run(_workspace_create(settings, args.name, args.timezone))
+            case "token", "create":
+                return asyncio.run(_token_create(settings, args.workspace, args.role, args.name))
+            case "token", "list":
+                return asyncio.run(_token_list(settings, args.workspace))
+            case "token", "revoke":
+                return asyncio.run(_token_revoke(settings, args.workspace, args.token_id))
+    except (DomainError, SchemaOutdated, StartupError) as exc:
+        print(f"vestnik: {getattr(exc, 'detail', exc)}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command}")
