@@ -38,6 +38,34 @@ async def get_scoped(
     return row
 
 
+async def missing_in_workspace(
+    session: AsyncSession,
+    model: type[TenantMixin],
+    workspace_id: uuid.UUID,
+    ids: Sequence[uuid.UUID],
+    field: str,
+    resource: str,
+) -> list[FieldError]:
+    """One FieldError per position in ``ids`` that is not a ``resource`` of this workspace."""
+    if not ids:
+        return []
+    found = set(
+        await session.scalars(
+            select(model.id).where(model.id.in_(set(ids)), model.workspace_id == workspace_id)
+        )
+    )
+    return [
+        FieldError(f"{field}[{i}]", f"no {resource} {ident} in this workspace")
+        for i, ident in enumerate(ids)
+        if ident not in found
+    ]
+
+
+def raise_if_any(errors: Sequence[FieldError]) -> None:
+    if errors:
+        raise Invalid(errors[0].field, errors[0].message, *errors[1:])
+
+
 async def require_in_workspace(
     session: AsyncSession,
     model: type[TenantMixin],
@@ -47,20 +75,4 @@ async def require_in_workspace(
     resource: str,
 ) -> None:
     """Raise Invalid naming every position in ``ids`` that is not a ``resource`` of this workspace."""
-    if not ids:
-        return
-    found = set(
-        await session.scalars(
-            select(model.id).where(
-                model.id.in_(set(ids)),
-                model.workspace_id == workspace_id,
-            )
-        )
-    )
-    bad = [
-        FieldError(f"{field}[{i}]", f"no {resource} {ident} in this workspace")
-        for i, ident in enumerate(ids)
-        if ident not in found
-    ]
-    if bad:
-        raise Invalid(bad[0].field, bad[0].message, *bad[1:])
+    raise_if_any(await missing_in_workspace(session, model, workspace_id, ids, field, resource))

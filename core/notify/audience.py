@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import TenantMixin
-from core.scoping import require_in_workspace
+from core.errors import FieldError
+from core.scoping import missing_in_workspace, raise_if_any
 from core.teams.models import (
     Group,
     Member,
@@ -81,10 +82,12 @@ async def validate_audience(
         ("exclude_tags", Tag, "tag"),
         ("exclude_members", Member, "member"),
     ]
+    errors: list[FieldError] = []
     for field, model, resource in checks:
-        await require_in_workspace(
+        errors += await missing_in_workspace(
             session, model, workspace_id, getattr(rule, field), f"audience.{field}", resource
         )
+    raise_if_any(errors)
 
 
 def _in_groups(ids: list[uuid.UUID]) -> ColumnElement[bool]:

@@ -1,0 +1,158 @@
+"""Shared fixtures: one embedded Postgres and Redis per test run, a clean database per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from api.app import create_app
+from core.db import make_engine, make_sessionmaker
+from core.embedded import EmbeddedPostgres, EmbeddedRedis
+from core.migrate import upgrade
+from core.models import Base
+from core.settings import Settings
+from core.teams.workspaces import create_workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("vestnik-data")
+
+
+@pytest.fixture(scope="session")
+def pg_url(data_dir: Path) -> Iterator[str]:
+    server = EmbeddedPostgres(data_dir)
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(data_dir: Path) -> Iterator[str]:
+    server = EmbeddedRedis(data_dir / "redis")
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(pg_url, pool_size=5)
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_database(request: pytest.FixtureRequest) -> None:
+    """Every test starts from empty tables (committed data of the previous test is gone)."""
+    if "engine" not in request.fixturenames and not request.node.get_closest_marker("db"):
+        return
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with make_sessionmaker(engine)() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def settings(pg_url: str, redis_url: str, data_dir: Path) -> Settings:
+    return Settings(database_url=pg_url, redis_url=redis_url, data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@dataclass
+class Workspace:
+    id: uuid.UUID
+    name: str
+    token: str
+    client: httpx.AsyncClient
+
+
+ClientFor = Callable[[str], httpx.AsyncClient]
+
+
+@pytest.fixture
+async def client_for(app: object) -> AsyncIterator[ClientFor]:
+    """An HTTP client for the API that sends the given bearer token."""
+    opened: list[httpx.AsyncClient] = []
+
+    def make(token: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+            base_url="http://vestnik.test/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.aclose()
+
+
+MakeWorkspace = Callable[..., Awaitable[Workspace]]
+
+
+@pytest.fixture
+def make_workspace(engine: AsyncEngine, client_for: ClientFor) -> MakeWorkspace:
+    """Create a workspace the way `vestnik workspace create` does; returns its owner's client."""
+
+    async def make(name: str = "Acme", timezone: str = "Europe/Moscow") -> Workspace:
+        async with make_sessionmaker(engine)() as session:
+            created = await create_workspace(session, name, timezone)
+            await session.commit()
+        token = created.owner_token.token
+        return Workspace(uuid.UUID(created.id), created.name, token, client_for(token))
+
+    return make
+
+
+@pytest.fixture
+async def acme(make_workspace: MakeWorkspace) -> Workspace:
+    return await make_workspace("Acme")
+
+
+@pytest.fixture
+async def globex(make_workspace: MakeWorkspace) -> Workspace:
+    return await make_workspace("Globex", "America/New_York")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vestnik_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vestnik", *args]
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VESTNIK_")}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env.update(overrides)
+    return env
