@@ -57,7 +57,7 @@ async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(autouse=True)
 async def _clean_database(request: pytest.FixtureRequest) -> None:
     """Every test starts from empty tables (committed data of the previous test is gone)."""
-    if "engine" not in request.fixturenames and not request.node.get_closest_marker("db"):
+    if "engine" not in request.fixturenames:
         return
     engine: AsyncEngine = request.getfixturevalue("engine")
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)

@@ -1,0 +1,34 @@
+"""API plumbing a client relies on: OpenAPI, problem+json everywhere, size limits."""
+
+from __future__ import annotations
+
+from tests.conftest import Workspace
+
+
+async def test_openapi_describes_every_resource_and_bearer_auth(acme: Workspace):
+    spec = (await acme.client.get("http://vestnik.test/openapi.json")).json()
+    for path in ("members", "roles", "groups", "tags", "events", "tokens", "audience/preview"):
+        assert f"/api/v1/{path}" in spec["paths"], path
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    docs = await acme.client.get("http://vestnik.test/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_unknown_paths_ids_and_broken_json_are_problems(acme: Workspace):
+    missing = await acme.client.get("/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    bad_id = await acme.client.get("/members/42")
+    assert bad_id.status_code == 422
+    assert bad_id.json()["errors"][0]["field"] == "member_id"
+    broken = await acme.client.post(
+        "/members", content=b'{"name": ', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["errors"][0]["message"] == "the body is not valid JSON"
+
+
+async def test_oversized_bodies_are_refused_before_parsing(acme: Workspace):
+    huge = await acme.client.post("/members", json={"name": "x" * 2_000_000})
+    assert huge.status_code == 413
+    assert huge.json()["title"] == "Request too large"
