@@ -1,0 +1,141 @@
+"""Benchmark: the audience preview (one SQL query) against a naive resolver, on 5,000 members.
+
+Run: python bench/audience_preview.py [--members 5000] [--runs 50]
+Prints p50/p99 for both and the ratio naive / vestnik. Uses a throwaway embedded Postgres.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import make_engine, make_sessionmaker
+from core.embedded import EmbeddedPostgres
+from core.migrate import upgrade
+from core.notify.audience import AudienceRule, preview_audience
+from core.teams.models import Group, Member, MemberGroup, MemberTag, Tag
+from core.teams.permissions import system_actor
+from core.teams.workspaces import create_workspace
+
+
+async def populate(session: AsyncSession, members: int) -> tuple[uuid.UUID, AudienceRule]:
+    created = await create_workspace(session, "Bench", "Europe/Moscow")
+    ws = uuid.UUID(created.id)
+    rng = random.Random(7)
+    groups = [Group(workspace_id=ws, name=f"group {i}") for i in range(40)]
+    tags = [Tag(workspace_id=ws, name=f"tag {i}") for i in range(60)]
+    session.add_all(groups + tags)
+    await session.flush()
+    member_rows = [
+        {"id": uuid.uuid4(), "workspace_id": ws, "name": f"Member {i:05}", "timezone": "UTC"}
+        for i in range(members)
+    ]
+    await session.execute(insert(Member), member_rows)
+    links_g, links_t = [], []
+    for row in member_rows:
+        for g in rng.sample(groups, 2):
+            links_g.append({"group_id": g.id, "member_id": row["id"], "workspace_id": ws})
+        for t in rng.sample(tags, 3):
+            links_t.append(
+                {"tag_id": t.id, "member_id": row["id"], "workspace_id": ws, "added_by": "bench"}
+            )
+    await session.execute(insert(MemberGroup), links_g)
+    await session.execute(insert(MemberTag), links_t)
+    await session.commit()
+    rule = AudienceRule(
+        groups=[g.id for g in groups[:10]],
+        tags=[t.id for t in tags[:5]],
+        exclude_tags=[tags[10].id],
+        exclude_groups=[groups[39].id],
+    )
+    return ws, rule
+
+
+async def naive_preview(session: AsyncSession, ws: uuid.UUID, rule: AudienceRule) -> int:
+    """What a first version would do: load memberships and compute the sets in Python."""
+    members = {
+        m.id: m.name for m in await session.scalars(select(Member).where(Member.workspace_id == ws))
+    }
+    in_group: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for g, m in await session.execute(
+        select(MemberGroup.group_id, MemberGroup.member_id).where(MemberGroup.workspace_id == ws)
+    ):
+        in_group.setdefault(g, set()).add(m)
+    with_tag: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for t, m in await session.execute(
+        select(MemberTag.tag_id, MemberTag.member_id).where(MemberTag.workspace_id == ws)
+    ):
+        with_tag.setdefault(t, set()).add(m)
+    chosen: set[uuid.UUID] = set()
+    for g in rule.groups:
+        chosen |= in_group.get(g, set())
+    for t in rule.tags:
+        chosen |= with_tag.get(t, set())
+    for g in rule.exclude_groups:
+        chosen -= in_group.get(g, set())
+    for t in rule.exclude_tags:
+        chosen -= with_tag.get(t, set())
+    sorted(members[m] for m in chosen)[:20]
+    return len(chosen)
+
+
+def quantiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return statistics.median(samples), cuts[98]
+
+
+async def main(members: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedPostgres(Path(tmp))
+        url = server.start()
+        engine = make_engine(url)
+        try:
+            await upgrade(engine)
+            sessions = make_sessionmaker(engine)
+            async with sessions() as session:
+                print(f"populating {members} members, 40 groups, 60 tags …", flush=True)
+                ws, rule = await populate(session, members)
+            actor = system_actor(ws)
+            timings: dict[str, list[float]] = {"vestnik (one query)": [], "naive (Python sets)": []}
+            counts = set()
+            for i in range(runs + 5):
+                async with sessions() as session:
+                    t0 = time.perf_counter()
+                    preview = await preview_audience(session, actor, rule, 20)
+                    t1 = time.perf_counter()
+                    naive = await naive_preview(session, ws, rule)
+                    t2 = time.perf_counter()
+                counts.add((preview.count, naive))
+                if i >= 5:  # warm-up runs are not counted
+                    timings["vestnik (one query)"].append((t1 - t0) * 1000)
+                    timings["naive (Python sets)"].append((t2 - t1) * 1000)
+            assert len(counts) == 1 and next(iter(counts))[0] == next(iter(counts))[1], counts
+            print(f"audience reaches {preview.count} of {members} members; {runs} runs each")
+            results = {name: quantiles(s) for name, s in timings.items()}
+            for name, (p50, p99) in results.items():
+                print(f"  {name:<22} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
+            ratio = results["naive (Python sets)"][0] / results["vestnik (one query)"][0]
+            print(f"  ratio naive/vestnik at p50: {ratio:.1f}x")
+        finally:
+            await engine.dispose()
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(main(args.members, args.runs))

@@ -1,0 +1,1 @@
+"""ICS calendar feeds. Not yet available."""

@@ -1,0 +1,1 @@
+"""The Mini App (FastAPI routes, Jinja2 templates, htmx) over core/. Not yet available."""
