@@ -132,6 +132,6 @@ async def database_url(settings: Settings) -> str:
         return settings.database_url
     if _postgres_url is None:
         _postgres = EmbeddedPostgres(settings.data_dir)
-        log.info("starting embedded Postgres in %s", settings.data_dir / "postgres")
+        log.info("using the embedded Postgres in %s", settings.data_dir / "postgres")
         _postgres_url = await asyncio.to_thread(_postgres.start)
     return _postgres_url

@@ -81,7 +81,7 @@ def _banner(settings: Settings, host: str, port: int, pg: str, redis: str) -> No
     say(f"  Redis       {redis}")
     say("")
     say("Create a workspace and its first API token (from this folder, in another terminal):")
-    say('  vestnik workspace create "My team"')
+    say('  python -m vestnik workspace create "My team"')
     say("Press Ctrl-C to stop.")
 
 
