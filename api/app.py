@@ -12,7 +12,7 @@ from sqlalchemy import text
 from api import problems
 from api.deps import SessionDep
 from api.limits import BodySizeLimit
-from api.routes import audience, events, groups, members, roles, tags, tokens
+from api.routes import audience, calendar, events, feeds, groups, members, roles, tags, tokens
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.settings import Settings, get_settings
@@ -48,13 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
     )
+    app.state.settings = settings
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     v1 = APIRouter(prefix="/api/v1")
-    for module in (members, roles, groups, tags, events, audience, tokens):
+    for module in (members, roles, groups, tags, events, audience, tokens, calendar):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(feeds.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -1,7 +1,8 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the schema check)."""
 
+from core.calendar.models import FeedToken
 from core.db import Base
-from core.events.models import Event
+from core.events.models import Confirmation, Event, EventOverride
 from core.teams.models import (
     ApiToken,
     Group,
@@ -18,7 +19,10 @@ from core.teams.models import (
 __all__ = [
     "ApiToken",
     "Base",
+    "Confirmation",
     "Event",
+    "EventOverride",
+    "FeedToken",
     "Group",
     "Member",
     "MemberGroup",

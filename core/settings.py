@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         return check_timezone(value)
 
     @property
+    def public_url(self) -> str:
+        """VESTNIK_BASE_URL without a trailing slash, for building links."""
+        return str(self.base_url).rstrip("/")
+
+    @property
     def embedded(self) -> bool:
         """True when vestnik must start its own Postgres and/or Redis."""
         return self.database_url is None or self.redis_url is None

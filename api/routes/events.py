@@ -7,8 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ActorDep, SessionDep
+from core.events import confirmations, occurrences
 from core.events import service as events
-from core.events.schemas import EventCreate, EventFilter, EventOut, EventUpdate, Occurrence
+from core.events.schemas import (
+    ConfirmationBoard,
+    ConfirmationIn,
+    ConfirmationOut,
+    EventCreate,
+    EventFilter,
+    EventOut,
+    EventUpdate,
+    Occurrence,
+    OccurrenceMove,
+)
 from core.paging import Page
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -60,4 +71,53 @@ async def event_occurrences(
     """Occurrences starting in [from, to), expanded in the event's zone (at most 366 days)."""
     lo = start or datetime.now(UTC)
     hi = end or lo + timedelta(days=90)
-    return await events.event_occurrences(session, actor, event_id, lo, hi)
+    return await occurrences.event_occurrences(session, actor, event_id, lo, hi)
+
+
+@router.put("/{event_id}/occurrences/{recurrence_id}")
+async def move_occurrence(
+    event_id: uuid.UUID,
+    recurrence_id: datetime,
+    data: OccurrenceMove,
+    actor: ActorDep,
+    session: SessionDep,
+) -> Occurrence:
+    """Move one occurrence of a recurring event (named by its start by the rule)."""
+    out = await occurrences.move_occurrence(session, actor, event_id, recurrence_id, data)
+    await session.commit()
+    return out
+
+
+@router.delete("/{event_id}/occurrences/{recurrence_id}", status_code=204)
+async def cancel_occurrence(
+    event_id: uuid.UUID, recurrence_id: datetime, actor: ActorDep, session: SessionDep
+) -> Response:
+    """Cancel one occurrence of a recurring event."""
+    await occurrences.cancel_occurrence(session, actor, event_id, recurrence_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.put("/{event_id}/confirmations/{member_id}")
+async def record_confirmation(
+    event_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: ConfirmationIn,
+    actor: ActorDep,
+    session: SessionDep,
+) -> ConfirmationOut:
+    """Record a member's answer on their behalf (e.g. from another system), until the deadline."""
+    out = await confirmations.record_confirmation(session, actor, event_id, member_id, data)
+    await session.commit()
+    return out
+
+
+@router.get("/{event_id}/confirmations")
+async def confirmation_board(
+    event_id: uuid.UUID,
+    actor: ActorDep,
+    session: SessionDep,
+    occurrence: Annotated[datetime | None, Query(description="For a recurring event")] = None,
+) -> ConfirmationBoard:
+    """Going, not going, maybe and silent, with counts."""
+    return await confirmations.confirmation_board(session, actor, event_id, occurrence)

@@ -17,11 +17,13 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantMixin, TimestampMixin
+from core.db import Base, TenantMixin, TimestampMixin, utcnow
 
 
 class EventStatus(StrEnum):
@@ -42,6 +44,7 @@ class Event(TenantMixin, TimestampMixin, Base):
         CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),
         CheckConstraint("confirm_before_minutes >= 0", name="confirm_before_minutes"),
         Index("ix_events_workspace_starts_at", "workspace_id", "starts_at"),
+        UniqueConstraint("workspace_id", "ics_uid"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -62,3 +65,58 @@ class Event(TenantMixin, TimestampMixin, Base):
     confirm_before_minutes: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=EventStatus.scheduled.value)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+    # Grows on every change, so calendar apps replace their copy (RFC 5545 SEQUENCE).
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Deleted events linger for a while so calendar feeds can show them as cancelled.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The UID of the calendar file the event was imported from (re-imports update it).
+    ics_uid: Mapped[str | None] = mapped_column(String(255))
+
+
+class EventOverride(TenantMixin, Base):
+    """One occurrence of a recurring event moved to another time (RFC 5545 RECURRENCE-ID)."""
+
+    __tablename__ = "event_overrides"
+    __table_args__ = (
+        UniqueConstraint("event_id", "recurrence_id"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    recurrence_id: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="The start the occurrence had by the rule (UTC)"
+    )
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Answer(StrEnum):
+    going = "going"
+    not_going = "not_going"
+    maybe = "maybe"
+
+
+class Confirmation(Base):
+    """A member's answer to an event (one-off) or to one occurrence of it (recurring).
+
+    ``occurrence`` is "" for a one-off event, else the occurrence's RECURRENCE-ID in UTC
+    (``20261207T070000Z``), so an answer belongs to the occurrence even if that occurrence is moved.
+    """
+
+    __tablename__ = "confirmations"
+    __table_args__ = (CheckConstraint("answer IN ('going', 'not_going', 'maybe')", name="answer"),)
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    occurrence: Mapped[str] = mapped_column(String(16), primary_key=True, default="")
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    answer: Mapped[str] = mapped_column(String(16))
+    answered_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )

@@ -8,9 +8,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from core.events.models import EventStatus
+from core.events.models import Answer, EventStatus
 from core.notify.audience import AudienceRule
 from core.paging import PageParams
+from core.teams.schemas import Ref
 from core.timezones import check_timezone
 
 MAX_OFFSET_MINUTES = 60 * 24 * 60  # 60 days
@@ -122,5 +123,52 @@ class EventFilter(PageParams):
 
 
 class Occurrence(BaseModel):
+    recurrence_id: datetime | None = Field(
+        description="The start this occurrence has by the rule (UTC); null for a one-off event"
+    )
     starts_at: datetime
     ends_at: datetime
+    moved: bool = False
+
+
+class OccurrenceMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: datetime = Field(description="New start. " + _LOCAL)
+    ends_at: datetime | None = Field(default=None, description="Default: keeps the duration")
+
+
+class ConfirmationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer: Answer
+    occurrence: datetime | None = Field(
+        default=None,
+        description="For a recurring event: the occurrence's recurrence_id (its start by the rule)",
+    )
+
+
+class ConfirmationOut(BaseModel):
+    event_id: uuid.UUID
+    member_id: uuid.UUID
+    occurrence: datetime | None
+    answer: Answer
+    answered_at: datetime
+
+
+class ConfirmationCounts(BaseModel):
+    going: int
+    not_going: int
+    maybe: int
+    silent: int
+
+
+class ConfirmationBoard(BaseModel):
+    """Who answered what, and who stayed silent, among the event's audience."""
+
+    occurrence: datetime | None
+    counts: ConfirmationCounts
+    going: list[Ref]
+    not_going: list[Ref]
+    maybe: list[Ref]
+    silent: list[Ref]

@@ -11,16 +11,16 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import FieldError, Invalid
+from core.db import utcnow
+from core.errors import FieldError, Invalid, NotFound
 from core.events.models import Event, EventStatus
-from core.events.recurrence import occurrence_starts, parse_rrule
+from core.events.recurrence import parse_rrule
 from core.events.schemas import (
     MAX_OFFSET_MINUTES,
     EventCreate,
     EventFilter,
     EventOut,
     EventUpdate,
-    Occurrence,
 )
 from core.filters import contains
 from core.notify.audience import AudienceRule, validate_audience
@@ -30,7 +30,6 @@ from core.teams.models import Workspace
 from core.teams.permissions import Action, Actor
 
 DEFAULT_DURATION = timedelta(hours=1)
-MAX_OCCURRENCE_WINDOW = timedelta(days=366)
 _NOT_NULL = frozenset(
     {
         "title",
@@ -47,7 +46,7 @@ _NOT_NULL = frozenset(
 )
 
 
-def _utc(value: datetime, zone: ZoneInfo) -> datetime:
+def as_utc(value: datetime, zone: ZoneInfo) -> datetime:
     """An instant from an API time: naive means wall-clock time in ``zone``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
@@ -79,8 +78,8 @@ def _apply_times(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
             raise Invalid(field, "only for all-day events; set all_day to true or use starts_at")
     if data.starts_at is None:
         raise Invalid("starts_at", "a timed event needs starts_at (e.g. 2026-12-01T10:00)")
-    starts = _utc(data.starts_at, zone)
-    ends = _utc(data.ends_at, zone) if data.ends_at is not None else starts + DEFAULT_DURATION
+    starts = as_utc(data.starts_at, zone)
+    ends = as_utc(data.ends_at, zone) if data.ends_at is not None else starts + DEFAULT_DURATION
     if ends <= starts:
         raise Invalid("ends_at", "must be after starts_at")
     event.start_date = event.end_date = None
@@ -96,7 +95,7 @@ def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
     parse_rrule(data.rrule, event.starts_at.astimezone(zone))
     text = data.rrule.strip()
     event.rrule = text[6:] if text.upper().startswith("RRULE:") else text
-    event.exdates = sorted({_utc(d, zone) for d in data.exdates})
+    event.exdates = sorted({as_utc(d, zone) for d in data.exdates})
 
 
 def _apply_confirmation(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
@@ -111,7 +110,7 @@ def _apply_confirmation(event: Event, data: EventCreate, zone: ZoneInfo) -> None
         raise Invalid("confirm_by", "give confirm_by or confirm_before_minutes, not both")
     minutes = data.confirm_before_minutes or 0
     if data.confirm_by is not None:
-        lead = event.starts_at - _utc(data.confirm_by, zone)
+        lead = event.starts_at - as_utc(data.confirm_by, zone)
         if lead < timedelta(0):
             raise Invalid("confirm_by", "must not be after the event starts")
         minutes = int(lead.total_seconds() // 60)
@@ -134,6 +133,20 @@ async def _apply(session: AsyncSession, actor: Actor, event: Event, data: EventC
     _apply_confirmation(event, data, zone)
     event.audience = data.audience.model_dump(mode="json")
     event.reminder_offsets = sorted(set(data.reminder_offsets), reverse=True)
+
+
+async def get_live_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> Event:
+    """The event, unless it is in another workspace or deleted (then NotFound)."""
+    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
+    if event.deleted_at is not None:
+        raise NotFound("event", event_id)
+    return event
+
+
+def touch(event: Event) -> None:
+    """Record a change: calendar apps replace their copy when SEQUENCE grows."""
+    event.sequence += 1
+    event.updated_at = utcnow()
 
 
 def _view(event: Event) -> EventOut:
@@ -178,7 +191,7 @@ async def create_event(session: AsyncSession, actor: Actor, data: EventCreate) -
 
 async def get_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> EventOut:
     actor.require(Action.read)
-    return _view(await get_scoped(session, Event, actor.workspace_id, event_id, "event"))
+    return _view(await get_live_event(session, actor, event_id))
 
 
 def _as_input(event: Event) -> dict[str, Any]:
@@ -233,31 +246,36 @@ async def update_event(
 ) -> EventOut:
     """Change an event; the result is checked as a whole, and nothing is written if it is invalid."""
     actor.require(Action.manage_events)
-    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
+    event = await get_live_event(session, actor, event_id)
     data = _merge(event, patch)
     await _apply(session, actor, event, data)
     if patch.status is not None:
         event.status = patch.status.value
+    touch(event)
     await session.flush()
     return _view(event)
 
 
 async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> None:
+    """Delete an event. It is gone from the API at once; calendar feeds keep showing it as
+    cancelled for a while, so subscribers' calendars drop it too."""
     actor.require(Action.manage_events)
-    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
-    await session.delete(event)
+    event = await get_live_event(session, actor, event_id)
+    event.deleted_at = utcnow()
+    event.status = EventStatus.cancelled.value
+    touch(event)
     await session.flush()
 
 
 async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> Page[EventOut]:
     """Events by start time. A recurring series is listed once, if it has begun before ``starts_before``."""
     actor.require(Action.read)
-    where = [Event.workspace_id == actor.workspace_id]
+    where = [Event.workspace_id == actor.workspace_id, Event.deleted_at.is_(None)]
     if flt.starts_from is not None:
-        after = _utc(flt.starts_from, ZoneInfo("UTC"))
+        after = as_utc(flt.starts_from, ZoneInfo("UTC"))
         where.append(or_(Event.starts_at >= after, Event.rrule.is_not(None)))
     if flt.starts_before is not None:
-        where.append(Event.starts_at < _utc(flt.starts_before, ZoneInfo("UTC")))
+        where.append(Event.starts_at < as_utc(flt.starts_before, ZoneInfo("UTC")))
     if flt.status is not None:
         where.append(Event.status == flt.status.value)
     if flt.q:
@@ -273,31 +291,3 @@ async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> 
         .offset(flt.offset)
     )
     return Page(items=[_view(e) for e in rows], total=total, limit=flt.limit, offset=flt.offset)
-
-
-async def event_occurrences(
-    session: AsyncSession,
-    actor: Actor,
-    event_id: uuid.UUID,
-    window_start: datetime,
-    window_end: datetime,
-) -> list[Occurrence]:
-    """The occurrences of an event that start in the window (at most 366 days wide)."""
-    actor.require(Action.read)
-    zone = ZoneInfo("UTC")
-    lo, hi = _utc(window_start, zone), _utc(window_end, zone)
-    if hi <= lo:
-        raise Invalid("to", "must be after 'from'")
-    if hi - lo > MAX_OCCURRENCE_WINDOW:
-        raise Invalid("to", "the window may span at most 366 days")
-    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
-    duration = event.ends_at - event.starts_at
-    starts = occurrence_starts(
-        starts_at=event.starts_at,
-        timezone=event.timezone,
-        rrule_text=event.rrule,
-        exdates=list(event.exdates),
-        window_start=lo,
-        window_end=hi,
-    )
-    return [Occurrence(starts_at=s, ends_at=s + duration) for s in starts]

@@ -7,11 +7,14 @@ holding any of ``exclude_tags``, or listed in ``exclude_members``.
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, cast, false, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import TenantMixin
@@ -190,4 +193,60 @@ async def preview_audience(
             total=total, active=active, unsubscribed=unsubscribed, unreachable=unreachable
         ),
         members=[Ref(id=r[0], name=r[1]) for r in rows],
+    )
+
+
+@dataclass(frozen=True)
+class Memberships:
+    """What a member belongs to: the facts an audience rule is matched against."""
+
+    member_id: uuid.UUID
+    group_ids: tuple[uuid.UUID, ...]
+    tag_ids: tuple[uuid.UUID, ...]
+    role_ids: tuple[uuid.UUID, ...]
+
+
+async def memberships(session: AsyncSession, member_id: uuid.UUID) -> Memberships:
+    async def ids(column: Any, key: Any) -> tuple[uuid.UUID, ...]:
+        return tuple(await session.scalars(select(column).where(key == member_id)))
+
+    return Memberships(
+        member_id=member_id,
+        group_ids=await ids(MemberGroup.group_id, MemberGroup.member_id),
+        tag_ids=await ids(MemberTag.tag_id, MemberTag.member_id),
+        role_ids=await ids(MemberRole.role_id, MemberRole.member_id),
+    )
+
+
+def reaches_member(audience: Any, who: Memberships) -> ColumnElement[bool]:
+    """The same rule as ``audience_condition``, read the other way round: a condition over a
+    JSONB audience column that holds when that audience includes this member. Lets a calendar
+    feed find a member's events in one query. Tests check both directions agree.
+    """
+
+    def listed(key: str, ids: tuple[uuid.UUID, ...]) -> ColumnElement[bool]:
+        if not ids:
+            return false()
+        matched: ColumnElement[bool] = audience[key].has_any(array([str(i) for i in ids]))
+        return matched
+
+    mine = [str(who.member_id)]
+    held_tags = cast(literal(json.dumps([str(t) for t in who.tag_ids])), JSONB)
+    all_tags = and_(
+        audience["tags_mode"].astext == "all",
+        func.jsonb_array_length(audience["tags"]) > 0,
+        audience["tags"].contained_by(held_tags),
+    )
+    any_tag = and_(audience["tags_mode"].astext != "all", listed("tags", who.tag_ids))
+    return and_(
+        or_(
+            audience["members"].has_any(array(mine)),
+            listed("groups", who.group_ids),
+            listed("roles", who.role_ids),
+            any_tag,
+            all_tags,
+        ),
+        ~audience["exclude_members"].has_any(array(mine)),
+        ~listed("exclude_groups", who.group_ids),
+        ~listed("exclude_tags", who.tag_ids),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from datetime import datetime, timedelta
 
@@ -13,12 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
 from core.errors import NotFound, Unauthorized
+from core.secrets import digest, looks_like, new_secret
 from core.teams.models import ApiToken, BuiltinRole
 from core.teams.permissions import Action, Actor
 
 PREFIX = "vst_"
-_SECRET_BYTES = 32
-_TOKEN_LENGTH = len(PREFIX) + 43  # token_urlsafe(32) is 43 characters
 _TOUCH_EVERY = timedelta(minutes=1)
 
 
@@ -38,20 +35,16 @@ class IssuedToken(TokenOut):
     token: str
 
 
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 async def issue_token(
     session: AsyncSession, workspace_id: uuid.UUID, role: BuiltinRole, name: str
 ) -> IssuedToken:
     """Create a token for the workspace. The plain secret exists only in the returned value."""
-    raw = PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    raw = new_secret(PREFIX)
     row = ApiToken(
         workspace_id=workspace_id,
         name=name,
         role=role.value,
-        token_hash=_digest(raw),
+        token_hash=digest(raw),
         prefix=raw[: len(PREFIX) + 6],
     )
     session.add(row)
@@ -68,9 +61,9 @@ async def create_token(
 
 async def authenticate(session: AsyncSession, raw: str) -> Actor:
     """Return the actor a bearer token stands for, or raise Unauthorized."""
-    if not raw.startswith(PREFIX) or len(raw) != _TOKEN_LENGTH:
+    if not looks_like(raw, PREFIX):
         raise Unauthorized("malformed API token: expected 'vst_' followed by 43 characters")
-    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API token")
     now = utcnow()

@@ -1,0 +1,51 @@
+"""Calendar feed tokens: the secret part of a feed URL, stored as SHA-256."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, TenantMixin, utcnow
+
+
+class FeedKind(StrEnum):
+    member = "member"
+    group = "group"
+    event = "event"
+
+
+class FeedToken(TenantMixin, Base):
+    """Grants read access to one feed: a member's, a group's, or one event's."""
+
+    __tablename__ = "feed_tokens"
+    __table_args__ = (
+        CheckConstraint("kind IN ('member', 'group', 'event')", name="kind"),
+        CheckConstraint(
+            "(kind = 'member') = (member_id IS NOT NULL)"
+            " AND (kind = 'group') = (group_id IS NOT NULL)"
+            " AND (kind = 'event') = (event_id IS NOT NULL)",
+            name="one_owner",
+        ),
+    )
+
+    kind: Mapped[str] = mapped_column(String(8))
+    member_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

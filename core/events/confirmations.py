@@ -1,0 +1,133 @@
+"""Confirmations (RSVP): a member's going / not going / maybe, per event or per occurrence."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import utcnow
+from core.errors import Invalid
+from core.events.models import Confirmation, Event
+from core.events.occurrences import check_recurrence_id
+from core.events.schemas import (
+    ConfirmationBoard,
+    ConfirmationCounts,
+    ConfirmationIn,
+    ConfirmationOut,
+)
+from core.events.service import as_utc, get_live_event
+from core.notify.audience import AudienceRule, audience_query
+from core.scoping import get_scoped
+from core.teams.models import Member
+from core.teams.permissions import Action, Actor
+from core.teams.schemas import Ref
+
+_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def occurrence_key(recurrence_id: datetime | None) -> str:
+    """How an answer names its occurrence: "" for a one-off event, else the UTC RECURRENCE-ID."""
+    return "" if recurrence_id is None else recurrence_id.strftime(_KEY_FORMAT)
+
+
+def _occurrence(event: Event, given: datetime | None) -> datetime | None:
+    if event.rrule is None:
+        if given is not None:
+            raise Invalid("occurrence", "a one-off event has no occurrences; leave it out")
+        return None
+    if given is None:
+        raise Invalid("occurrence", "a recurring event needs the occurrence's recurrence_id")
+    return check_recurrence_id(event, as_utc(given, ZoneInfo(event.timezone)), "occurrence")
+
+
+async def record_confirmation(
+    session: AsyncSession,
+    actor: Actor,
+    event_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: ConfirmationIn,
+) -> ConfirmationOut:
+    """Record (or change) a member's answer, until the event's answer deadline."""
+    actor.require(Action.manage_events)
+    event = await get_live_event(session, actor, event_id)
+    member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
+    if event.confirm_before_minutes is None:
+        raise Invalid("answer", "this event does not ask for confirmation")
+    recurrence_id = _occurrence(event, data.occurrence)
+    rule = AudienceRule.model_validate(event.audience)
+    reached = await session.scalar(
+        audience_query(event.workspace_id, rule)
+        .where(Member.id == member.id)
+        .with_only_columns(Member.id)
+    )
+    if reached is None:
+        raise Invalid("member_id", "this member is not in the event's audience")
+    now = utcnow()
+    start = recurrence_id or event.starts_at
+    deadline = start - timedelta(minutes=event.confirm_before_minutes)
+    if now > deadline:
+        raise Invalid("answer", f"answers closed at {deadline.isoformat()}")
+    key = occurrence_key(recurrence_id)
+    await session.execute(
+        insert(Confirmation)
+        .values(
+            event_id=event.id,
+            member_id=member.id,
+            occurrence=key,
+            workspace_id=event.workspace_id,
+            answer=data.answer.value,
+            answered_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[Confirmation.event_id, Confirmation.member_id, Confirmation.occurrence],
+            set_={"answer": data.answer.value, "answered_at": now},
+        )
+    )
+    return ConfirmationOut(
+        event_id=event.id,
+        member_id=member.id,
+        occurrence=recurrence_id,
+        answer=data.answer,
+        answered_at=now,
+    )
+
+
+async def confirmation_board(
+    session: AsyncSession, actor: Actor, event_id: uuid.UUID, occurrence: datetime | None
+) -> ConfirmationBoard:
+    """Going, not going, maybe and silent among the event's current audience."""
+    actor.require(Action.read)
+    event = await get_live_event(session, actor, event_id)
+    recurrence_id = _occurrence(event, occurrence)
+    rule = AudienceRule.model_validate(event.audience)
+    audience = (
+        await session.execute(
+            audience_query(event.workspace_id, rule).with_only_columns(Member.id, Member.name)
+        )
+    ).all()
+    answers = dict(
+        (
+            await session.execute(
+                select(Confirmation.member_id, Confirmation.answer).where(
+                    Confirmation.event_id == event.id,
+                    Confirmation.occurrence == occurrence_key(recurrence_id),
+                )
+            )
+        ).all()
+    )
+    lists: dict[str, list[Ref]] = {key: [] for key in ("going", "not_going", "maybe", "silent")}
+    for ident, name in audience:
+        lists[answers.get(ident, "silent")].append(Ref(id=ident, name=name))
+    return ConfirmationBoard(
+        occurrence=recurrence_id,
+        counts=ConfirmationCounts(**{k: len(v) for k, v in lists.items()}),
+        going=lists["going"],
+        not_going=lists["not_going"],
+        maybe=lists["maybe"],
+        silent=lists["silent"],
+    )

@@ -1,0 +1,179 @@
+"""Occurrences of events: expanding a series, moving or cancelling one occurrence of it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Invalid
+from core.events.models import Event, EventOverride
+from core.events.recurrence import occurrence_starts, parse_rrule
+from core.events.schemas import Occurrence, OccurrenceMove
+from core.events.service import as_utc, get_live_event, touch
+from core.teams.permissions import Action, Actor
+
+MAX_WINDOW = timedelta(days=366)
+
+
+def wall_duration(event: Event) -> timedelta:
+    """Length on the wall clock of the event's zone (what RFC 5545 DTEND - DTSTART means)."""
+    zone = ZoneInfo(event.timezone)
+    start = event.starts_at.astimezone(zone).replace(tzinfo=None)
+    return event.ends_at.astimezone(zone).replace(tzinfo=None) - start
+
+
+def end_of(event: Event, start: datetime) -> datetime:
+    zone = ZoneInfo(event.timezone)
+    local = start.astimezone(zone).replace(tzinfo=None) + wall_duration(event)
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def expand(
+    event: Event, overrides: Sequence[EventOverride], window_start: datetime, window_end: datetime
+) -> list[Occurrence]:
+    """Occurrences that start in [window_start, window_end), moved ones at their new time.
+
+    This is the one definition of "when does this event happen"; the calendar feed and the API
+    both use it.
+    """
+    if event.rrule is None:
+        if window_start <= event.starts_at < window_end:
+            return [
+                Occurrence(recurrence_id=None, starts_at=event.starts_at, ends_at=event.ends_at)
+            ]
+        return []
+    excluded = set(event.exdates)
+    moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in excluded}
+    base = occurrence_starts(
+        starts_at=event.starts_at,
+        timezone=event.timezone,
+        rrule_text=event.rrule,
+        exdates=list(event.exdates),
+        window_start=window_start,
+        window_end=window_end,
+    )
+    out: list[Occurrence] = []
+    for start in base:
+        override = moved.pop(start, None)
+        if override is None:
+            out.append(
+                Occurrence(recurrence_id=start, starts_at=start, ends_at=end_of(event, start))
+            )
+        elif window_start <= override.starts_at < window_end:
+            out.append(_moved(override))
+    # Occurrences moved into the window from outside it.
+    out += [_moved(o) for o in moved.values() if window_start <= o.starts_at < window_end]
+    return sorted(out, key=lambda o: o.starts_at)
+
+
+def _moved(override: EventOverride) -> Occurrence:
+    return Occurrence(
+        recurrence_id=override.recurrence_id,
+        starts_at=override.starts_at,
+        ends_at=override.ends_at,
+        moved=True,
+    )
+
+
+async def overrides_of(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID]
+) -> list[EventOverride]:
+    if not event_ids:
+        return []
+    rows = await session.scalars(select(EventOverride).where(EventOverride.event_id.in_(event_ids)))
+    return list(rows)
+
+
+async def event_occurrences(
+    session: AsyncSession,
+    actor: Actor,
+    event_id: uuid.UUID,
+    window_start: datetime,
+    window_end: datetime,
+) -> list[Occurrence]:
+    """The occurrences of an event that start in the window (at most 366 days wide)."""
+    actor.require(Action.read)
+    lo, hi = as_utc(window_start, ZoneInfo("UTC")), as_utc(window_end, ZoneInfo("UTC"))
+    if hi <= lo:
+        raise Invalid("to", "must be after 'from'")
+    if hi - lo > MAX_WINDOW:
+        raise Invalid("to", "the window may span at most 366 days")
+    event = await get_live_event(session, actor, event_id)
+    return expand(event, await overrides_of(session, [event.id]), lo, hi)
+
+
+def check_recurrence_id(
+    event: Event, recurrence_id: datetime, field: str = "recurrence_id"
+) -> datetime:
+    """``recurrence_id`` in UTC if it is a start of the series by its rule (and not cancelled)."""
+    if event.rrule is None:
+        raise Invalid(
+            field,
+            "only a recurring event has occurrences to move; PATCH the event instead",
+        )
+    rid = as_utc(recurrence_id, ZoneInfo(event.timezone))
+    zone = ZoneInfo(event.timezone)
+    rule = parse_rrule(event.rrule, event.starts_at.astimezone(zone))
+    local = rid.astimezone(zone).replace(tzinfo=None)
+    if not rule.between(local, local, inc=True) or rid in set(event.exdates):
+        raise Invalid(field, f"{rid.isoformat()} is not an occurrence of this event")
+    return rid
+
+
+async def move_occurrence(
+    session: AsyncSession,
+    actor: Actor,
+    event_id: uuid.UUID,
+    recurrence_id: datetime,
+    data: OccurrenceMove,
+) -> Occurrence:
+    """Move one occurrence of a recurring event; the rest of the series stays where it is."""
+    actor.require(Action.manage_events)
+    event = await get_live_event(session, actor, event_id)
+    rid = check_recurrence_id(event, recurrence_id)
+    zone = ZoneInfo(event.timezone)
+    starts = as_utc(data.starts_at, zone)
+    ends = as_utc(data.ends_at, zone) if data.ends_at is not None else end_of(event, starts)
+    if ends <= starts:
+        raise Invalid("ends_at", "must be after starts_at")
+    await session.execute(
+        insert(EventOverride)
+        .values(
+            id=uuid.uuid4(),
+            workspace_id=event.workspace_id,
+            event_id=event.id,
+            recurrence_id=rid,
+            starts_at=starts,
+            ends_at=ends,
+        )
+        .on_conflict_do_update(
+            index_elements=[EventOverride.event_id, EventOverride.recurrence_id],
+            set_={"starts_at": starts, "ends_at": ends},
+        )
+    )
+    touch(event)
+    await session.flush()
+    return Occurrence(recurrence_id=rid, starts_at=starts, ends_at=ends, moved=True)
+
+
+async def cancel_occurrence(
+    session: AsyncSession, actor: Actor, event_id: uuid.UUID, recurrence_id: datetime
+) -> None:
+    """Cancel one occurrence of a recurring event (it becomes an EXDATE)."""
+    actor.require(Action.manage_events)
+    event = await get_live_event(session, actor, event_id)
+    rid = check_recurrence_id(event, recurrence_id)
+    await session.execute(
+        delete(EventOverride).where(
+            EventOverride.event_id == event.id, EventOverride.recurrence_id == rid
+        )
+    )
+    event.exdates = sorted({*event.exdates, rid})
+    touch(event)
+    await session.flush()

@@ -1,0 +1,22 @@
+"""Bearer secrets (API tokens, feed links): random, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+SECRET_BYTES = 32
+SECRET_CHARS = 43  # len(token_urlsafe(32))
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def digest(raw: str) -> str:
+    """What we store and look up by. The secrets are random, so a plain SHA-256 is enough."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def looks_like(raw: str, prefix: str) -> bool:
+    return raw.startswith(prefix) and len(raw) == len(prefix) + SECRET_CHARS
