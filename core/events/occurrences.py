@@ -118,10 +118,8 @@ def check_recurrence_id(
             "only a recurring event has occurrences to move; PATCH the event instead",
         )
     rid = as_utc(recurrence_id, ZoneInfo(event.timezone))
-    zone = ZoneInfo(event.timezone)
-    rule = parse_rrule(event.rrule, event.starts_at.astimezone(zone))
-    local = rid.astimezone(zone).replace(tzinfo=None)
-    if not rule.between(local, local, inc=True) or rid in set(event.exdates):
+    recurrence = parse_rrule(event.rrule, event.starts_at, event.timezone)
+    if not recurrence.includes(rid) or rid in set(event.exdates):
         raise Invalid(field, f"{rid.isoformat()} is not an occurrence of this event")
     return rid
 

@@ -92,7 +92,7 @@ def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
             raise Invalid("exdates", "exceptions only make sense for a recurring event (set rrule)")
         event.rrule, event.exdates = None, []
         return
-    parse_rrule(data.rrule, event.starts_at.astimezone(zone))
+    parse_rrule(data.rrule, event.starts_at, event.timezone)
     text = data.rrule.strip()
     event.rrule = text[6:] if text.upper().startswith("RRULE:") else text
     event.exdates = sorted({as_utc(d, zone) for d in data.exdates})
