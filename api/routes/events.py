@@ -4,9 +4,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import ActorDep, SessionDep
+from core.calendar.ics_import import ImportReport, import_calendar
+from core.errors import Invalid
 from core.events import confirmations, occurrences
 from core.events import service as events
 from core.events.schemas import (
@@ -30,6 +32,30 @@ async def create_event(data: EventCreate, actor: ActorDep, session: SessionDep) 
     out = await events.create_event(session, actor, data)
     await session.commit()
     return out
+
+
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/calendar": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def import_events(request: Request, actor: ActorDep, session: SessionDep) -> ImportReport:
+    """Create or update events from an .ics file sent as the body (idempotent by UID).
+
+    `curl --data-binary @team.ics -H 'Content-Type: text/calendar' …/api/v1/events/import`
+    """
+    raw = await request.body()
+    if not raw.strip():
+        raise Invalid(
+            "body", "send the .ics file as the request body (Content-Type: text/calendar)"
+        )
+    report = await import_calendar(session, actor, raw)
+    await session.commit()
+    return report
 
 
 @router.get("")

@@ -179,10 +179,12 @@ def _view(event: Event) -> EventOut:
     )
 
 
-async def create_event(session: AsyncSession, actor: Actor, data: EventCreate) -> EventOut:
+async def create_event(
+    session: AsyncSession, actor: Actor, data: EventCreate, *, ics_uid: str | None = None
+) -> EventOut:
     """Create an event after checking its times, recurrence, audience and deadlines."""
     actor.require(Action.manage_events)
-    event = Event(workspace_id=actor.workspace_id, created_by=actor.label)
+    event = Event(workspace_id=actor.workspace_id, created_by=actor.label, ics_uid=ics_uid)
     await _apply(session, actor, event, data)
     session.add(event)
     await session.flush()
@@ -251,7 +253,8 @@ async def update_event(
     await _apply(session, actor, event, data)
     if patch.status is not None:
         event.status = patch.status.value
-    touch(event)
+    if session.is_modified(event):
+        touch(event)
     await session.flush()
     return _view(event)
 
