@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import TenantMixin
 from core.errors import FieldError, Invalid, NotFound
+from core.teams.models import Member
 
 M = TypeVar("M", bound=TenantMixin)
 
@@ -76,3 +77,11 @@ async def require_in_workspace(
 ) -> None:
     """Raise Invalid naming every position in ``ids`` that is not a ``resource`` of this workspace."""
     raise_if_any(await missing_in_workspace(session, model, workspace_id, ids, field, resource))
+
+
+async def workspace_member_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The distinct ids of a bulk request, once every one is known to be a member here."""
+    await require_in_workspace(session, Member, workspace_id, ids, "member_ids", "member")
+    return set(ids)

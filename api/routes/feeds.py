@@ -9,7 +9,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionDep
-from core.calendar.feed import Fingerprint, build_feed, fingerprint, load_feed
+from core.calendar.feed import Fingerprint, feed_body, fingerprint, load_feed
 from core.calendar.tokens import open_feed_token
 from core.db import utcnow
 
@@ -53,7 +53,7 @@ async def _serve(request: Request, session: SessionDep, token: str, event_link: 
     }
     if _not_modified(request, fp):
         return Response(status_code=304, headers=headers)
-    body = await build_feed(session, feed, request.app.state.settings.public_url, now)
+    body = await feed_body(session, feed, request.app.state.settings.public_url, now, fp)
     if event_link:
         headers["Content-Disposition"] = (
             f'attachment; filename="{_filename(feed.event_title or "event")}"'

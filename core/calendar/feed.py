@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from cachetools import LRUCache
 from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur
 from icalendar import Event as VEvent
 from sqlalchemy import ColumnElement, String, and_, cast, func, literal_column, or_, select
@@ -154,14 +156,42 @@ def _local(event: Event, instant: datetime) -> datetime | date:
     return instant.astimezone(ZoneInfo(event.timezone))
 
 
+# Serialised VEVENTs by everything that shapes them. icalendar takes ~1 ms per event, so a feed
+# rebuilt after one change re-serialises that one event only. Bounded by bytes held.
+_VEVENTS: LRUCache[tuple[object, ...], tuple[bytes, frozenset[str]]] = LRUCache(
+    maxsize=64 * 2**20, getsizeof=lambda value: len(value[0])
+)
+
+
+# Whole feeds by fingerprint: a calendar app that polls without If-None-Match (many do) gets the
+# same bytes back for the price of the fingerprint query.
+_BODIES: LRUCache[tuple[object, ...], bytes] = LRUCache(maxsize=128 * 2**20, getsizeof=len)
+
+
+def clear_vevent_cache() -> None:
+    """Forget every serialised VEVENT and feed (benchmarks use it to measure a cold build)."""
+    _VEVENTS.clear()
+    _BODIES.clear()
+
+
 class FeedBuilder:
     """Turns events into VEVENTs; one instance per feed."""
 
-    def __init__(self, feed: Feed, base_url: str) -> None:
+    def __init__(
+        self,
+        feed: Feed,
+        base_url: str,
+        *,
+        cache: bool = True,
+        zone_component: Callable[[str], Timezone] = vtimezone,
+    ) -> None:
         self.feed = feed
         self.base_url = base_url.rstrip("/")
+        self.cache = cache
+        self.zone_component = zone_component
         self.calendar = Calendar()
         self.zones: set[str] = set()
+        self.blobs: list[bytes] = []
         self.calendar.add("prodid", PRODID)
         self.calendar.add("version", "2.0")
         self.calendar.add("calscale", "GREGORIAN")
@@ -209,11 +239,38 @@ class FeedBuilder:
     def _times(self, vevent: VEvent, event: Event, start: datetime, end: datetime) -> None:
         vevent.add("dtstart", _local(event, start))
         vevent.add("dtend", _local(event, end))
-        if not event.all_day and event.timezone not in _UTC_NAMES:
-            self.zones.add(event.timezone)
 
     def add(self, event: Event, overrides: list[EventOverride], answers: dict[str, str]) -> None:
+        """Serialise the event (from the cache when nothing that shapes it changed)."""
+        member = self.feed.member
+        key = (
+            event.id,
+            event.sequence,
+            event.updated_at,
+            self.base_url,
+            None if member is None else (member.id, member.name, member.email, member.locale),
+            tuple(sorted(answers.items())),
+            tuple(sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)),
+        )
+        cached = _VEVENTS.get(key) if self.cache else None
+        if cached is None:
+            components = self._components(event, overrides, answers)
+            zones = frozenset(
+                {event.timezone}
+                if not event.all_day and event.timezone not in _UTC_NAMES
+                else set()
+            )
+            cached = (b"".join(c.to_ical() for c in components), zones)
+            if self.cache:
+                _VEVENTS[key] = cached
+        self.blobs.append(cached[0])
+        self.zones |= cached[1]
+
+    def _components(
+        self, event: Event, overrides: list[EventOverride], answers: dict[str, str]
+    ) -> list[VEvent]:
         """The event's master VEVENT, plus one VEVENT per moved or answered occurrence."""
+        out: list[VEvent] = []
         master = VEvent()
         self._common(master, event, answers.get("") if event.rrule is None else None)
         self._times(master, event, event.starts_at, event.ends_at)
@@ -221,9 +278,9 @@ class FeedBuilder:
             master.add("rrule", vRecur.from_ical(event.rrule))
             if event.exdates:
                 master.add("exdate", [_local(event, d) for d in event.exdates])
-        self.calendar.add_component(master)
+        out.append(master)
         if event.rrule is None:
-            return
+            return out
         moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in set(event.exdates)}
         answered = {
             rid: answers[occurrence_key(rid)]
@@ -238,12 +295,16 @@ class FeedBuilder:
             self._common(vevent, event, answered.get(rid))
             vevent.add("recurrence-id", _local(event, rid))
             self._times(vevent, event, start, end)
-            self.calendar.add_component(vevent)
+            out.append(vevent)
+        return out
 
     def to_ical(self) -> bytes:
+        """VCALENDAR properties, then a VTIMEZONE per zone used, then the events."""
         for name in sorted(self.zones):
-            self.calendar.add_component(vtimezone(name))
-        return bytes(self.calendar.to_ical())
+            self.calendar.add_component(self.zone_component(name))
+        head = bytes(self.calendar.to_ical())
+        end = b"END:VCALENDAR\r\n"
+        return head[: -len(end)] + b"".join(self.blobs) + end
 
 
 def _answered_ids(answers: dict[str, str]) -> list[datetime]:
@@ -273,3 +334,16 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     for event in events:
         builder.add(event, overrides.get(event.id, []), answers.get(event.id, {}))
     return builder.to_ical()
+
+
+async def feed_body(
+    session: AsyncSession, feed: Feed, base_url: str, now: datetime, fp: Fingerprint
+) -> bytes:
+    """The feed's bytes for this fingerprint: built once, then served from memory."""
+    owner = feed.member.id if feed.member else feed.group.id if feed.group else feed.event_id
+    key = (feed.kind, owner, fp.etag, base_url)
+    body = _BODIES.get(key)
+    if body is None:
+        body = await build_feed(session, feed, base_url, now)
+        _BODIES[key] = body
+    return body

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page, PageParams
-from core.scoping import get_scoped, require_in_workspace
+from core.scoping import get_scoped, workspace_member_ids
 from core.teams.members import member_views
 from core.teams.models import Group, Member, MemberGroup
 from core.teams.permissions import Action, Actor
@@ -142,10 +142,7 @@ async def add_group_members(
     """Put members into a group; all of them or, if any id is wrong, none."""
     actor.require(Action.manage_people)
     await get_scoped(session, Group, actor.workspace_id, group_id, "group")
-    await require_in_workspace(
-        session, Member, actor.workspace_id, data.member_ids, "member_ids", "member"
-    )
-    wanted = set(data.member_ids)
+    wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
     result = await session.execute(
         insert(MemberGroup)
         .values(
@@ -167,10 +164,7 @@ async def remove_group_members(
     """Take members out of a group. Their tags and history are untouched."""
     actor.require(Action.manage_people)
     await get_scoped(session, Group, actor.workspace_id, group_id, "group")
-    await require_in_workspace(
-        session, Member, actor.workspace_id, data.member_ids, "member_ids", "member"
-    )
-    wanted = set(data.member_ids)
+    wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
     result = await session.execute(
         delete(MemberGroup)
         .where(MemberGroup.group_id == group_id, MemberGroup.member_id.in_(wanted))

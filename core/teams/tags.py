@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page
-from core.scoping import get_scoped, require_in_workspace
+from core.scoping import get_scoped, workspace_member_ids
 from core.teams.models import Member, MemberTag, Tag, TagChange
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import BulkResult, MemberIds, TagChangeOut, TagCreate, TagOut, TagUpdate
@@ -120,10 +120,7 @@ async def tag_members(
     """Give members a tag; all of them or, if any id is wrong, none. Audited."""
     actor.require(Action.manage_people)
     tag = await get_scoped(session, Tag, actor.workspace_id, tag_id, "tag")
-    await require_in_workspace(
-        session, Member, actor.workspace_id, data.member_ids, "member_ids", "member"
-    )
-    wanted = set(data.member_ids)
+    wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
     result = await session.execute(
         insert(MemberTag)
         .values(
@@ -151,10 +148,7 @@ async def untag_members(
     """Take a tag away from members: the one way a tag is ever removed. Audited."""
     actor.require(Action.manage_people)
     tag = await get_scoped(session, Tag, actor.workspace_id, tag_id, "tag")
-    await require_in_workspace(
-        session, Member, actor.workspace_id, data.member_ids, "member_ids", "member"
-    )
-    wanted = set(data.member_ids)
+    wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
     result = await session.execute(
         delete(MemberTag)
         .where(MemberTag.tag_id == tag.id, MemberTag.member_id.in_(wanted))

@@ -1,0 +1,206 @@
+"""Benchmark: one member's calendar feed with 10,000 events (1,000 recurring).
+
+Run: python bench/ics_feed.py [--events 10000] [--recurring 1000] [--runs 5]
+Prints p50/p99 of the 304 path (token check + fingerprint, no calendar built), of a cold build
+(empty VEVENT cache), of a warm build (nothing changed since the last build), and of a naive
+build of the same calendar in the same run (a query per event, no caches), with the ratios. Uses a throwaway embedded Postgres.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.calendar.feed import (
+    Feed,
+    FeedBuilder,
+    build_feed,
+    clear_vevent_cache,
+    feed_body,
+    fingerprint,
+    load_feed,
+    vtimezone,
+)
+from core.calendar.models import FeedKind
+from core.calendar.tokens import open_feed_token, rotate_feed
+from core.db import make_engine, make_sessionmaker
+from core.embedded import EmbeddedPostgres
+from core.events.models import Confirmation, Event, EventOverride
+from core.migrate import upgrade
+from core.notify.audience import AudienceRule
+from core.teams.models import Member
+from core.teams.permissions import system_actor
+from core.teams.workspaces import create_workspace
+
+ZONES = ["Europe/Moscow", "Europe/Berlin", "America/New_York"]
+BASE_URL = "http://localhost:8000"
+
+
+async def populate(session: AsyncSession, events: int, recurring: int) -> tuple[uuid.UUID, str]:
+    created = await create_workspace(session, "Bench", "Europe/Moscow")
+    ws = uuid.UUID(created.id)
+    member_id = uuid.uuid4()
+    await session.execute(
+        insert(Member),
+        [{"id": member_id, "workspace_id": ws, "name": "Anna", "timezone": "Europe/Moscow"}],
+    )
+    audience = AudienceRule(members=[member_id]).model_dump(mode="json")
+    start = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    rows = []
+    for i in range(events):
+        begins = start + timedelta(hours=3 * i)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": ws,
+                "title": f"Event {i:05}",
+                "description": "Agenda: numbers, plans, questions",
+                "location": "Room 1",
+                "timezone": ZONES[i % 3],
+                "starts_at": begins,
+                "ends_at": begins + timedelta(hours=1),
+                "rrule": "FREQ=WEEKLY;COUNT=52" if i < recurring else None,
+                "exdates": [],
+                "audience": audience,
+                "reminder_offsets": [1440, 60],
+                "confirm_before_minutes": 120 if i % 4 == 0 else None,
+            }
+        )
+    await session.execute(insert(Event), rows)
+    await session.execute(
+        insert(Confirmation),
+        [
+            {
+                "event_id": r["id"],
+                "member_id": member_id,
+                "occurrence": "",
+                "workspace_id": ws,
+                "answer": "going",
+            }
+            for r in rows[recurring::8]
+            if r["confirm_before_minutes"] is not None
+        ],
+    )
+    link = await rotate_feed(session, system_actor(ws), FeedKind.member, member_id, BASE_URL)
+    await session.commit()
+    return ws, link.url.rsplit("/", 1)[-1].removesuffix(".ics")
+
+
+async def naive_build(session: AsyncSession, feed: Feed, now: datetime) -> bytes:
+    """The same calendar, built the obvious way: a query per event for its moves and answers,
+    and each time zone converted from scratch."""
+    from core.calendar.feed import _selection
+
+    assert feed.member is not None
+    events = list(
+        await session.scalars(
+            select(Event)
+            .where(await _selection(session, feed, now))
+            .order_by(Event.starts_at, Event.id)
+        )
+    )
+    builder = FeedBuilder(feed, BASE_URL, cache=False, zone_component=vtimezone.__wrapped__)
+    for event in events:
+        overrides = list(
+            await session.scalars(select(EventOverride).where(EventOverride.event_id == event.id))
+        )
+        answers = dict(
+            (
+                await session.execute(
+                    select(Confirmation.occurrence, Confirmation.answer).where(
+                        Confirmation.event_id == event.id, Confirmation.member_id == feed.member.id
+                    )
+                )
+            ).all()
+        )
+        builder.add(event, overrides, answers)
+    return builder.to_ical()
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+async def main(events: int, recurring: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedPostgres(Path(tmp))
+        engine = make_engine(server.start())
+        try:
+            await upgrade(engine)
+            sessions = make_sessionmaker(engine)
+            async with sessions() as session:
+                print(f"populating {events} events ({recurring} recurring) …", flush=True)
+                _, token = await populate(session, events, recurring)
+            timings: dict[str, list[float]] = {
+                "304 path": [],
+                "cold build": [],
+                "warm build": [],
+                "200 unchanged": [],
+                "naive build": [],
+            }
+            size = 0
+            for i in range(runs + 1):
+                async with sessions() as session:
+                    now = datetime.now(UTC)
+                    t0 = time.perf_counter()
+                    row = await open_feed_token(session, token, event_link=False)
+                    feed = await load_feed(session, row)
+                    await fingerprint(session, feed, now)
+                    t1 = time.perf_counter()
+                    clear_vevent_cache()
+                    body = await build_feed(session, feed, BASE_URL, now)
+                    t2 = time.perf_counter()
+                    warm = await build_feed(session, feed, BASE_URL, now)
+                    t3 = time.perf_counter()
+                    fp = await fingerprint(session, feed, now)
+                    await feed_body(session, feed, BASE_URL, now, fp)  # fills the feed cache
+                    t5 = time.perf_counter()
+                    row = await open_feed_token(session, token, event_link=False)
+                    feed = await load_feed(session, row)
+                    fp = await fingerprint(session, feed, now)
+                    served = await feed_body(session, feed, BASE_URL, now, fp)
+                    t6 = time.perf_counter()
+                    naive = await naive_build(session, feed, now)
+                    t4 = time.perf_counter()
+                assert body == warm == naive == served, "every build must produce the same calendar"
+                size = len(body)
+                if i:  # the first run warms the VTIMEZONE cache and the connection pool
+                    check = t1 - t0
+                    timings["304 path"].append(check * 1000)
+                    timings["cold build"].append((check + t2 - t1) * 1000)
+                    timings["warm build"].append((check + t3 - t2) * 1000)
+                    timings["naive build"].append((check + t4 - t6) * 1000)
+                    timings["200 unchanged"].append((t6 - t5) * 1000)
+            print(f"feed: {events} events, {size / 1e6:.1f} MB of iCalendar; {runs} runs each")
+            stats = {name: summary(s) for name, s in timings.items()}
+            for name, (p50, p99) in stats.items():
+                print(f"  {name:<13} p50 {p50:9.1f} ms   p99 {p99:9.1f} ms")
+            naive_p50 = stats["naive build"][0]
+            for name in ("cold build", "warm build", "200 unchanged", "304 path"):
+                print(f"  ratio naive / {name:<13} at p50: {naive_p50 / stats[name][0]:8.1f}x")
+        finally:
+            await engine.dispose()
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--recurring", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.recurring, args.runs))
