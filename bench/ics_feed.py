@@ -23,18 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.calendar.feed import (
-    Feed,
-    FeedBuilder,
-    build_feed,
-    clear_vevent_cache,
-    feed_body,
-    fingerprint,
-    load_feed,
-    vtimezone,
-)
+from core.calendar.feed import Feed, build_feed, clear_caches, feed_body, fingerprint, load_feed
 from core.calendar.models import FeedKind
 from core.calendar.tokens import open_feed_token, rotate_feed
+from core.calendar.vevents import FeedBuilder, vtimezone
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres
 from core.events.models import Confirmation, Event, EventOverride
@@ -79,20 +71,19 @@ async def populate(session: AsyncSession, events: int, recurring: int) -> tuple[
             }
         )
     await session.execute(insert(Event), rows)
-    await session.execute(
-        insert(Confirmation),
-        [
-            {
-                "event_id": r["id"],
-                "member_id": member_id,
-                "occurrence": "",
-                "workspace_id": ws,
-                "answer": "going",
-            }
-            for r in rows[recurring::8]
-            if r["confirm_before_minutes"] is not None
-        ],
-    )
+    answers = [
+        {
+            "event_id": r["id"],
+            "member_id": member_id,
+            "occurrence": "",
+            "workspace_id": ws,
+            "answer": "going",
+        }
+        for r in rows[recurring::2]
+        if r["confirm_before_minutes"] is not None
+    ]
+    if answers:
+        await session.execute(insert(Confirmation), answers)
     link = await rotate_feed(session, system_actor(ws), FeedKind.member, member_id, BASE_URL)
     await session.commit()
     return ws, link.url.rsplit("/", 1)[-1].removesuffix(".ics")
@@ -161,7 +152,7 @@ async def main(events: int, recurring: int, runs: int) -> None:
                     feed = await load_feed(session, row)
                     await fingerprint(session, feed, now)
                     t1 = time.perf_counter()
-                    clear_vevent_cache()
+                    clear_caches()
                     body = await build_feed(session, feed, BASE_URL, now)
                     t2 = time.perf_counter()
                     warm = await build_feed(session, feed, BASE_URL, now)

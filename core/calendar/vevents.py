@@ -1,0 +1,196 @@
+"""Rendering events as iCalendar VEVENTs (RFC 5545), with a cache of what was rendered before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from cachetools import LRUCache
+from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur
+from icalendar import Event as VEvent
+
+from core.events.confirmations import occurrence_key
+from core.events.models import Answer, Event, EventOverride, EventStatus
+from core.events.occurrences import end_of
+
+if TYPE_CHECKING:
+    from core.calendar.feed import Feed
+
+REFRESH = timedelta(hours=1)
+PRODID = "-//vestnik//vestnik calendar feed//EN"
+_UTC_NAMES = {"UTC", "Etc/UTC", "Etc/GMT", "GMT"}
+_PARTSTAT = {
+    Answer.going.value: "ACCEPTED",
+    Answer.not_going.value: "DECLINED",
+    Answer.maybe.value: "TENTATIVE",
+}
+_ANSWER_TEXT = {
+    "en": {"going": "going", "not_going": "not going", "maybe": "maybe"},
+    "ru": {"going": "иду", "not_going": "не иду", "maybe": "возможно"},
+}
+
+
+@lru_cache(maxsize=256)
+def vtimezone(name: str) -> Timezone:
+    # Building a VTIMEZONE walks the zone's transitions; each zone is built once per process.
+    return Timezone.from_tzid(name, first_date=date(2000, 1, 1), last_date=date(2040, 1, 1))
+
+
+def _local(event: Event, instant: datetime) -> datetime | date:
+    if event.all_day:
+        return instant.astimezone(ZoneInfo(event.timezone)).date()
+    if event.timezone in _UTC_NAMES:
+        return instant.astimezone(UTC)
+    return instant.astimezone(ZoneInfo(event.timezone))
+
+
+# Serialised VEVENTs by everything that shapes them. icalendar takes ~1 ms per event, so a feed
+# rebuilt after one change re-serialises that one event only. Bounded by bytes held.
+_VEVENTS: LRUCache[tuple[object, ...], tuple[bytes, frozenset[str]]] = LRUCache(
+    maxsize=64 * 2**20, getsizeof=lambda value: len(value[0])
+)
+
+
+def clear_vevent_cache() -> None:
+    """Forget every serialised VEVENT (benchmarks use it to measure a cold build)."""
+    _VEVENTS.clear()
+
+
+class FeedBuilder:
+    """Turns events into VEVENTs; one instance per feed."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        base_url: str,
+        *,
+        cache: bool = True,
+        zone_component: Callable[[str], Timezone] = vtimezone,
+    ) -> None:
+        self.feed = feed
+        self.base_url = base_url.rstrip("/")
+        self.cache = cache
+        self.zone_component = zone_component
+        self.calendar = Calendar()
+        self.zones: set[str] = set()
+        self.blobs: list[bytes] = []
+        self.calendar.add("prodid", PRODID)
+        self.calendar.add("version", "2.0")
+        self.calendar.add("calscale", "GREGORIAN")
+        self.calendar.add("method", "PUBLISH")
+        self.calendar.add("x-wr-calname", feed.name)
+        self.calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+        self.calendar.add("x-published-ttl", "PT1H")
+
+    def _common(self, vevent: VEvent, event: Event, answer: str | None) -> None:
+        title = event.title
+        member = self.feed.member
+        if answer is not None and member is not None:
+            words = _ANSWER_TEXT.get(member.locale, _ANSWER_TEXT["en"])
+            title = f"{title} ({words[answer]})"
+        vevent.add("uid", event.ics_uid or f"{event.id}@vestnik")
+        vevent.add("summary", title)
+        if event.description:
+            vevent.add("description", event.description)
+        if event.location:
+            vevent.add("location", event.location)
+        vevent.add("url", f"{self.base_url}/app/events/{event.id}")
+        vevent.add("sequence", event.sequence)
+        vevent.add("dtstamp", event.updated_at.astimezone(UTC))
+        vevent.add("created", event.created_at.astimezone(UTC))
+        vevent.add("last-modified", event.updated_at.astimezone(UTC))
+        cancelled = event.status == EventStatus.cancelled.value or event.deleted_at is not None
+        vevent.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        if event.confirm_before_minutes is not None and member is not None:
+            address = vCalAddress(
+                f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
+            )
+            address.params["CN"] = member.name
+            address.params["ROLE"] = "REQ-PARTICIPANT"
+            address.params["PARTSTAT"] = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
+            address.params["RSVP"] = "TRUE"
+            vevent.add("attendee", address, encode=False)
+        if not cancelled:
+            for minutes in event.reminder_offsets:
+                alarm = Alarm()
+                alarm.add("action", "DISPLAY")
+                alarm.add("description", event.title)
+                alarm.add("trigger", timedelta(minutes=-minutes))
+                vevent.add_component(alarm)
+
+    def _times(self, vevent: VEvent, event: Event, start: datetime, end: datetime) -> None:
+        vevent.add("dtstart", _local(event, start))
+        vevent.add("dtend", _local(event, end))
+
+    def add(self, event: Event, overrides: list[EventOverride], answers: dict[str, str]) -> None:
+        """Serialise the event (from the cache when nothing that shapes it changed)."""
+        member = self.feed.member
+        key = (
+            event.id,
+            event.sequence,
+            event.updated_at,
+            self.base_url,
+            None if member is None else (member.id, member.name, member.email, member.locale),
+            tuple(sorted(answers.items())),
+            tuple(sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)),
+        )
+        cached = _VEVENTS.get(key) if self.cache else None
+        if cached is None:
+            components = self._components(event, overrides, answers)
+            zones = frozenset(
+                {event.timezone}
+                if not event.all_day and event.timezone not in _UTC_NAMES
+                else set()
+            )
+            cached = (b"".join(c.to_ical() for c in components), zones)
+            if self.cache:
+                _VEVENTS[key] = cached
+        self.blobs.append(cached[0])
+        self.zones |= cached[1]
+
+    def _components(
+        self, event: Event, overrides: list[EventOverride], answers: dict[str, str]
+    ) -> list[VEvent]:
+        """The event's master VEVENT, plus one VEVENT per moved or answered occurrence."""
+        out: list[VEvent] = []
+        master = VEvent()
+        self._common(master, event, answers.get("") if event.rrule is None else None)
+        self._times(master, event, event.starts_at, event.ends_at)
+        if event.rrule is not None:
+            master.add("rrule", vRecur.from_ical(event.rrule))
+            if event.exdates:
+                master.add("exdate", [_local(event, d) for d in event.exdates])
+        out.append(master)
+        if event.rrule is None:
+            return out
+        moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in set(event.exdates)}
+        answered = {
+            rid: answers[occurrence_key(rid)]
+            for rid in _answered_ids(answers)
+            if rid not in set(event.exdates)
+        }
+        for rid in sorted(set(moved) | set(answered)):
+            override = moved.get(rid)
+            start = override.starts_at if override else rid
+            end = override.ends_at if override else end_of(event, rid)
+            vevent = VEvent()
+            self._common(vevent, event, answered.get(rid))
+            vevent.add("recurrence-id", _local(event, rid))
+            self._times(vevent, event, start, end)
+            out.append(vevent)
+        return out
+
+    def to_ical(self) -> bytes:
+        """VCALENDAR properties, then a VTIMEZONE per zone used, then the events."""
+        for name in sorted(self.zones):
+            self.calendar.add_component(self.zone_component(name))
+        head = bytes(self.calendar.to_ical())
+        end = b"END:VCALENDAR\r\n"
+        return head[: -len(end)] + b"".join(self.blobs) + end
+
+
+def _answered_ids(answers: dict[str, str]) -> list[datetime]:
+    return [datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) for key in answers if key]
