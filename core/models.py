@@ -3,6 +3,7 @@
 from core.calendar.models import FeedToken
 from core.db import Base
 from core.events.models import Confirmation, Event, EventOverride
+from core.notify.models import Job
 from core.teams.models import (
     ApiToken,
     Group,
@@ -24,6 +25,7 @@ __all__ = [
     "EventOverride",
     "FeedToken",
     "Group",
+    "Job",
     "Member",
     "MemberGroup",
     "MemberRole",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import ActorDep, SessionDep
 from core.calendar.ics_import import ImportReport, import_calendar
 from core.errors import Invalid
-from core.events import confirmations, occurrences
+from core.events import confirmations, occurrence_changes
 from core.events import service as events
 from core.events.schemas import (
     ConfirmationBoard,
@@ -97,7 +97,7 @@ async def event_occurrences(
     """Occurrences starting in [from, to), expanded in the event's zone (at most 366 days)."""
     lo = start or datetime.now(UTC)
     hi = end or lo + timedelta(days=90)
-    return await occurrences.event_occurrences(session, actor, event_id, lo, hi)
+    return await occurrence_changes.event_occurrences(session, actor, event_id, lo, hi)
 
 
 @router.put("/{event_id}/occurrences/{recurrence_id}")
@@ -109,7 +109,7 @@ async def move_occurrence(
     session: SessionDep,
 ) -> Occurrence:
     """Move one occurrence of a recurring event (named by its start by the rule)."""
-    out = await occurrences.move_occurrence(session, actor, event_id, recurrence_id, data)
+    out = await occurrence_changes.move_occurrence(session, actor, event_id, recurrence_id, data)
     await session.commit()
     return out
 
@@ -119,7 +119,7 @@ async def cancel_occurrence(
     event_id: uuid.UUID, recurrence_id: datetime, actor: ActorDep, session: SessionDep
 ) -> Response:
     """Cancel one occurrence of a recurring event."""
-    await occurrences.cancel_occurrence(session, actor, event_id, recurrence_id)
+    await occurrence_changes.cancel_occurrence(session, actor, event_id, recurrence_id)
     await session.commit()
     return Response(status_code=204)
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError, Invalid
 from core.events.models import Event, EventStatus
-from core.events.occurrences import cancel_occurrence, move_occurrence
+from core.events.occurrence_changes import cancel_occurrence, move_occurrence
 from core.events.schemas import MAX_OFFSET_MINUTES, EventCreate, EventUpdate, OccurrenceMove
 from core.events.service import create_event, update_event
 from core.teams.models import Workspace

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.calendar.models import FeedKind, FeedToken
 from core.db import utcnow
 from core.errors import NotFound
-from core.events.service import get_live_event
+from core.events.lookup import get_live_event
 from core.scoping import get_scoped
 from core.secrets import digest, looks_like, new_secret
 from core.teams.models import Group, Member

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
 from core.errors import Invalid
+from core.events.lookup import as_utc, get_live_event
 from core.events.models import Confirmation, Event
 from core.events.occurrences import check_recurrence_id
 from core.events.schemas import (
@@ -20,7 +21,6 @@ from core.events.schemas import (
     ConfirmationIn,
     ConfirmationOut,
 )
-from core.events.service import as_utc, get_live_event
 from core.notify.audience import AudienceRule, audience_query
 from core.scoping import get_scoped
 from core.teams.models import Member

@@ -71,6 +71,8 @@ class Event(TenantMixin, TimestampMixin, Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The UID of the calendar file the event was imported from (re-imports update it).
     ics_uid: Mapped[str | None] = mapped_column(String(255))
+    # Jobs exist for occurrences starting before this instant; the scheduler extends it.
+    jobs_planned_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EventOverride(TenantMixin, Base):

@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
-from core.errors import FieldError, Invalid, NotFound
+from core.errors import FieldError, Invalid
+from core.events.lookup import as_utc, get_live_event, touch
 from core.events.models import Event, EventStatus
 from core.events.recurrence import parse_rrule
 from core.events.schemas import (
@@ -24,8 +25,8 @@ from core.events.schemas import (
 )
 from core.filters import contains
 from core.notify.audience import AudienceRule, validate_audience
+from core.notify.planning import plan_event_jobs
 from core.paging import Page
-from core.scoping import get_scoped
 from core.teams.models import Workspace
 from core.teams.permissions import Action, Actor
 
@@ -44,13 +45,6 @@ _NOT_NULL = frozenset(
         "status",
     }
 )
-
-
-def as_utc(value: datetime, zone: ZoneInfo) -> datetime:
-    """An instant from an API time: naive means wall-clock time in ``zone``."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -135,20 +129,6 @@ async def _apply(session: AsyncSession, actor: Actor, event: Event, data: EventC
     event.reminder_offsets = sorted(set(data.reminder_offsets), reverse=True)
 
 
-async def get_live_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> Event:
-    """The event, unless it is in another workspace or deleted (then NotFound)."""
-    event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
-    if event.deleted_at is not None:
-        raise NotFound("event", event_id)
-    return event
-
-
-def touch(event: Event) -> None:
-    """Record a change: calendar apps replace their copy when SEQUENCE grows."""
-    event.sequence += 1
-    event.updated_at = utcnow()
-
-
 def _view(event: Event) -> EventOut:
     zone = ZoneInfo(event.timezone)
     minutes = event.confirm_before_minutes
@@ -188,6 +168,7 @@ async def create_event(
     await _apply(session, actor, event, data)
     session.add(event)
     await session.flush()
+    await plan_event_jobs(session, event, utcnow())
     return _view(event)
 
 
@@ -255,7 +236,8 @@ async def update_event(
         event.status = patch.status.value
     if session.is_modified(event):
         touch(event)
-    await session.flush()
+        await session.flush()
+        await plan_event_jobs(session, event, utcnow())
     return _view(event)
 
 
@@ -268,6 +250,7 @@ async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID)
     event.status = EventStatus.cancelled.value
     touch(event)
     await session.flush()
+    await plan_event_jobs(session, event, utcnow())
 
 
 async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> Page[EventOut]:

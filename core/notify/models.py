@@ -1,0 +1,63 @@
+"""Jobs: what must be sent, and when. Postgres is the source of truth; Redis only carries them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, TenantMixin, TimestampMixin
+
+
+class JobKind(StrEnum):
+    reminder = "reminder"
+    confirmation_request = "confirmation_request"
+    nudge = "nudge"
+    deadline_summary = "deadline_summary"
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    claimed = "claimed"
+    done = "done"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+class Job(TenantMixin, TimestampMixin, Base):
+    """One thing to do at ``due_at`` for one occurrence of an event.
+
+    ``idempotency_key`` names the job by what it is (kind, event, occurrence and its start, offset),
+    so planning twice never makes two, and moving an event makes new jobs rather than reusing sent
+    ones.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'claimed', 'done', 'cancelled', 'failed')", name="status"
+        ),
+        CheckConstraint(
+            "kind IN ('reminder', 'confirmation_request', 'nudge', 'deadline_summary')", name="kind"
+        ),
+        Index("ix_jobs_due", "status", "due_at"),
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    occurrence: Mapped[str] = mapped_column(String(16), default="")
+    occurrence_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    offset_minutes: Mapped[int | None] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.pending.value)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

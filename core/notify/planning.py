@@ -1,0 +1,121 @@
+"""Planning jobs for an event: which reminders, confirmation requests, nudges and summaries are due.
+
+Called in the same transaction as every change to an event, so the jobs always match the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.events.confirmations import occurrence_key
+from core.events.models import Event, EventOverride, EventStatus
+from core.events.occurrences import expand, overrides_of
+from core.notify.models import Job, JobKind, JobStatus
+
+HORIZON = timedelta(days=30)
+# A confirmation request goes out with the earliest reminder, or this long before the deadline.
+REQUEST_LEAD = timedelta(hours=24)
+MIN_NUDGE_GAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    kind: JobKind
+    occurrence: str
+    occurrence_start: datetime
+    offset_minutes: int | None
+    due_at: datetime
+
+    @property
+    def key(self) -> str:
+        offset = "" if self.offset_minutes is None else str(self.offset_minutes)
+        return (
+            f"{self.kind.value}:{self.occurrence}:{self.occurrence_start:%Y%m%dT%H%M%SZ}:{offset}"
+        )
+
+
+def _for_occurrence(
+    event: Event, recurrence_id: datetime | None, start: datetime, now: datetime
+) -> list[PlannedJob]:
+    occurrence = occurrence_key(recurrence_id)
+    jobs = [
+        PlannedJob(JobKind.reminder, occurrence, start, m, start - timedelta(minutes=m))
+        for m in event.reminder_offsets
+        if start - timedelta(minutes=m) >= now
+    ]
+    if event.confirm_before_minutes is None:
+        return jobs
+    deadline = start - timedelta(minutes=event.confirm_before_minutes)
+    if deadline <= now:
+        return jobs
+    earliest = min([deadline - REQUEST_LEAD, *(j.due_at for j in jobs)])
+    request = max(now, earliest)
+    jobs.append(PlannedJob(JobKind.confirmation_request, occurrence, start, None, request))
+    nudge = request + (deadline - request) / 2
+    if nudge - request >= MIN_NUDGE_GAP:
+        jobs.append(PlannedJob(JobKind.nudge, occurrence, start, None, nudge))
+    jobs.append(PlannedJob(JobKind.deadline_summary, occurrence, start, None, deadline))
+    return jobs
+
+
+def planned_jobs(
+    event: Event, overrides: list[EventOverride], now: datetime, until: datetime
+) -> list[PlannedJob]:
+    """Every job the event needs for occurrences starting in [now, until)."""
+    if event.status != EventStatus.scheduled.value or event.deleted_at is not None:
+        return []
+    out: list[PlannedJob] = []
+    for occurrence in expand(event, overrides, now, until):
+        out += _for_occurrence(event, occurrence.recurrence_id, occurrence.starts_at, now)
+    return out
+
+
+async def plan_event_jobs(session: AsyncSession, event: Event, now: datetime) -> None:
+    """Make the event's pending jobs exactly what it needs now: add the missing, move the moved,
+    cancel the unneeded. Jobs already done stay done; an event moved to a new time gets new jobs.
+    """
+    until = now + HORIZON
+    wanted = {
+        f"{event.id}:{job.key}": job
+        for job in planned_jobs(event, await overrides_of(session, [event.id]), now, until)
+    }
+    open_jobs = {
+        job.idempotency_key: job
+        for job in await session.scalars(
+            select(Job).where(
+                Job.event_id == event.id,
+                Job.status.in_([JobStatus.pending.value, JobStatus.claimed.value]),
+            )
+        )
+    }
+    stale = [job.id for key, job in open_jobs.items() if key not in wanted]
+    if stale:
+        await session.execute(
+            update(Job).where(Job.id.in_(stale)).values(status=JobStatus.cancelled.value)
+        )
+    for key, job in open_jobs.items():
+        if key in wanted and job.due_at != wanted[key].due_at:
+            job.due_at = wanted[key].due_at
+    missing = [
+        {
+            "workspace_id": event.workspace_id,
+            "event_id": event.id,
+            "kind": planned.kind.value,
+            "occurrence": planned.occurrence,
+            "occurrence_start": planned.occurrence_start,
+            "offset_minutes": planned.offset_minutes,
+            "due_at": planned.due_at,
+            "idempotency_key": key,
+        }
+        for key, planned in wanted.items()
+        if key not in open_jobs
+    ]
+    if missing:
+        await session.execute(insert(Job).values(missing).on_conflict_do_nothing())
+    event.jobs_planned_until = until if event.rrule is not None else None
+    await session.flush()
