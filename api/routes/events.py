@@ -22,6 +22,8 @@ from core.events.schemas import (
     Occurrence,
     OccurrenceMove,
 )
+from core.notify import planning
+from core.notify.planning import JobOut
 from core.paging import Page
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -122,6 +124,19 @@ async def cancel_occurrence(
     await occurrence_changes.cancel_occurrence(session, actor, event_id, recurrence_id)
     await session.commit()
     return Response(status_code=204)
+
+
+@router.get("/{event_id}/schedule")
+async def event_schedule(
+    event_id: uuid.UUID,
+    actor: ActorDep,
+    session: SessionDep,
+    include_closed: Annotated[
+        bool, Query(description="Also list jobs already done, cancelled or failed")
+    ] = False,
+) -> list[JobOut]:
+    """What vestnik will send for this event, and when."""
+    return await planning.event_schedule(session, actor, event_id, include_closed)
 
 
 @router.put("/{event_id}/confirmations/{member_id}")

@@ -5,20 +5,25 @@ Called in the same transaction as every change to an event, so the jobs always m
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events.confirmations import occurrence_key
+from core.events.lookup import get_live_event
 from core.events.models import Event, EventOverride, EventStatus
 from core.events.occurrences import expand, overrides_of
 from core.notify.models import Job, JobKind, JobStatus
+from core.teams.permissions import Action, Actor
 
 HORIZON = timedelta(days=30)
-# A confirmation request goes out with the earliest reminder, or this long before the deadline.
+# A confirmation request goes out with the earliest reminder before the deadline, or, with no
+# such reminder, this long before the deadline (never before the event is created).
 REQUEST_LEAD = timedelta(hours=24)
 MIN_NUDGE_GAP = timedelta(minutes=10)
 
@@ -53,8 +58,8 @@ def _for_occurrence(
     deadline = start - timedelta(minutes=event.confirm_before_minutes)
     if deadline <= now:
         return jobs
-    earliest = min([deadline - REQUEST_LEAD, *(j.due_at for j in jobs)])
-    request = max(now, earliest)
+    before_deadline = [j.due_at for j in jobs if j.due_at < deadline]
+    request = max(now, min(before_deadline) if before_deadline else deadline - REQUEST_LEAD)
     jobs.append(PlannedJob(JobKind.confirmation_request, occurrence, start, None, request))
     nudge = request + (deadline - request) / 2
     if nudge - request >= MIN_NUDGE_GAP:
@@ -116,6 +121,44 @@ async def plan_event_jobs(session: AsyncSession, event: Event, now: datetime) ->
         if key not in open_jobs
     ]
     if missing:
-        await session.execute(insert(Job).values(missing).on_conflict_do_nothing())
+        # A job cancelled earlier (event cancelled, then restored) comes back; a done one stays done.
+        statement = insert(Job).values(missing)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Job.idempotency_key],
+                set_={
+                    "status": JobStatus.pending.value,
+                    "due_at": statement.excluded.due_at,
+                    "lease_until": None,
+                },
+                where=Job.status == JobStatus.cancelled.value,
+            )
+        )
     event.jobs_planned_until = until if event.rrule is not None else None
     await session.flush()
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: JobKind
+    occurrence_start: datetime
+    offset_minutes: int | None
+    due_at: datetime
+    status: JobStatus
+    attempts: int
+    done_at: datetime | None
+
+
+async def event_schedule(
+    session: AsyncSession, actor: Actor, event_id: uuid.UUID, include_closed: bool
+) -> list[JobOut]:
+    """What vestnik will send for an event and when (and, if asked, what it did or dropped)."""
+    actor.require(Action.read)
+    event = await get_live_event(session, actor, event_id)
+    query = select(Job).where(Job.event_id == event.id)
+    if not include_closed:
+        query = query.where(Job.status.in_([JobStatus.pending.value, JobStatus.claimed.value]))
+    rows = await session.scalars(query.order_by(Job.due_at, Job.kind))
+    return [JobOut.model_validate(r) for r in rows]
