@@ -123,3 +123,18 @@ async def test_schedule_is_sealed(acme: Workspace, globex: Workspace):
         globex.client.post("/events", json={"title": "Theirs", "starts_at": START}), 201
     )
     assert (await acme.client.get(f"/events/{event['id']}/schedule")).status_code == 404
+
+
+async def test_a_one_off_event_months_ahead_is_planned_whole(acme: Workspace):
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Summit",
+                "starts_at": "2027-09-01T10:00:00Z",
+                "reminder_offsets": [10080],
+            },
+        ),
+        201,
+    )
+    assert await schedule(acme, event["id"]) == [("reminder", "2027-08-25T10:00:00Z", "pending")]

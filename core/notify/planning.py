@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
@@ -26,6 +26,7 @@ HORIZON = timedelta(days=30)
 # such reminder, this long before the deadline (never before the event is created).
 REQUEST_LEAD = timedelta(hours=24)
 MIN_NUDGE_GAP = timedelta(minutes=10)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ async def plan_event_jobs(session: AsyncSession, event: Event, now: datetime) ->
     """Make the event's pending jobs exactly what it needs now: add the missing, move the moved,
     cancel the unneeded. Jobs already done stay done; an event moved to a new time gets new jobs.
     """
-    until = now + HORIZON
+    # A one-off event is planned whole however far ahead; a series only over the horizon,
+    # which the scheduler keeps extending (extend_horizons).
+    until = now + HORIZON if event.rrule is not None else _END_OF_TIME
     wanted = {
         f"{event.id}:{job.key}": job
         for job in planned_jobs(event, await overrides_of(session, [event.id]), now, until)
