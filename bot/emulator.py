@@ -1,0 +1,250 @@
+"""A local Telegram Bot API server: the subset vestnik calls, over real HTTP.
+
+Used by the tests, the benchmarks and `vestnik run` without a bot token. It records what it was
+sent, enforces a configurable rate limit the way Telegram does (HTTP 429 with ``retry_after``), and
+can be told to fail: 429 for the next calls, 403 for a chat that "blocked the bot", or to be slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {
+    "id": 7000000001,
+    "is_bot": True,
+    "first_name": "vestnik",
+    "username": "vestnik_emulator_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class Message:
+    message_id: int
+    chat_id: int
+    text: str
+    reply_markup: dict[str, Any] | None
+    sent_at: float
+    edits: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TokenBucket:
+    rate: float
+    capacity: float
+    tokens: float = 0.0
+    updated: float = 0.0
+
+    def take(self, now: float) -> float:
+        """0 if a token was taken, else seconds until one is available."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class BotApiEmulator:
+    """Start with ``await emulator.start()``; point aiogram at ``emulator.base_url``."""
+
+    def __init__(
+        self, *, rate_per_second: float | None = 30.0, per_chat_per_second: float | None = None
+    ) -> None:
+        self.rate_per_second = rate_per_second
+        self.per_chat_per_second = per_chat_per_second
+        self.messages: list[Message] = []
+        self.blocked: set[int] = set()
+        self.missing_chats: set[int] = set()
+        self.delay = 0.0
+        self.requests = 0
+        self.rejected_429 = 0
+        self._forced: deque[int] = deque()
+        self._updates: list[dict[str, Any]] = []
+        self._update_id = 0
+        self._next_message_id = 1
+        self._global: TokenBucket | None = None
+        self._chats: dict[int, TokenBucket] = {}
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self._reset_buckets()
+
+    # -- control, for tests and benchmarks ---------------------------------------------------
+    def fail_next(self, count: int, retry_after: int = 1) -> None:
+        """Answer the next ``count`` send calls with 429 and this retry_after."""
+        self._forced.extend([retry_after] * count)
+
+    def block(self, chat_id: int) -> None:
+        """The user blocked the bot: sends to this chat get 403."""
+        self.blocked.add(chat_id)
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue an update (a message, a button press) for getUpdates."""
+        self._update_id += 1
+        self._updates.append({"update_id": self._update_id, **update})
+
+    def sent_to(self, chat_id: int) -> list[Message]:
+        return [m for m in self.messages if m.chat_id == chat_id]
+
+    def _reset_buckets(self) -> None:
+        now = time.monotonic()
+        if self.rate_per_second is not None:
+            rate = self.rate_per_second
+            self._global = TokenBucket(rate, max(1.0, rate), tokens=max(1.0, rate), updated=now)
+        self._chats.clear()
+
+    # -- the HTTP side -----------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.base_url = f"http://{host}:{bound}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        params: dict[str, Any] = dict(await request.post()) if request.can_read_body else {}
+        params |= dict(request.query)
+        if request.content_type == "application/json":
+            params |= await request.json()
+        method = request.match_info["method"].lower()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return _error(404, "Not Found: method not found")
+        result: web.Response = await handler(params)
+        return result
+
+    def _limited(self, chat_id: int) -> web.Response | None:
+        if self._forced:
+            self.rejected_429 += 1
+            return _retry_after(self._forced.popleft())
+        now = time.monotonic()
+        waits = []
+        if self._global is not None:
+            waits.append(self._global.take(now))
+        if self.per_chat_per_second is not None:
+            bucket = self._chats.setdefault(
+                chat_id, TokenBucket(self.per_chat_per_second, 1.0, tokens=1.0, updated=now)
+            )
+            waits.append(bucket.take(now))
+        wait = max(waits, default=0.0)
+        if wait > 0:
+            self.rejected_429 += 1
+            return _retry_after(max(1, math.ceil(wait)))
+        return None
+
+    def _chat_error(self, chat_id: int) -> web.Response | None:
+        if chat_id in self.blocked:
+            return _error(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.missing_chats:
+            return _error(400, "Bad Request: chat not found")
+        return None
+
+    async def _m_getme(self, params: dict[str, Any]) -> web.Response:
+        return _ok(BOT_USER)
+
+    async def _m_sendmessage(self, params: dict[str, Any]) -> web.Response:
+        try:
+            chat_id = int(params["chat_id"])
+            text = str(params["text"])
+        except (KeyError, ValueError):
+            return _error(400, "Bad Request: chat_id and text are required")
+        refused = self._chat_error(chat_id) or self._limited(chat_id)
+        if refused is not None:
+            return refused
+        markup = params.get("reply_markup")
+        message = Message(
+            message_id=self._next_message_id,
+            chat_id=chat_id,
+            text=text,
+            reply_markup=json.loads(markup) if isinstance(markup, str) else markup,
+            sent_at=time.monotonic(),
+        )
+        self._next_message_id += 1
+        self.messages.append(message)
+        return _ok(_message_json(message))
+
+    async def _m_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        chat_id, message_id = int(params.get("chat_id", 0)), int(params.get("message_id", 0))
+        message = next(
+            (m for m in self.messages if m.chat_id == chat_id and m.message_id == message_id), None
+        )
+        if message is None:
+            return _error(400, "Bad Request: message to edit not found")
+        message.edits.append(message.text)
+        message.text = str(params.get("text", message.text))
+        markup = params.get("reply_markup")
+        message.reply_markup = json.loads(markup) if isinstance(markup, str) else markup
+        return _ok(_message_json(message))
+
+    async def _m_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _m_getupdates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset", 0) or 0)
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        return _ok(list(self._updates))
+
+    async def _m_deletewebhook(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+    async def _m_setmycommands(self, params: dict[str, Any]) -> web.Response:
+        return _ok(True)
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "message_id": message.message_id,
+        "date": int(time.time()),
+        "chat": {"id": message.chat_id, "type": "private" if message.chat_id > 0 else "group"},
+        "from": BOT_USER,
+        "text": message.text,
+    }
+    if message.reply_markup:
+        data["reply_markup"] = message.reply_markup
+    return data
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(code: int, description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )
+
+
+def _retry_after(seconds: int) -> web.Response:
+    return web.json_response(
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": f"Too Many Requests: retry after {seconds}",
+            "parameters": {"retry_after": seconds},
+        },
+        status=429,
+    )
