@@ -3,7 +3,7 @@
 from core.calendar.models import FeedToken
 from core.db import Base
 from core.events.models import Confirmation, Event, EventOverride
-from core.notify.models import Job
+from core.notify.models import Delivery, Job
 from core.teams.models import (
     ApiToken,
     Group,
@@ -21,6 +21,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "Confirmation",
+    "Delivery",
     "Event",
     "EventOverride",
     "FeedToken",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from pathlib import Path
 
 SECRET_BYTES = 32
 SECRET_CHARS = 43  # len(token_urlsafe(32))
@@ -20,3 +21,16 @@ def digest(raw: str) -> str:
 
 def looks_like(raw: str, prefix: str) -> bool:
     return raw.startswith(prefix) and len(raw) == len(prefix) + SECRET_CHARS
+
+
+def signing_key(configured: str | None, data_dir: Path) -> bytes:
+    """The key that signs answer buttons: VESTNIK_SECRET_KEY, or one made once and kept in the
+    data dir (so buttons sent before a restart still work after it)."""
+    if configured:
+        return configured.encode()
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     telegram_token: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs answer buttons; made and kept in the data dir if unset"
+    )
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     default_timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -61,6 +64,13 @@ class Settings(BaseSettings):
         from core.timezones import check_timezone
 
         return check_timezone(value)
+
+    @property
+    def signing_key(self) -> bytes:
+        from core.secrets import signing_key
+
+        configured = self.secret_key.get_secret_value() if self.secret_key else None
+        return signing_key(configured, self.data_dir)
 
     @property
     def public_url(self) -> str:

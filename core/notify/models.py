@@ -6,10 +6,20 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantMixin, TimestampMixin
+from core.db import Base, TenantMixin, TimestampMixin, utcnow
 
 
 class JobKind(StrEnum):
@@ -61,3 +71,44 @@ class Job(TenantMixin, TimestampMixin, Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryStatus(StrEnum):
+    sending = "sending"
+    sent = "sent"
+    deferred = "deferred"
+    unreachable = "unreachable"
+    failed = "failed"
+
+
+class Delivery(TenantMixin, Base):
+    """One message of one job to one member on one channel: at most one, ever.
+
+    The row is committed as ``sending`` before the provider is called. A worker that dies after
+    that never sends it again (the row exists): a crash at that moment can lose the message, it can
+    never double it.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("job_id", "member_id", "channel"),
+        CheckConstraint(
+            "status IN ('sending', 'sent', 'deferred', 'unreachable', 'failed')", name="status"
+        ),
+        Index("ix_deliveries_deferred", "status", "next_attempt_at"),
+    )
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,38 @@
+"""The one small interface every channel (Telegram, email, log) implements, and its outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from core.notify.messages import OutboundMessage
+from core.teams.models import Member
+
+
+class OutcomeKind(StrEnum):
+    sent = "sent"
+    retry = "retry"  # 429, 5xx, timeouts: try again after retry_after
+    unreachable = "unreachable"  # blocked the bot, chat not found: stop trying this channel
+    failed = "failed"  # anything else: recorded with the reason
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    provider_message_id: str | None = None
+    retry_after: float | None = None
+    reason: str = ""
+
+
+class Channel(Protocol):
+    name: str
+
+    def address(self, member: Member) -> str | None:
+        """Where this member is reached on this channel, or None if they cannot be."""
+        ...
+
+    async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
+        """Send once. ``button_data`` pairs with ``message.buttons``. Never raises for the
+        provider's answers; those become an Outcome."""
+        ...

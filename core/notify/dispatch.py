@@ -1,0 +1,232 @@
+"""Carrying out one job: who gets it now, what they read, and one delivery per member and channel.
+
+Flow (DESIGN.md, "Flow of one reminder", step 3-4): resolve the audience at send time, apply each
+member's status, claim a delivery row per (job, member, channel) under its unique constraint and
+commit, only then call the channel, then record the outcome. A retry of the same job finds the rows
+and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.events.models import Confirmation, Event, EventStatus
+from core.notify.audience import AudienceRule, audience_query
+from core.notify.callbacks import encode_answer
+from core.notify.channels import Channel, Outcome, OutcomeKind
+from core.notify.messages import render
+from core.notify.models import Delivery, DeliveryStatus, Job, JobKind, JobStatus
+from core.notify.scheduler import finish_job
+from core.teams.models import Member, MemberStatus
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class DispatchReport:
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+async def _recipients(session: AsyncSession, job: Job, event: Event) -> list[Member]:
+    rule = AudienceRule.model_validate(event.audience)
+    query = audience_query(event.workspace_id, rule).where(
+        Member.status == MemberStatus.active.value
+    )
+    if job.kind == JobKind.nudge.value:
+        answered = select(Confirmation.member_id).where(
+            Confirmation.event_id == event.id, Confirmation.occurrence == job.occurrence
+        )
+        query = query.where(Member.id.not_in(answered))
+    return list(await session.scalars(query))
+
+
+async def _send(
+    channel: Channel,
+    address: str,
+    job: Job,
+    event: Event,
+    member: Member,
+    delivery_id: uuid.UUID,
+    secret: bytes,
+) -> Outcome:
+    deadline = (
+        job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
+        if event.confirm_before_minutes is not None
+        else None
+    )
+    message = render(JobKind(job.kind), event, member, job.occurrence_start, deadline)
+    data = [encode_answer(secret, delivery_id, answer) for _, answer in message.buttons]
+    return await channel.send(address, message, data)
+
+
+async def dispatch_job(
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    channels: Sequence[Channel],
+    secret: bytes,
+    now: Callable[[], datetime],
+) -> DispatchReport:
+    """Send a claimed job to everyone it concerns now; finish it. Safe to call again for the same
+    job (after a crash, a lost message, a second worker): members already served are skipped."""
+    report = DispatchReport()
+    async with sessions() as session:
+        job = await session.get(Job, job_id)
+        if job is None or job.status != JobStatus.claimed.value:
+            return report  # cancelled meanwhile, or finished by someone else
+        event = await session.get_one(Event, job.event_id)
+        if event.deleted_at is not None or event.status != EventStatus.scheduled.value:
+            await finish_job(session, job.id, now(), error="the event was cancelled")
+            await session.commit()
+            return report
+        members = await _recipients(session, job, event)
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": event.workspace_id,
+                "job_id": job.id,
+                "member_id": member.id,
+                "channel": channel.name,
+                "status": DeliveryStatus.sending.value,
+                "attempts": 1,
+            }
+            for member in members
+            for channel in channels
+            if channel.address(member) is not None
+        ]
+        claimed: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+        if rows:
+            result = await session.execute(
+                insert(Delivery)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(Delivery.id, Delivery.member_id, Delivery.channel)
+            )
+            claimed = [tuple(r) for r in result]  # type: ignore[misc]
+        await session.commit()  # from here on, these rows are ours and nobody else's
+        by_id = {m.id: m for m in members}
+        by_name = {c.name: c for c in channels}
+        for delivery_id, member_id, channel_name in claimed:
+            member, channel = by_id[member_id], by_name[channel_name]
+            address = channel.address(member)
+            assert address is not None
+            outcome = await _send(channel, address, job, event, member, delivery_id, secret)
+            await record_outcome(session, delivery_id, member, channel_name, outcome, now())
+            await session.commit()
+            report.count(outcome.kind.value)
+        await finish_job(session, job.id, now())
+        await session.commit()
+    return report
+
+
+async def record_outcome(
+    session: AsyncSession,
+    delivery_id: uuid.UUID,
+    member: Member,
+    channel: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Write what the channel answered. Unreachable members are marked so; their tags stay."""
+    values: dict[str, object] = {"last_error": outcome.reason or None}
+    if outcome.kind is OutcomeKind.sent:
+        values |= {
+            "status": DeliveryStatus.sent.value,
+            "provider_message_id": outcome.provider_message_id,
+            "sent_at": now,
+        }
+    elif outcome.kind is OutcomeKind.retry:
+        wait = timedelta(seconds=outcome.retry_after or 1)
+        values |= {"status": DeliveryStatus.deferred.value, "next_attempt_at": now + wait}
+    elif outcome.kind is OutcomeKind.unreachable:
+        values |= {"status": DeliveryStatus.unreachable.value}
+        await session.execute(
+            update(Member)
+            .where(Member.id == member.id)
+            .values(status=MemberStatus.unreachable.value)
+        )
+    else:
+        values |= {"status": DeliveryStatus.failed.value}
+    await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+
+
+async def retry_deferred(
+    sessions: async_sessionmaker[AsyncSession],
+    channels: Sequence[Channel],
+    secret: bytes,
+    now: Callable[[], datetime],
+    *,
+    limit: int = 200,
+) -> DispatchReport:
+    """Send again the deliveries a channel asked to retry (429, 5xx, timeouts) whose wait is over.
+
+    Claimed with SKIP LOCKED and committed as ``sending`` before the channel is called, like a
+    first attempt; after MAX_ATTEMPTS a delivery fails with the last reason.
+    """
+    report = DispatchReport()
+    by_name = {c.name: c for c in channels}
+    async with sessions() as session:
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.status == DeliveryStatus.deferred.value,
+                Delivery.next_attempt_at <= now(),
+                Delivery.channel.in_(list(by_name)),
+            )
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = list(
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(due))
+                .values(status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1)
+                .returning(
+                    Delivery.id,
+                    Delivery.job_id,
+                    Delivery.member_id,
+                    Delivery.channel,
+                    Delivery.attempts,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        )
+        await session.commit()
+        for delivery_id, job_id, member_id, channel_name, attempts in claimed:
+            job = await session.get_one(Job, job_id)
+            event = await session.get_one(Event, job.event_id)
+            member = await session.get_one(Member, member_id)
+            channel = by_name[channel_name]
+            address = channel.address(member)
+            if (
+                attempts > MAX_ATTEMPTS
+                or address is None
+                or event.deleted_at is not None
+                or event.status != EventStatus.scheduled.value
+                or member.status != MemberStatus.active.value
+            ):
+                reason = (
+                    f"gave up after {MAX_ATTEMPTS} attempts"
+                    if attempts > MAX_ATTEMPTS
+                    else "no longer applies"
+                )
+                outcome = Outcome(OutcomeKind.failed, reason=reason)
+            else:
+                outcome = await _send(channel, address, job, event, member, delivery_id, secret)
+            await record_outcome(session, delivery_id, member, channel_name, outcome, now())
+            await session.commit()
+            report.count(outcome.kind.value)
+    return report

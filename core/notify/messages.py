@@ -1,0 +1,76 @@
+"""Rendering what a member reads: sandboxed Jinja2 templates, in their language and time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from core.events.models import Answer, Event
+from core.notify.models import JobKind
+from core.teams.models import Member
+
+_WHEN = "EEEE d MMMM, HH:mm"
+_DAY = "EEEE d MMMM"
+
+TEMPLATES: dict[str, dict[JobKind, str]] = {
+    "en": {
+        JobKind.reminder: "Reminder: {{ event.title }} — {{ when }}"
+        "{% if event.location %}, {{ event.location }}{% endif %}.",
+        JobKind.confirmation_request: "{{ member.first_name }}, are you coming to "
+        "{{ event.title }} on {{ when }}? Please answer by {{ deadline }}.",
+        JobKind.nudge: "{{ member.first_name }}, we still need your answer for {{ event.title }} "
+        "on {{ when }} (by {{ deadline }}).",
+    },
+    "ru": {
+        JobKind.reminder: "Напоминание: {{ event.title }} — {{ when }}"
+        "{% if event.location %}, {{ event.location }}{% endif %}.",
+        JobKind.confirmation_request: "{{ member.first_name }}, вы будете на «{{ event.title }}» "
+        "{{ when }}? Ответьте, пожалуйста, до {{ deadline }}.",
+        JobKind.nudge: "{{ member.first_name }}, ждём ваш ответ про «{{ event.title }}» "
+        "{{ when }} (до {{ deadline }}).",
+    },
+}
+BUTTONS = {
+    "en": {Answer.going: "Going", Answer.not_going: "Not going", Answer.maybe: "Maybe"},
+    "ru": {Answer.going: "Иду", Answer.not_going: "Не иду", Answer.maybe: "Возможно"},
+}
+
+_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """Text, plus answer buttons (label, answer) when the message asks for a confirmation."""
+
+    text: str
+    buttons: list[tuple[str, Answer]] = field(default_factory=list)
+
+
+def _when(event: Event, start: datetime, member: Member) -> str:
+    zone = ZoneInfo(member.timezone)
+    pattern = _DAY if event.all_day else _WHEN
+    return str(format_datetime(start, pattern, tzinfo=zone, locale=member.locale))
+
+
+def render(
+    kind: JobKind, event: Event, member: Member, start: datetime, deadline: datetime | None
+) -> OutboundMessage:
+    """The message for one member: their language, times in their own zone."""
+    locale = member.locale if member.locale in TEMPLATES else "en"
+    context: dict[str, Any] = {
+        "member": {"name": member.name, "first_name": member.name.split()[0]},
+        "event": {"title": event.title, "location": event.location},
+        "when": _when(event, start, member),
+        "deadline": _when(event, deadline, member) if deadline else "",
+    }
+    text = _environment.from_string(TEMPLATES[locale][kind]).render(context)
+    buttons: list[tuple[str, Answer]] = []
+    if kind in (JobKind.confirmation_request, JobKind.nudge):
+        buttons = [(label, answer) for answer, label in BUTTONS[locale].items()]
+    return OutboundMessage(text=text, buttons=buttons)

@@ -1,0 +1,298 @@
+"""Sending a job: the right people, in their language and zone, once, through a real HTTP Bot API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.emulator import BotApiEmulator
+from core.db import make_sessionmaker
+from core.events.models import Answer
+from core.notify.callbacks import decode_answer
+from core.notify.dispatch import dispatch_job, retry_deferred
+from core.notify.models import Delivery, Job, JobStatus
+from core.notify.scheduler import claim_due_jobs
+from tests.conftest import Workspace
+from tests.factories import group, member, ok, tag
+from worker.channels import TelegramChannel, make_bot
+
+KEY = b"test-signing-key"
+START = "2026-12-10T09:00:00Z"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    server = BotApiEmulator(rate_per_second=None)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
+    bot = make_bot("123456:TEST", emulator.base_url)
+    yield TelegramChannel(bot)
+    await bot.session.close()
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+async def run_due(engine: AsyncEngine, channel: TelegramChannel, at: datetime) -> dict[str, int]:
+    """What `vestnik scheduler` and `vestnik worker` do for the jobs due at ``at``."""
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        jobs = await claim_due_jobs(session, "test", at)
+        await session.commit()
+    totals: dict[str, int] = {}
+    for job in jobs:
+        report = await dispatch_job(sessions, job.id, [channel], KEY, Clock(at))
+        for k, v in report.outcomes.items():
+            totals[k] = totals.get(k, 0) + v
+    return totals
+
+
+async def test_reminder_reaches_each_member_once_in_their_language_and_zone(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(
+        acme.client,
+        "Anna Petrova",
+        telegram_user_id=101,
+        locale="ru",
+        timezone="Asia/Yekaterinburg",
+    )
+    bob = await member(acme.client, "Bob", telegram_user_id=102, timezone="Europe/Berlin")
+    no_telegram = await member(acme.client, "Carl")
+    await group(acme.client, "Backend", anna, bob, no_telegram)
+    backend = (await ok(acme.client.get("/groups")))["items"][0]
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Planning",
+                "location": "Room 1",
+                "starts_at": START,
+                "audience": {"groups": [backend["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    assert await run_due(engine, telegram, at) == {"sent": 2}
+    assert [m.text for m in emulator.sent_to(101)] == [
+        "Напоминание: Planning — четверг 10 декабря, 14:00, Room 1."
+    ]
+    assert [m.text for m in emulator.sent_to(102)] == [
+        "Reminder: Planning — Thursday 10 December, 10:00, Room 1."
+    ]
+    # The same job handled again (a second worker, a redelivered task) sends nothing more.
+    async with make_sessionmaker(engine)() as session:
+        await session.execute(update(Job).values(status=JobStatus.claimed.value))
+        await session.commit()
+        job_id = (await session.scalars(select(Job.id))).one()
+    await dispatch_job(make_sessionmaker(engine), job_id, [telegram], KEY, Clock(at))
+    assert len(emulator.messages) == 2
+
+
+async def test_audience_is_resolved_when_sending_not_when_planning(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=201)
+    bob = await member(acme.client, "Bob", telegram_user_id=202)
+    vera = await member(acme.client, "Vera", telegram_user_id=203)
+    team = await group(acme.client, "Team", anna, bob, vera)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"groups": [team["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    await ok(
+        acme.client.post(f"/groups/{team['id']}/members/remove", json={"member_ids": [bob["id"]]})
+    )
+    await ok(acme.client.patch(f"/members/{vera['id']}", json={"status": "unsubscribed"}))
+    late = await member(acme.client, "Late joiner", telegram_user_id=204)
+    await ok(
+        acme.client.post(f"/groups/{team['id']}/members/add", json={"member_ids": [late["id"]]})
+    )
+
+    await run_due(engine, telegram, datetime(2026, 12, 10, 8, 0, tzinfo=UTC))
+    assert sorted(m.chat_id for m in emulator.messages) == [201, 204]
+
+
+async def test_confirmation_request_buttons_are_signed_and_nudges_go_to_the_silent_only(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=301)
+    bob = await member(acme.client, "Bob", telegram_user_id=302)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Offsite",
+                "starts_at": START,
+                "audience": {"members": [anna["id"], bob["id"]]},
+                "confirmation_required": True,
+                "confirm_before_minutes": 120,
+            },
+        ),
+        201,
+    )
+    request_at = datetime(2026, 12, 9, 7, 0, tzinfo=UTC)  # 24 h before the deadline
+    assert await run_due(engine, telegram, request_at) == {"sent": 2}
+    [request] = emulator.sent_to(301)
+    buttons = request.reply_markup["inline_keyboard"][0]
+    assert [b["text"] for b in buttons] == ["Going", "Not going", "Maybe"]
+    pressed = decode_answer(KEY, buttons[0]["callback_data"])
+    assert pressed is not None and pressed.answer is Answer.going
+    assert decode_answer(b"another key", buttons[0]["callback_data"]) is None
+
+    await ok(
+        acme.client.put(
+            f"/events/{event['id']}/confirmations/{anna['id']}", json={"answer": "going"}
+        )
+    )
+    nudge_at = datetime(2026, 12, 9, 19, 0, tzinfo=UTC)
+    assert await run_due(engine, telegram, nudge_at) == {"sent": 1}
+    assert len(emulator.sent_to(301)) == 1 and len(emulator.sent_to(302)) == 2
+    assert emulator.sent_to(302)[1].text.startswith("Bob, we still need your answer for Offsite")
+
+
+async def test_blocked_member_becomes_unreachable_and_keeps_tags(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=401)
+    await tag(acme.client, "vip", anna)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    emulator.block(401)
+    assert await run_due(engine, telegram, datetime(2026, 12, 10, 8, 0, tzinfo=UTC)) == {
+        "unreachable": 1
+    }
+    after = await ok(acme.client.get(f"/members/{anna['id']}"))
+    assert after["status"] == "unreachable"
+    assert [t["name"] for t in after["tags"]] == ["vip"]
+
+
+async def test_429_defers_the_delivery_and_the_retry_sends_it_once(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=501)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    emulator.fail_next(1, retry_after=3)
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    assert await run_due(engine, telegram, at) == {"retry": 1}
+    sessions = make_sessionmaker(engine)
+    too_soon = await retry_deferred(sessions, [telegram], KEY, Clock(at + timedelta(seconds=1)))
+    assert too_soon.outcomes == {}
+    later = await retry_deferred(sessions, [telegram], KEY, Clock(at + timedelta(seconds=4)))
+    assert later.outcomes == {"sent": 1}
+    assert len(emulator.sent_to(501)) == 1
+    async with sessions() as session:
+        delivery = (await session.scalars(select(Delivery))).one()
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+
+
+async def test_an_event_cancelled_while_its_job_is_in_flight_sends_nothing(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=601)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        [job] = await claim_due_jobs(session, "w", at)
+        await session.commit()
+    await ok(acme.client.delete(f"/events/{event['id']}"), 204)
+    await dispatch_job(sessions, job.id, [telegram], KEY, Clock(at))
+    assert emulator.messages == []
+
+
+async def test_a_worker_that_died_while_sending_never_causes_a_second_message(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    """The documented trade-off: the delivery row is committed before the channel is called, so a
+    crash between the two leaves the row in 'sending' and no worker sends it again (at most once)."""
+    anna = await member(acme.client, "Anna", telegram_user_id=701)
+    bob = await member(acme.client, "Bob", telegram_user_id=702)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"], bob["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        [job] = await claim_due_jobs(session, "crashing worker", at)
+        # The crashed worker had claimed Anna's delivery and then died.
+        await session.execute(
+            Delivery.__table__.insert().values(
+                id=uuid.uuid4(),
+                workspace_id=acme.id,
+                job_id=job.id,
+                member_id=anna["id"],
+                channel="telegram",
+                status="sending",
+                attempts=1,
+            )
+        )
+        await session.commit()
+    await dispatch_job(sessions, job.id, [telegram], KEY, Clock(at))
+    assert [m.chat_id for m in emulator.messages] == [702]

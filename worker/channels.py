@@ -1,0 +1,87 @@
+"""Channel implementations: Telegram through aiogram, and a log channel for development."""
+
+from __future__ import annotations
+
+import logging
+from itertools import count
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from core.notify.channels import Outcome, OutcomeKind
+from core.notify.messages import OutboundMessage
+from core.teams.models import Member
+
+log = logging.getLogger(__name__)
+# Waits for failures Telegram gives no retry_after for (5xx, network): the retry loop backs off.
+SERVER_ERROR_WAIT = 5.0
+
+
+def make_bot(token: str, api_url: str) -> Bot:
+    """An aiogram Bot talking to ``api_url`` (Telegram's, or the local emulator)."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
+    return Bot(token, session=session)
+
+
+class TelegramChannel:
+    name = "telegram"
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    def address(self, member: Member) -> str | None:
+        return str(member.telegram_user_id) if member.telegram_user_id else None
+
+    async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
+        markup = None
+        if message.buttons:
+            row = [
+                InlineKeyboardButton(text=label, callback_data=data)
+                for (label, _), data in zip(message.buttons, button_data, strict=True)
+            ]
+            markup = InlineKeyboardMarkup(inline_keyboard=[row])
+        try:
+            sent = await self.bot.send_message(
+                chat_id=int(address), text=message.text, reply_markup=markup
+            )
+        except TelegramRetryAfter as exc:
+            return Outcome(OutcomeKind.retry, retry_after=exc.retry_after, reason=exc.message)
+        except TelegramForbiddenError as exc:
+            return Outcome(OutcomeKind.unreachable, reason=exc.message)
+        except TelegramBadRequest as exc:
+            kind = (
+                OutcomeKind.unreachable
+                if "chat not found" in exc.message.lower()
+                else OutcomeKind.failed
+            )
+            return Outcome(kind, reason=exc.message)
+        except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
+            return Outcome(OutcomeKind.retry, retry_after=SERVER_ERROR_WAIT, reason=str(exc))
+        except TelegramAPIError as exc:
+            return Outcome(OutcomeKind.failed, reason=exc.message)
+        return Outcome(OutcomeKind.sent, provider_message_id=str(sent.message_id))
+
+
+class LogChannel:
+    """Writes messages to the log instead of sending them (development without any messenger)."""
+
+    name = "log"
+    _ids = count(1)
+
+    def address(self, member: Member) -> str | None:
+        return f"{member.name} <{member.id}>"
+
+    async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
+        buttons = " ".join(f"[{label}]" for label, _ in message.buttons)
+        log.info("to %s: %s %s", address, message.text, buttons)
+        return Outcome(OutcomeKind.sent, provider_message_id=f"log-{next(self._ids)}")
