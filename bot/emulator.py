@@ -107,6 +107,7 @@ class BotApiEmulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        app.router.add_get("/emulator/messages", self._list_messages)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -136,6 +137,15 @@ class BotApiEmulator:
             return _error(404, "Not Found: method not found")
         result: web.Response = await handler(params)
         return result
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        """What the bot has sent so far (for people trying vestnik without Telegram)."""
+        return web.json_response(
+            [
+                {"chat_id": m.chat_id, "message_id": m.message_id, "text": m.text, "edits": m.edits}
+                for m in self.messages
+            ]
+        )
 
     def _limited(self, chat_id: int) -> web.Response | None:
         if self._forced:
@@ -248,3 +258,14 @@ def _retry_after(seconds: int) -> web.Response:
         },
         status=429,
     )
+
+
+async def serve(host: str, port: int, stop: asyncio.Event) -> None:
+    """Run an emulator until ``stop`` is set (`vestnik emulator`)."""
+    emulator = BotApiEmulator()
+    url = await emulator.start(host, port)
+    print(f"Bot API emulator on {url} (sent messages: {url}/emulator/messages)", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await emulator.stop()

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    job_lease_seconds: int = Field(
+        default=300, ge=1, description="How long a claimed job is held before it returns"
+    )
+    scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("database_url")
     @classmethod

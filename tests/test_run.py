@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -37,6 +39,17 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log: Path) 
     raise AssertionError("vestnik run did not become healthy:\n" + log.read_text())
 
 
+def _wait_for_messages(url: str, process: subprocess.Popen[bytes], log: Path) -> list[dict]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        messages = httpx.get(url, timeout=2).json()
+        if messages:
+            return messages  # type: ignore[no-any-return]
+        time.sleep(0.5)
+    raise AssertionError("no message reached the emulator:\n" + log.read_text())
+
+
 def _interrupt(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(timeout=60)
@@ -50,7 +63,9 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
         banner = log.read_text()
         assert f"API         http://127.0.0.1:{port}/api/v1" in banner
         assert f"API docs    http://127.0.0.1:{port}/docs" in banner
-        assert "worker      not yet available" in banner
+        assert "worker      sending due reminders" in banner
+        emulator = re.search(r"(http://127\.0\.0\.1:\d+)/emulator/messages", banner)
+        assert emulator, banner
 
         created = subprocess.run(
             vestnik_command("workspace", "create", "Night Shift"),
@@ -64,11 +79,28 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {token}"}
         )
-        anna = api.post("/members", json={"name": "Anna"})
+        anna = api.post("/members", json={"name": "Anna", "telegram_user_id": 4242})
         assert anna.status_code == 201, anna.text
         assert (
             httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "vestnik"
         )
+
+        # The whole flow, offline: a reminder due now goes out through scheduler, worker and the
+        # local Bot API emulator.
+        starts = (datetime.now(UTC) + timedelta(seconds=62)).isoformat()
+        event = api.post(
+            "/events",
+            json={
+                "title": "Standup",
+                "starts_at": starts,
+                "audience": {"members": [anna.json()["id"]]},
+                "reminder_offsets": [1],
+            },
+        )
+        assert event.status_code == 201, event.text
+        sent = _wait_for_messages(emulator.group(1) + "/emulator/messages", process, log)
+        assert [m["chat_id"] for m in sent] == [4242]
+        assert sent[0]["text"].startswith("Reminder: Standup")
     finally:
         code = _interrupt(process)
     assert code == 0, log.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import warnings
 
@@ -12,11 +13,7 @@ from core.errors import DomainError, Invalid
 from core.settings import Settings, SettingsError, load_settings
 from core.teams.models import BuiltinRole
 
-LATER = {
-    "worker": "the reminder worker",
-    "scheduler": "the reminder scheduler",
-    "bot": "the Telegram bot",
-}
+LATER = {"bot": "the Telegram bot"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int)
 
     sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("worker", help="send due reminders and confirmation requests (taskiq worker)")
+    sub.add_parser("scheduler", help="claim due jobs and hand them to the workers")
+    emulator = sub.add_parser("emulator", help="run a local Telegram Bot API emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8081)
     for name, what in LATER.items():
         sub.add_parser(name, help=f"run {what} (not yet available)")
 
@@ -158,6 +160,43 @@ async def _token_revoke(settings: Settings, workspace: str, token_id: str) -> in
     return 0
 
 
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _loop(settings: Settings, name: str) -> int:
+    from core.embedded import EmbeddedRedis, database_url
+    from worker.app import run_scheduler, run_worker
+
+    db_url = await database_url(settings)
+    redis = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        redis = EmbeddedRedis(settings.data_dir / "redis")
+        redis_url = await asyncio.to_thread(redis.start)
+    stop = _stop_on_signals()
+    print(f"vestnik {name} started", flush=True)
+    try:
+        run = run_worker if name == "worker" else run_scheduler
+        await run(settings, redis_url, db_url, stop)
+    finally:
+        if redis is not None:
+            redis.stop()
+    print(f"vestnik {name} stopped", flush=True)
+    return 0
+
+
+async def _emulator(host: str, port: int) -> int:
+    from bot.emulator import serve
+
+    await serve(host, port, _stop_on_signals())
+    return 0
+
+
 def _configure_logging(settings: Settings) -> None:
     # Our own messages at the configured level; libraries (pgserver, alembic) only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -187,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
                 return _serve_api(settings, host, port)
             case "migrate", _:
                 return asyncio.run(_migrate(settings))
-            case ("worker" | "scheduler" | "bot") as name, _:
+            case ("worker" | "scheduler") as name, _:
+                return asyncio.run(_loop(settings, name))
+            case "emulator", _:
+                return asyncio.run(_emulator(args.host, args.port))
+            case "bot" as name, _:
                 print(
                     f"vestnik {name}: not yet available ({LATER[name]} arrives in a later release)"
                 )

@@ -19,10 +19,10 @@ from core.settings import Settings
 # Parts of vestnik that later issues bring; until then `run` says so instead of starting them.
 NOT_YET = {
     "webapp": "Mini App",
-    "worker": "reminder delivery",
-    "scheduler": "reminder scheduling",
     "bot": "Telegram bot",
 }
+# What the emulator's bot token looks like to aiogram; it is not a real token.
+EMULATOR_TOKEN = "1000000:vestnik-local-emulator"
 STOP_GRACE_SECONDS = 10
 
 
@@ -43,6 +43,12 @@ def check_port_free(host: str, port: int) -> None:
             raise StartupError(
                 f"port {port} on {host} is in use; stop what uses it or pick another with --port"
             ) from None
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -69,12 +75,15 @@ def _stop(children: list[Child]) -> None:
             child.process.wait()
 
 
-def _banner(settings: Settings, host: str, port: int, pg: str, redis: str) -> None:
+def _banner(settings: Settings, host: str, port: int, pg: str, redis: str, messenger: str) -> None:
     base = f"http://{host}:{port}"
     say("")
     say("vestnik is running")
     say(f"  API         {base}/api/v1")
     say(f"  API docs    {base}/docs")
+    say("  worker      sending due reminders and confirmation requests")
+    say("  scheduler   claiming due jobs")
+    say(f"  messenger   {messenger}")
     for name, what in NOT_YET.items():
         say(f"  {name:<11} not yet available ({what} arrives in a later release)")
     say(f"  Postgres    {pg}")
@@ -111,9 +120,24 @@ def run(settings: Settings, host: str, port: int) -> int:
         env["VESTNIK_REDIS_URL"] = redis_url
         say("applying database migrations …")
         asyncio.run(_migrate(db_url))
-        say(f"starting the API on {host}:{port} …")
+        messenger = "Telegram (VESTNIK_TELEGRAM_TOKEN)"
+        if settings.telegram_token is None:
+            emulator_port = free_port(host)
+            emulator_url = f"http://{host}:{emulator_port}"
+            env["VESTNIK_TELEGRAM_TOKEN"] = EMULATOR_TOKEN
+            env["VESTNIK_TELEGRAM_API_URL"] = emulator_url
+            children.append(
+                _spawn("emulator", ["emulator", "--host", host, "--port", str(emulator_port)], env)
+            )
+            messenger = (
+                f"local Bot API emulator (no VESTNIK_TELEGRAM_TOKEN); "
+                f"sent messages: {emulator_url}/emulator/messages"
+            )
+        say(f"starting the API on {host}:{port}, the worker and the scheduler …")
         children.append(_spawn("api", ["api", "--host", host, "--port", str(port)], env))
-        _banner(settings, host, port, pg_label, redis_label)
+        children.append(_spawn("worker", ["worker"], env))
+        children.append(_spawn("scheduler", ["scheduler"], env))
+        _banner(settings, host, port, pg_label, redis_label, messenger)
         return _wait(children)
     except KeyboardInterrupt:
         say("\nstopping vestnik …")

@@ -1,0 +1,143 @@
+"""The taskiq side: the broker, the task that carries out a job, and the two long-running loops.
+
+`vestnik scheduler` claims due jobs in Postgres and enqueues one task per job on taskiq-redis's
+RedisStreamBroker; `vestnik worker` runs those tasks and acknowledges each only after its outcome is
+recorded. Redis holds nothing that Postgres does not: a task lost with Redis, or with a killed
+worker, comes back when the job's lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from taskiq import AsyncBroker
+from taskiq.acks import AcknowledgeType
+from taskiq.kicker import AsyncKicker
+from taskiq.receiver import Receiver
+from taskiq_redis import RedisStreamBroker
+
+from core.db import make_engine, make_sessionmaker, utcnow
+from core.notify.channels import Channel
+from core.notify.dispatch import dispatch_job, retry_deferred
+from core.notify.scheduler import claim_due_jobs, extend_horizons
+from core.settings import Settings
+from worker.channels import LogChannel, TelegramChannel, make_bot
+
+log = logging.getLogger(__name__)
+TASK = "vestnik.dispatch_job"
+QUEUE = "vestnik:jobs"
+HORIZON_EVERY = timedelta(minutes=1)
+
+
+def build_broker(redis_url: str) -> RedisStreamBroker:
+    return RedisStreamBroker(url=redis_url, queue_name=QUEUE, consumer_group_name="vestnik-workers")
+
+
+def owner_name(role: str) -> str:
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def build_channels(settings: Settings) -> tuple[list[Channel], list[object]]:
+    """The channels this deployment sends through, and what must be closed at exit."""
+    if settings.telegram_token is None:
+        log.warning("VESTNIK_TELEGRAM_TOKEN is not set: messages go to the log only")
+        return [LogChannel()], []
+    bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
+    return [TelegramChannel(bot)], [bot]
+
+
+async def run_worker(
+    settings: Settings, redis_url: str, database_url: str, stop: asyncio.Event
+) -> None:
+    """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
+    engine = make_engine(database_url, pool_size=settings.db_pool_size)
+    sessions = make_sessionmaker(engine)
+    channels, closables = build_channels(settings)
+    secret = settings.signing_key
+    broker: AsyncBroker = build_broker(redis_url)
+    broker.is_worker_process = True
+
+    async def dispatch(job_id: str) -> None:
+        report = await dispatch_job(sessions, uuid.UUID(job_id), channels, secret, utcnow)
+        if report.outcomes:
+            log.info("job %s: %s", job_id, report.outcomes)
+
+    broker.register_task(dispatch, task_name=TASK)
+
+    async def retry_loop() -> None:
+        while not stop.is_set():
+            try:
+                report = await retry_deferred(sessions, channels, secret, utcnow)
+                if report.outcomes:
+                    log.info("retried deliveries: %s", report.outcomes)
+            except Exception:  # a bad moment (database restart) must not end the loop
+                log.exception("retrying deferred deliveries failed; trying again")
+            await _sleep(stop, 1.0)
+
+    await broker.startup()
+    retries = asyncio.create_task(retry_loop())
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            receiver = Receiver(
+                broker,
+                executor=pool,
+                ack_type=AcknowledgeType.WHEN_EXECUTED,
+                max_async_tasks=50,
+                run_startup=False,
+            )
+            await receiver.listen(stop)
+    finally:
+        stop.set()
+        await retries
+        await broker.shutdown()
+        for bot in closables:
+            await bot.session.close()  # type: ignore[attr-defined]
+        await engine.dispose()
+
+
+async def run_scheduler(
+    settings: Settings, redis_url: str, database_url: str, stop: asyncio.Event
+) -> None:
+    """Claim due jobs and enqueue them until ``stop`` is set; extend recurring events' horizons."""
+    engine = make_engine(database_url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    broker = build_broker(redis_url)
+    await broker.startup()
+    kicker: AsyncKicker[..., None] = AsyncKicker(TASK, broker, labels={})
+    owner = owner_name("scheduler")
+    lease = timedelta(seconds=settings.job_lease_seconds)
+    next_horizon = utcnow()
+    try:
+        while not stop.is_set():
+            try:
+                async with sessions() as session:
+                    if utcnow() >= next_horizon:
+                        await extend_horizons(session, utcnow())
+                        await session.commit()
+                        next_horizon = utcnow() + HORIZON_EVERY
+                    jobs = await claim_due_jobs(session, owner, utcnow(), lease=lease)
+                    await session.commit()
+                for job in jobs:
+                    await kicker.kiq(str(job.id))
+                if jobs:
+                    log.info("enqueued %d due job(s)", len(jobs))
+                    continue  # more may be due right away
+            except Exception:  # keep going through a database or Redis restart
+                log.exception("scheduling pass failed; trying again")
+            await _sleep(stop, settings.scheduler_interval_seconds)
+    finally:
+        await broker.shutdown()
+        await engine.dispose()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if asked to stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
