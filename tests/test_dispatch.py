@@ -296,3 +296,46 @@ async def test_a_worker_that_died_while_sending_never_causes_a_second_message(
         await session.commit()
     await dispatch_job(sessions, job.id, [telegram], KEY, Clock(at))
     assert [m.chat_id for m in emulator.messages] == [702]
+
+
+async def test_leads_get_the_summary_at_the_deadline(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    lead_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "lead")
+    lead = await member(acme.client, "Lena Lead", telegram_user_id=801, role_ids=[lead_role["id"]])
+    anna = await member(acme.client, "Anna", telegram_user_id=802)
+    bob = await member(acme.client, "Bob", telegram_user_id=803)
+    vera = await member(acme.client, "Vera", telegram_user_id=804)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Offsite",
+                "starts_at": START,
+                "audience": {"members": [anna["id"], bob["id"], vera["id"]]},
+                "confirmation_required": True,
+                "confirm_before_minutes": 120,
+            },
+        ),
+        201,
+    )
+    await ok(
+        acme.client.put(
+            f"/events/{event['id']}/confirmations/{anna['id']}", json={"answer": "going"}
+        )
+    )
+    await ok(
+        acme.client.put(
+            f"/events/{event['id']}/confirmations/{bob['id']}", json={"answer": "not_going"}
+        )
+    )
+    await run_due(engine, telegram, datetime(2026, 12, 10, 7, 0, tzinfo=UTC))
+    [summary] = emulator.sent_to(801)
+    assert summary.text.splitlines() == [
+        "Offsite, Thursday 10 December, 12:00: answers are in.",
+        "Going 1: Anna",
+        "Not going 1: Bob",
+        "Maybe 0",
+        "Silent 1: Vera",
+    ]
+    assert lead["id"]

@@ -12,7 +12,7 @@ from cachetools import LRUCache
 from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur
 from icalendar import Event as VEvent
 
-from core.events.confirmations import occurrence_key
+from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
 from core.events.occurrences import end_of
 
@@ -193,4 +193,4 @@ class FeedBuilder:
 
 
 def _answered_ids(answers: dict[str, str]) -> list[datetime]:
-    return [datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) for key in answers if key]
+    return [rid for key in answers if (rid := recurrence_id_of(key)) is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -33,6 +33,11 @@ _KEY_FORMAT = "%Y%m%dT%H%M%SZ"
 def occurrence_key(recurrence_id: datetime | None) -> str:
     """How an answer names its occurrence: "" for a one-off event, else the UTC RECURRENCE-ID."""
     return "" if recurrence_id is None else recurrence_id.strftime(_KEY_FORMAT)
+
+
+def recurrence_id_of(key: str) -> datetime | None:
+    """The inverse of occurrence_key."""
+    return datetime.strptime(key, _KEY_FORMAT).replace(tzinfo=UTC) if key else None
 
 
 def _occurrence(event: Event, given: datetime | None) -> datetime | None:
@@ -103,7 +108,13 @@ async def confirmation_board(
     """Going, not going, maybe and silent among the event's current audience."""
     actor.require(Action.read)
     event = await get_live_event(session, actor, event_id)
-    recurrence_id = _occurrence(event, occurrence)
+    return await tally(session, event, _occurrence(event, occurrence))
+
+
+async def tally(
+    session: AsyncSession, event: Event, recurrence_id: datetime | None
+) -> ConfirmationBoard:
+    """The board of one occurrence (or of a one-off event), audience resolved now."""
     rule = AudienceRule.model_validate(event.audience)
     audience = (
         await session.execute(

@@ -18,14 +18,16 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.events.confirmations import recurrence_id_of, tally
 from core.events.models import Confirmation, Event, EventStatus
+from core.events.schemas import ConfirmationBoard
 from core.notify.audience import AudienceRule, audience_query
 from core.notify.callbacks import encode_answer
 from core.notify.channels import Channel, Outcome, OutcomeKind
 from core.notify.messages import render
 from core.notify.models import Delivery, DeliveryStatus, Job, JobKind, JobStatus
 from core.notify.scheduler import finish_job
-from core.teams.models import Member, MemberStatus
+from core.teams.models import BuiltinRole, Member, MemberRole, MemberStatus, Role
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -40,6 +42,24 @@ class DispatchReport:
 
 
 async def _recipients(session: AsyncSession, job: Job, event: Event) -> list[Member]:
+    if job.kind == JobKind.deadline_summary.value:
+        # The people who run the workspace hear who is coming.
+        leads = (
+            select(MemberRole.member_id)
+            .join(Role, Role.id == MemberRole.role_id)
+            .where(
+                Role.workspace_id == event.workspace_id,
+                Role.builtin.is_(True),
+                Role.name.in_([BuiltinRole.owner.value, BuiltinRole.lead.value]),
+            )
+        )
+        return list(
+            await session.scalars(
+                select(Member)
+                .where(Member.id.in_(leads), Member.status == MemberStatus.active.value)
+                .order_by(Member.name)
+            )
+        )
     rule = AudienceRule.model_validate(event.audience)
     query = audience_query(event.workspace_id, rule).where(
         Member.status == MemberStatus.active.value
@@ -60,15 +80,22 @@ async def _send(
     member: Member,
     delivery_id: uuid.UUID,
     secret: bytes,
+    board: ConfirmationBoard | None,
 ) -> Outcome:
     deadline = (
         job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
         if event.confirm_before_minutes is not None
         else None
     )
-    message = render(JobKind(job.kind), event, member, job.occurrence_start, deadline)
+    message = render(JobKind(job.kind), event, member, job.occurrence_start, deadline, board)
     data = [encode_answer(secret, delivery_id, answer) for _, answer in message.buttons]
     return await channel.send(address, message, data)
+
+
+async def _board(session: AsyncSession, job: Job, event: Event) -> ConfirmationBoard | None:
+    if job.kind != JobKind.deadline_summary.value:
+        return None
+    return await tally(session, event, recurrence_id_of(job.occurrence))
 
 
 async def dispatch_job(
@@ -117,11 +144,12 @@ async def dispatch_job(
         await session.commit()  # from here on, these rows are ours and nobody else's
         by_id = {m.id: m for m in members}
         by_name = {c.name: c for c in channels}
+        board = await _board(session, job, event)
         for delivery_id, member_id, channel_name in claimed:
             member, channel = by_id[member_id], by_name[channel_name]
             address = channel.address(member)
             assert address is not None
-            outcome = await _send(channel, address, job, event, member, delivery_id, secret)
+            outcome = await _send(channel, address, job, event, member, delivery_id, secret, board)
             await record_outcome(session, delivery_id, member, channel_name, outcome, now())
             await session.commit()
             report.count(outcome.kind.value)
@@ -225,7 +253,10 @@ async def retry_deferred(
                 )
                 outcome = Outcome(OutcomeKind.failed, reason=reason)
             else:
-                outcome = await _send(channel, address, job, event, member, delivery_id, secret)
+                board = await _board(session, job, event)
+                outcome = await _send(
+                    channel, address, job, event, member, delivery_id, secret, board
+                )
             await record_outcome(session, delivery_id, member, channel_name, outcome, now())
             await session.commit()
             report.count(outcome.kind.value)

@@ -12,6 +12,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.events.models import Answer, Event
+from core.events.schemas import ConfirmationBoard
 from core.notify.models import JobKind
 from core.teams.models import Member
 
@@ -26,6 +27,11 @@ TEMPLATES: dict[str, dict[JobKind, str]] = {
         "{{ event.title }} on {{ when }}? Please answer by {{ deadline }}.",
         JobKind.nudge: "{{ member.first_name }}, we still need your answer for {{ event.title }} "
         "on {{ when }} (by {{ deadline }}).",
+        JobKind.deadline_summary: "{{ event.title }}, {{ when }}: answers are in.\n"
+        "Going {{ board.going|length }}{{ names(board.going) }}\n"
+        "Not going {{ board.not_going|length }}{{ names(board.not_going) }}\n"
+        "Maybe {{ board.maybe|length }}{{ names(board.maybe) }}\n"
+        "Silent {{ board.silent|length }}{{ names(board.silent) }}",
     },
     "ru": {
         JobKind.reminder: "Напоминание: {{ event.title }} — {{ when }}"
@@ -34,6 +40,11 @@ TEMPLATES: dict[str, dict[JobKind, str]] = {
         "{{ when }}? Ответьте, пожалуйста, до {{ deadline }}.",
         JobKind.nudge: "{{ member.first_name }}, ждём ваш ответ про «{{ event.title }}» "
         "{{ when }} (до {{ deadline }}).",
+        JobKind.deadline_summary: "«{{ event.title }}», {{ when }}: ответы собраны.\n"
+        "Идут {{ board.going|length }}{{ names(board.going) }}\n"
+        "Не идут {{ board.not_going|length }}{{ names(board.not_going) }}\n"
+        "Возможно {{ board.maybe|length }}{{ names(board.maybe) }}\n"
+        "Молчат {{ board.silent|length }}{{ names(board.silent) }}",
     },
 }
 BUTTONS = {
@@ -58,8 +69,19 @@ def _when(event: Event, start: datetime, member: Member) -> str:
     return str(format_datetime(start, pattern, tzinfo=zone, locale=member.locale))
 
 
+def _names(people: list[dict[str, str]]) -> str:
+    shown = ", ".join(p["name"] for p in people[:20])
+    more = f" +{len(people) - 20}" if len(people) > 20 else ""
+    return f": {shown}{more}" if people else ""
+
+
 def render(
-    kind: JobKind, event: Event, member: Member, start: datetime, deadline: datetime | None
+    kind: JobKind,
+    event: Event,
+    member: Member,
+    start: datetime,
+    deadline: datetime | None,
+    board: ConfirmationBoard | None = None,
 ) -> OutboundMessage:
     """The message for one member: their language, times in their own zone."""
     locale = member.locale if member.locale in TEMPLATES else "en"
@@ -68,6 +90,8 @@ def render(
         "event": {"title": event.title, "location": event.location},
         "when": _when(event, start, member),
         "deadline": _when(event, deadline, member) if deadline else "",
+        "board": board.model_dump(mode="json") if board else {},
+        "names": _names,
     }
     text = _environment.from_string(TEMPLATES[locale][kind]).render(context)
     buttons: list[tuple[str, Answer]] = []
