@@ -339,3 +339,57 @@ async def test_leads_get_the_summary_at_the_deadline(
         "Silent 1: Vera",
     ]
     assert lead["id"]
+
+
+async def test_quiet_hours_hold_a_message_until_morning_unless_it_would_be_too_late(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    night = {"start": "22:00", "end": "08:00"}
+    sleeper = await member(
+        acme.client, "Sleeper", telegram_user_id=901, timezone="Europe/Moscow", quiet_hours=night
+    )
+    owl = await member(acme.client, "Owl", telegram_user_id=902, timezone="Europe/Moscow")
+    audience = {"members": [sleeper["id"], owl["id"]]}
+    # Reminder due 01:00 Moscow time for a 13:00 meeting: the sleeper gets it at 08:00.
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Lunch talk",
+                "starts_at": "2026-12-10T10:00:00Z",
+                "audience": audience,
+                "reminder_offsets": [720],
+            },
+        ),
+        201,
+    )
+    assert await run_due(engine, telegram, datetime(2026, 12, 9, 22, 0, tzinfo=UTC)) == {
+        "sent": 1,
+        "deferred": 1,
+    }
+    assert [m.chat_id for m in emulator.messages] == [902]
+    sessions = make_sessionmaker(engine)
+    early = await retry_deferred(
+        sessions, [telegram], KEY, Clock(datetime(2026, 12, 10, 4, 59, tzinfo=UTC))
+    )
+    assert early.outcomes == {}
+    morning = await retry_deferred(
+        sessions, [telegram], KEY, Clock(datetime(2026, 12, 10, 5, 0, tzinfo=UTC))
+    )
+    assert morning.outcomes == {"sent": 1}
+    assert [m.chat_id for m in emulator.messages] == [902, 901]
+
+    # A reminder that would be useless after 08:00 (the meeting is at 07:00) goes at once.
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Early call",
+                "starts_at": "2026-12-11T04:00:00Z",
+                "audience": audience,
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    assert await run_due(engine, telegram, datetime(2026, 12, 11, 3, 0, tzinfo=UTC)) == {"sent": 2}

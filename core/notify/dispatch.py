@@ -26,6 +26,7 @@ from core.notify.callbacks import encode_answer
 from core.notify.channels import Channel, Outcome, OutcomeKind
 from core.notify.messages import render
 from core.notify.models import Delivery, DeliveryStatus, Job, JobKind, JobStatus
+from core.notify.preferences import defer_until
 from core.notify.scheduler import finish_job
 from core.teams.models import BuiltinRole, Member, MemberRole, MemberStatus, Role
 
@@ -92,6 +93,16 @@ async def _send(
     return await channel.send(address, message, data)
 
 
+def _useful_until(job: Job, event: Event) -> datetime:
+    """After this a message about the occurrence is pointless: its start, or the answer deadline."""
+    if event.confirm_before_minutes is not None and job.kind in (
+        JobKind.confirmation_request.value,
+        JobKind.nudge.value,
+    ):
+        return job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
+    return job.occurrence_start
+
+
 async def _board(session: AsyncSession, job: Job, event: Event) -> ConfirmationBoard | None:
     if job.kind != JobKind.deadline_summary.value:
         return None
@@ -118,29 +129,38 @@ async def dispatch_job(
             await session.commit()
             return report
         members = await _recipients(session, job, event)
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "workspace_id": event.workspace_id,
-                "job_id": job.id,
-                "member_id": member.id,
-                "channel": channel.name,
-                "status": DeliveryStatus.sending.value,
-                "attempts": 1,
-            }
-            for member in members
-            for channel in channels
-            if channel.address(member) is not None
-        ]
+        useful_until = _useful_until(job, event)
+        rows = []
+        for member in members:
+            later = defer_until(member, now(), useful_until)
+            rows += [
+                {
+                    "id": uuid.uuid4(),
+                    "workspace_id": event.workspace_id,
+                    "job_id": job.id,
+                    "member_id": member.id,
+                    "channel": channel.name,
+                    "status": (DeliveryStatus.deferred if later else DeliveryStatus.sending).value,
+                    "next_attempt_at": later,
+                    "last_error": "quiet hours" if later else None,
+                    "attempts": 0 if later else 1,
+                }
+                for channel in channels
+                if channel.address(member) is not None
+            ]
         claimed: list[tuple[uuid.UUID, uuid.UUID, str]] = []
         if rows:
             result = await session.execute(
                 insert(Delivery)
                 .values(rows)
                 .on_conflict_do_nothing()
-                .returning(Delivery.id, Delivery.member_id, Delivery.channel)
+                .returning(Delivery.id, Delivery.member_id, Delivery.channel, Delivery.status)
             )
-            claimed = [tuple(r) for r in result]  # type: ignore[misc]
+            for delivery_id, member_id, channel_name, status in result:
+                if status == DeliveryStatus.deferred.value:
+                    report.count("deferred")
+                else:
+                    claimed.append((delivery_id, member_id, channel_name))
         await session.commit()  # from here on, these rows are ours and nobody else's
         by_id = {m.id: m for m in members}
         by_name = {c.name: c for c in channels}
