@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         default=300, ge=1, description="How long a claimed job is held before it returns"
     )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    telegram_rate_per_second: float = Field(default=30.0, gt=0, description="Per bot")
+    telegram_chat_rate_per_second: float = Field(default=1.0, gt=0, description="Per private chat")
+    telegram_group_rate_per_minute: float = Field(default=20.0, gt=0, description="Per group chat")
 
     @field_validator("database_url")
     @classmethod

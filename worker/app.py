@@ -17,6 +17,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from redis.asyncio import Redis
 from taskiq import AsyncBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.kicker import AsyncKicker
@@ -26,6 +27,7 @@ from taskiq_redis import RedisStreamBroker
 from core.db import make_engine, make_sessionmaker, utcnow
 from core.notify.channels import Channel
 from core.notify.dispatch import dispatch_job, retry_deferred
+from core.notify.ratelimit import Limits, RateLimiter
 from core.notify.scheduler import claim_due_jobs, extend_horizons
 from core.settings import Settings
 from worker.channels import LogChannel, TelegramChannel, make_bot
@@ -44,13 +46,18 @@ def owner_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def build_channels(settings: Settings) -> tuple[list[Channel], list[object]]:
+def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], list[object]]:
     """The channels this deployment sends through, and what must be closed at exit."""
     if settings.telegram_token is None:
         log.warning("VESTNIK_TELEGRAM_TOKEN is not set: messages go to the log only")
         return [LogChannel()], []
     bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
-    return [TelegramChannel(bot)], [bot]
+    limits = Limits(
+        per_bot_per_second=settings.telegram_rate_per_second,
+        per_chat_per_second=settings.telegram_chat_rate_per_second,
+        per_group_per_minute=settings.telegram_group_rate_per_minute,
+    )
+    return [TelegramChannel(bot, RateLimiter(redis, limits))], [bot]
 
 
 async def run_worker(
@@ -59,7 +66,8 @@ async def run_worker(
     """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
-    channels, closables = build_channels(settings)
+    redis = Redis.from_url(redis_url)
+    channels, closables = build_channels(settings, redis)
     secret = settings.signing_key
     broker: AsyncBroker = build_broker(redis_url)
     broker.is_worker_process = True
@@ -99,6 +107,7 @@ async def run_worker(
         await broker.shutdown()
         for bot in closables:
             await bot.session.close()  # type: ignore[attr-defined]
+        await redis.aclose()
         await engine.dispose()
 
 

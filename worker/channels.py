@@ -20,6 +20,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.notify.channels import Outcome, OutcomeKind
 from core.notify.messages import OutboundMessage
+from core.notify.ratelimit import RateLimiter
 from core.teams.models import Member
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ def make_bot(token: str, api_url: str) -> Bot:
 class TelegramChannel:
     name = "telegram"
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
         self.bot = bot
+        self.limiter = limiter
 
     def address(self, member: Member) -> str | None:
         return str(member.telegram_user_id) if member.telegram_user_id else None
@@ -50,6 +52,8 @@ class TelegramChannel:
                 for (label, _), data in zip(message.buttons, button_data, strict=True)
             ]
             markup = InlineKeyboardMarkup(inline_keyboard=[row])
+        if self.limiter is not None:
+            await self.limiter.acquire(str(self.bot.id), address)
         try:
             sent = await self.bot.send_message(
                 chat_id=int(address), text=message.text, reply_markup=markup
