@@ -8,6 +8,7 @@ can be told to fail: 429 for the next calls, 403 for a chat that "blocked the bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -71,6 +72,7 @@ class BotApiEmulator:
         self.rejected_429 = 0
         self._forced: deque[int] = deque()
         self._updates: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
         self._update_id = 0
         self._next_message_id = 1
         self._global: TokenBucket | None = None
@@ -92,6 +94,7 @@ class BotApiEmulator:
         """Queue an update (a message, a button press) for getUpdates."""
         self._update_id += 1
         self._updates.append({"update_id": self._update_id, **update})
+        self._arrived.set()
 
     def sent_to(self, chat_id: int) -> list[Message]:
         return [m for m in self.messages if m.chat_id == chat_id]
@@ -119,6 +122,7 @@ class BotApiEmulator:
         return self.base_url
 
     async def stop(self) -> None:
+        self._arrived.set()  # let long polls answer now instead of holding up the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -216,6 +220,12 @@ class BotApiEmulator:
     async def _m_getupdates(self, params: dict[str, Any]) -> web.Response:
         offset = int(params.get("offset", 0) or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        timeout = min(float(params.get("timeout", 0) or 0), 30.0)
+        if not self._updates and timeout > 0:
+            # Long polling, as Telegram does: answer as soon as an update arrives.
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
         return _ok(list(self._updates))
 
     async def _m_deletewebhook(self, params: dict[str, Any]) -> web.Response:

@@ -13,8 +13,6 @@ from core.errors import DomainError, Invalid
 from core.settings import Settings, SettingsError, load_settings
 from core.teams.models import BuiltinRole
 
-LATER = {"bot": "the Telegram bot"}
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -34,12 +32,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("worker", help="send due reminders and confirmation requests (taskiq worker)")
+    sub.add_parser("bot", help="the Telegram bot: records answers pressed on message buttons")
     sub.add_parser("scheduler", help="claim due jobs and hand them to the workers")
     emulator = sub.add_parser("emulator", help="run a local Telegram Bot API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8081)
-    for name, what in LATER.items():
-        sub.add_parser(name, help=f"run {what} (not yet available)")
 
     workspace = sub.add_parser("workspace", help="manage workspaces")
     ws_sub = workspace.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -190,6 +187,25 @@ async def _loop(settings: Settings, name: str) -> int:
     return 0
 
 
+async def _bot(settings: Settings) -> int:
+    from bot.app import run_bot
+    from core.embedded import database_url
+
+    if settings.telegram_token is None:
+        print(
+            "vestnik bot: set VESTNIK_TELEGRAM_TOKEN (or use `vestnik run`, which starts a local "
+            "Bot API emulator)",
+            file=sys.stderr,
+        )
+        return 2
+    db_url = await database_url(settings)
+    stop = _stop_on_signals()
+    print("vestnik bot started", flush=True)
+    await run_bot(settings, db_url, stop)
+    print("vestnik bot stopped", flush=True)
+    return 0
+
+
 async def _emulator(host: str, port: int) -> int:
     from bot.emulator import serve
 
@@ -230,11 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(_loop(settings, name))
             case "emulator", _:
                 return asyncio.run(_emulator(args.host, args.port))
-            case "bot" as name, _:
-                print(
-                    f"vestnik {name}: not yet available ({LATER[name]} arrives in a later release)"
-                )
-                return 0
+            case "bot", _:
+                return asyncio.run(_bot(settings))
             case "workspace", "create":
                 return asyncio.run(_workspace_create(settings, args.name, args.timezone))
             case "token", "create":

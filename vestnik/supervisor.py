@@ -17,10 +17,7 @@ from core.migrate import upgrade
 from core.settings import Settings
 
 # Parts of vestnik that later issues bring; until then `run` says so instead of starting them.
-NOT_YET = {
-    "webapp": "Mini App",
-    "bot": "Telegram bot",
-}
+NOT_YET = {"webapp": "Mini App"}
 # What the emulator's bot token looks like to aiogram; it is not a real token.
 EMULATOR_TOKEN = "1000000:vestnik-local-emulator"
 STOP_GRACE_SECONDS = 10
@@ -83,6 +80,7 @@ def _banner(settings: Settings, host: str, port: int, pg: str, redis: str, messe
     say(f"  API docs    {base}/docs")
     say("  worker      sending due reminders and confirmation requests")
     say("  scheduler   claiming due jobs")
+    say("  bot         recording answers pressed on message buttons")
     say(f"  messenger   {messenger}")
     for name, what in NOT_YET.items():
         say(f"  {name:<11} not yet available ({what} arrives in a later release)")
@@ -133,10 +131,11 @@ def run(settings: Settings, host: str, port: int) -> int:
                 f"local Bot API emulator (no VESTNIK_TELEGRAM_TOKEN); "
                 f"sent messages: {emulator_url}/emulator/messages"
             )
-        say(f"starting the API on {host}:{port}, the worker and the scheduler …")
+        say(f"starting the API on {host}:{port}, the worker, the scheduler and the bot …")
         children.append(_spawn("api", ["api", "--host", host, "--port", str(port)], env))
         children.append(_spawn("worker", ["worker"], env))
         children.append(_spawn("scheduler", ["scheduler"], env))
+        children.append(_spawn("bot", ["bot"], env))
         _banner(settings, host, port, pg_label, redis_label, messenger)
         return _wait(children)
     except KeyboardInterrupt:

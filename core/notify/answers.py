@@ -1,0 +1,77 @@
+"""Answers pressed on a message's buttons: checked against the delivery they were sent with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.events.models import Answer, Confirmation, Event, EventStatus
+from core.notify.callbacks import decode_answer
+from core.notify.models import Delivery, Job
+from core.teams.models import Member
+
+
+class ButtonVerdict(StrEnum):
+    recorded = "recorded"
+    forged = "forged"  # bad signature or unknown delivery
+    not_yours = "not_yours"  # pressed by someone other than the member it was sent to
+    closed = "closed"  # after the deadline, or the event is cancelled
+
+
+@dataclass(frozen=True)
+class ButtonResult:
+    verdict: ButtonVerdict
+    answer: Answer | None = None
+    event_title: str = ""
+    locale: str = "en"
+
+
+async def record_button_answer(
+    session: AsyncSession, key: bytes, data: str, telegram_user_id: int, now: datetime
+) -> ButtonResult:
+    """Record the answer a member pressed; changeable until the deadline. The caller commits.
+
+    The data names a delivery (so a member, an event and an occurrence) and is signed; a forwarded
+    message pressed by someone else is refused, and nothing is written.
+    """
+    button = decode_answer(key, data)
+    if button is None:
+        return ButtonResult(ButtonVerdict.forged)
+    delivery = await session.get(Delivery, button.delivery_id)
+    if delivery is None:
+        return ButtonResult(ButtonVerdict.forged)
+    member = await session.get_one(Member, delivery.member_id)
+    if member.telegram_user_id != telegram_user_id:
+        return ButtonResult(ButtonVerdict.not_yours, locale=member.locale)
+    job = await session.get_one(Job, delivery.job_id)
+    event = await session.get_one(Event, job.event_id)
+    closed = ButtonResult(ButtonVerdict.closed, event_title=event.title, locale=member.locale)
+    if event.deleted_at is not None or event.status != EventStatus.scheduled.value:
+        return closed
+    if event.confirm_before_minutes is not None:
+        deadline = job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
+        if now > deadline:
+            return closed
+    await session.execute(
+        insert(Confirmation)
+        .values(
+            event_id=event.id,
+            member_id=member.id,
+            occurrence=job.occurrence,
+            workspace_id=event.workspace_id,
+            answer=button.answer.value,
+            answered_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[Confirmation.event_id, Confirmation.member_id, Confirmation.occurrence],
+            set_={"answer": button.answer.value, "answered_at": now},
+        )
+    )
+    member.last_activity_at = now
+    return ButtonResult(
+        ButtonVerdict.recorded, button.answer, event_title=event.title, locale=member.locale
+    )
