@@ -12,7 +12,18 @@ from sqlalchemy import text
 from api import problems
 from api.deps import SessionDep
 from api.limits import BodySizeLimit
-from api.routes import audience, calendar, events, feeds, groups, members, roles, tags, tokens
+from api.routes import (
+    answer_links,
+    audience,
+    calendar,
+    events,
+    feeds,
+    groups,
+    members,
+    roles,
+    tags,
+    tokens,
+)
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.settings import Settings, get_settings
@@ -57,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(feeds.router)
+    app.include_router(answer_links.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(default=30.0, gt=0, description="Per bot")
     telegram_chat_rate_per_second: float = Field(default=1.0, gt=0, description="Per private chat")
     telegram_group_rate_per_minute: float = Field(default=20.0, gt=0, description="Per group chat")
+    smtp_host: str | None = Field(default=None, description="Sends email when set")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "vestnik <vestnik@localhost>"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

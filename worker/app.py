@@ -17,6 +17,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from aiogram import Bot
 from redis.asyncio import Redis
 from taskiq import AsyncBroker
 from taskiq.acks import AcknowledgeType
@@ -31,6 +32,7 @@ from core.notify.ratelimit import Limits, RateLimiter
 from core.notify.scheduler import claim_due_jobs, extend_horizons
 from core.settings import Settings
 from worker.channels import LogChannel, TelegramChannel, make_bot
+from worker.mail import EmailChannel
 
 log = logging.getLogger(__name__)
 TASK = "vestnik.dispatch_job"
@@ -46,18 +48,28 @@ def owner_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], list[object]]:
-    """The channels this deployment sends through, and what must be closed at exit."""
-    if settings.telegram_token is None:
-        log.warning("VESTNIK_TELEGRAM_TOKEN is not set: messages go to the log only")
-        return [LogChannel()], []
-    bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
-    limits = Limits(
-        per_bot_per_second=settings.telegram_rate_per_second,
-        per_chat_per_second=settings.telegram_chat_rate_per_second,
-        per_group_per_minute=settings.telegram_group_rate_per_minute,
-    )
-    return [TelegramChannel(bot, RateLimiter(redis, limits))], [bot]
+def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], list[Bot]]:
+    """The channels this deployment sends through, in order of preference (a member gets each
+    message on the first one that reaches them), and the bots to close at exit."""
+    channels: list[Channel] = []
+    bots: list[Bot] = []
+    if settings.telegram_token is not None:
+        bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
+        limits = Limits(
+            per_bot_per_second=settings.telegram_rate_per_second,
+            per_chat_per_second=settings.telegram_chat_rate_per_second,
+            per_group_per_minute=settings.telegram_group_rate_per_minute,
+        )
+        channels.append(TelegramChannel(bot, RateLimiter(redis, limits)))
+        bots.append(bot)
+    if settings.smtp_host is not None:
+        channels.append(EmailChannel(settings))
+    if not channels:
+        log.warning(
+            "neither VESTNIK_TELEGRAM_TOKEN nor VESTNIK_SMTP_HOST is set: messages go to the log only"
+        )
+        channels.append(LogChannel())
+    return channels, bots
 
 
 async def run_worker(
@@ -106,7 +118,7 @@ async def run_worker(
         await retries
         await broker.shutdown()
         for bot in closables:
-            await bot.session.close()  # type: ignore[attr-defined]
+            await bot.session.close()
         await redis.aclose()
         await engine.dispose()
 

@@ -22,9 +22,10 @@ from core.events.schemas import (
     Occurrence,
     OccurrenceMove,
 )
-from core.notify import planning
+from core.notify import mutes, planning
 from core.notify.planning import JobOut
 from core.paging import Page
+from core.teams.schemas import Ref
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -162,3 +163,29 @@ async def confirmation_board(
 ) -> ConfirmationBoard:
     """Going, not going, maybe and silent, with counts."""
     return await confirmations.confirmation_board(session, actor, event_id, occurrence)
+
+
+@router.get("/{event_id}/mutes")
+async def list_mutes(event_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> list[Ref]:
+    """Members who muted this event: they get none of its reminders, requests or nudges."""
+    return await mutes.list_mutes(session, actor, event_id)
+
+
+@router.put("/{event_id}/mutes/{member_id}", status_code=204)
+async def mute_event(
+    event_id: uuid.UUID, member_id: uuid.UUID, actor: ActorDep, session: SessionDep
+) -> Response:
+    """Mute the event for one member (idempotent)."""
+    await mutes.mute_event(session, actor, event_id, member_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/{event_id}/mutes/{member_id}", status_code=204)
+async def unmute_event(
+    event_id: uuid.UUID, member_id: uuid.UUID, actor: ActorDep, session: SessionDep
+) -> Response:
+    """Unmute: the member hears about the event again from its next message on."""
+    await mutes.unmute_event(session, actor, event_id, member_id)
+    await session.commit()
+    return Response(status_code=204)

@@ -33,11 +33,38 @@ class ButtonResult:
 async def record_button_answer(
     session: AsyncSession, key: bytes, data: str, telegram_user_id: int, now: datetime
 ) -> ButtonResult:
-    """Record the answer a member pressed; changeable until the deadline. The caller commits.
+    """Record the answer a member pressed in Telegram; changeable until the deadline. The caller
+    commits.
 
     The data names a delivery (so a member, an event and an occurrence) and is signed; a forwarded
     message pressed by someone else is refused, and nothing is written.
     """
+    return await _record(session, key, data, now, telegram_user_id)
+
+
+async def record_link_answer(
+    session: AsyncSession, key: bytes, data: str, now: datetime
+) -> ButtonResult:
+    """Record an answer given through an emailed link. The signed link went to the member's own
+    address and names one delivery; that is the proof of who answers. The caller commits."""
+    return await _record(session, key, data, now, None)
+
+
+async def describe_answer_link(session: AsyncSession, key: bytes, data: str) -> ButtonResult:
+    """What a link would record, without recording it (for the confirmation page)."""
+    button = decode_answer(key, data)
+    delivery = await session.get(Delivery, button.delivery_id) if button else None
+    if button is None or delivery is None:
+        return ButtonResult(ButtonVerdict.forged)
+    member = await session.get_one(Member, delivery.member_id)
+    job = await session.get_one(Job, delivery.job_id)
+    event = await session.get_one(Event, job.event_id)
+    return ButtonResult(ButtonVerdict.recorded, button.answer, event.title, member.locale)
+
+
+async def _record(
+    session: AsyncSession, key: bytes, data: str, now: datetime, telegram_user_id: int | None
+) -> ButtonResult:
     button = decode_answer(key, data)
     if button is None:
         return ButtonResult(ButtonVerdict.forged)
@@ -45,7 +72,7 @@ async def record_button_answer(
     if delivery is None:
         return ButtonResult(ButtonVerdict.forged)
     member = await session.get_one(Member, delivery.member_id)
-    if member.telegram_user_id != telegram_user_id:
+    if telegram_user_id is not None and member.telegram_user_id != telegram_user_id:
         return ButtonResult(ButtonVerdict.not_yours, locale=member.locale)
     job = await session.get_one(Job, delivery.job_id)
     event = await session.get_one(Event, job.event_id)

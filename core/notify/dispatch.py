@@ -1,37 +1,42 @@
 """Carrying out one job: who gets it now, what they read, and one delivery per member and channel.
 
 Flow (DESIGN.md, "Flow of one reminder", step 3-4): resolve the audience at send time, apply each
-member's status, claim a delivery row per (job, member, channel) under its unique constraint and
-commit, only then call the channel, then record the outcome. A retry of the same job finds the rows
+member's status and mutes, pick the first channel that reaches them (channels come in order of
+preference; a blocked one is skipped), claim a delivery row per (job, member, channel) under its
+unique constraint and commit, only then call the channel, then record the outcome. A retry of the same job finds the rows
 and sends nothing twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events.confirmations import recurrence_id_of, tally
-from core.events.models import Confirmation, Event, EventStatus
+from core.events.models import Answer, Confirmation, Event, EventStatus
 from core.events.schemas import ConfirmationBoard
 from core.notify.audience import AudienceRule, audience_query
 from core.notify.callbacks import encode_answer
 from core.notify.channels import Channel, Outcome, OutcomeKind
 from core.notify.messages import render
-from core.notify.models import Delivery, DeliveryStatus, Job, JobKind, JobStatus
+from core.notify.models import Delivery, DeliveryStatus, EventMute, Job, JobKind, JobStatus
 from core.notify.preferences import defer_until
+from core.notify.reachability import blocked_channels, mark_unreachable
 from core.notify.scheduler import finish_job
 from core.teams.models import BuiltinRole, Member, MemberRole, MemberStatus, Role
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+SEND_CONCURRENCY = 16
+INSERT_BATCH = 2000
 
 
 @dataclass
@@ -57,19 +62,32 @@ async def _recipients(session: AsyncSession, job: Job, event: Event) -> list[Mem
         return list(
             await session.scalars(
                 select(Member)
-                .where(Member.id.in_(leads), Member.status == MemberStatus.active.value)
+                .where(
+                    Member.id.in_(leads),
+                    Member.status == MemberStatus.active.value,
+                    Member.id.not_in(
+                        select(EventMute.member_id).where(EventMute.event_id == event.id)
+                    ),
+                )
                 .order_by(Member.name)
             )
         )
     rule = AudienceRule.model_validate(event.audience)
-    query = audience_query(event.workspace_id, rule).where(
-        Member.status == MemberStatus.active.value
+    answers = select(Confirmation.member_id).where(
+        Confirmation.event_id == event.id, Confirmation.occurrence == job.occurrence
     )
-    if job.kind == JobKind.nudge.value:
-        answered = select(Confirmation.member_id).where(
-            Confirmation.event_id == event.id, Confirmation.occurrence == job.occurrence
+    wanted = Member.status == MemberStatus.active.value
+    if job.kind == JobKind.reminder.value:
+        # Unsubscribed members get only what they asked for: reminders of what they said yes to.
+        going = answers.where(Confirmation.answer == Answer.going.value)
+        wanted = or_(
+            wanted,
+            and_(Member.status == MemberStatus.unsubscribed.value, Member.id.in_(going)),
         )
-        query = query.where(Member.id.not_in(answered))
+    muted = select(EventMute.member_id).where(EventMute.event_id == event.id)
+    query = audience_query(event.workspace_id, rule).where(wanted, Member.id.not_in(muted))
+    if job.kind == JobKind.nudge.value:
+        query = query.where(Member.id.not_in(answers))
     return list(await session.scalars(query))
 
 
@@ -129,11 +147,22 @@ async def dispatch_job(
             await session.commit()
             return report
         members = await _recipients(session, job, event)
+        blocked = await blocked_channels(session, (m.id for m in members))
         useful_until = _useful_until(job, event)
         rows = []
         for member in members:
+            channel = next(
+                (
+                    c
+                    for c in channels
+                    if c.address(member) is not None and (member.id, c.name) not in blocked
+                ),
+                None,
+            )
+            if channel is None:
+                continue
             later = defer_until(member, now(), useful_until)
-            rows += [
+            rows.append(
                 {
                     "id": uuid.uuid4(),
                     "workspace_id": event.workspace_id,
@@ -145,14 +174,13 @@ async def dispatch_job(
                     "last_error": "quiet hours" if later else None,
                     "attempts": 0 if later else 1,
                 }
-                for channel in channels
-                if channel.address(member) is not None
-            ]
+            )
         claimed: list[tuple[uuid.UUID, uuid.UUID, str]] = []
-        if rows:
+        # Postgres takes at most 32767 bind parameters per statement.
+        for start in range(0, len(rows), INSERT_BATCH):
             result = await session.execute(
                 insert(Delivery)
-                .values(rows)
+                .values(rows[start : start + INSERT_BATCH])
                 .on_conflict_do_nothing()
                 .returning(Delivery.id, Delivery.member_id, Delivery.channel, Delivery.status)
             )
@@ -165,17 +193,43 @@ async def dispatch_job(
         by_id = {m.id: m for m in members}
         by_name = {c.name: c for c in channels}
         board = await _board(session, job, event)
-        for delivery_id, member_id, channel_name in claimed:
-            member, channel = by_id[member_id], by_name[channel_name]
-            address = channel.address(member)
-            assert address is not None
-            outcome = await _send(channel, address, job, event, member, delivery_id, secret, board)
-            await record_outcome(session, delivery_id, member, channel_name, outcome, now())
+        # Sends go out a few at a time (the rate limiter paces them); each batch's outcomes are
+        # recorded together. A crash between send and record leaves rows in ``sending``: never
+        # sent again.
+        for start in range(0, len(claimed), SEND_CONCURRENCY):
+            batch = claimed[start : start + SEND_CONCURRENCY]
+            outcomes = await asyncio.gather(
+                *(
+                    _send(
+                        by_name[channel_name],
+                        _address(by_name[channel_name], by_id[member_id]),
+                        job,
+                        event,
+                        by_id[member_id],
+                        delivery_id,
+                        secret,
+                        board,
+                    )
+                    for delivery_id, member_id, channel_name in batch
+                )
+            )
+            for (delivery_id, member_id, channel_name), outcome in zip(
+                batch, outcomes, strict=True
+            ):
+                await record_outcome(
+                    session, delivery_id, by_id[member_id], channel_name, outcome, now(), channels
+                )
+                report.count(outcome.kind.value)
             await session.commit()
-            report.count(outcome.kind.value)
         await finish_job(session, job.id, now())
         await session.commit()
     return report
+
+
+def _address(channel: Channel, member: Member) -> str:
+    address = channel.address(member)
+    assert address is not None  # rows are only made for members the channel has an address for
+    return address
 
 
 async def record_outcome(
@@ -185,8 +239,10 @@ async def record_outcome(
     channel: str,
     outcome: Outcome,
     now: datetime,
+    channels: Sequence[Channel],
 ) -> None:
-    """Write what the channel answered. Unreachable members are marked so; their tags stay."""
+    """Write what the channel answered. An unreachable channel is blocked for the member (their
+    tags stay); see core.notify.reachability."""
     values: dict[str, object] = {"last_error": outcome.reason or None}
     if outcome.kind is OutcomeKind.sent:
         values |= {
@@ -199,11 +255,7 @@ async def record_outcome(
         values |= {"status": DeliveryStatus.deferred.value, "next_attempt_at": now + wait}
     elif outcome.kind is OutcomeKind.unreachable:
         values |= {"status": DeliveryStatus.unreachable.value}
-        await session.execute(
-            update(Member)
-            .where(Member.id == member.id)
-            .values(status=MemberStatus.unreachable.value)
-        )
+        await mark_unreachable(session, member, channel, outcome.reason, now, channels)
     else:
         values |= {"status": DeliveryStatus.failed.value}
     await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
@@ -264,7 +316,8 @@ async def retry_deferred(
                 or address is None
                 or event.deleted_at is not None
                 or event.status != EventStatus.scheduled.value
-                or member.status != MemberStatus.active.value
+                or member.status == MemberStatus.unreachable.value
+                or (member.id, channel_name) in await blocked_channels(session, [member.id])
             ):
                 reason = (
                     f"gave up after {MAX_ATTEMPTS} attempts"
@@ -277,7 +330,9 @@ async def retry_deferred(
                 outcome = await _send(
                     channel, address, job, event, member, delivery_id, secret, board
                 )
-            await record_outcome(session, delivery_id, member, channel_name, outcome, now())
+            await record_outcome(
+                session, delivery_id, member, channel_name, outcome, now(), channels
+            )
             await session.commit()
             report.count(outcome.kind.value)
     return report

@@ -62,6 +62,12 @@ class OutboundMessage:
     text: str
     buttons: list[tuple[str, Answer]] = field(default_factory=list)
 
+    @property
+    def subject(self) -> str:
+        """A one-line title for channels that need one (email): the text's first line."""
+        first = self.text.split("\n", 1)[0]
+        return first if len(first) <= 120 else first[:119] + "…"
+
 
 def _when(event: Event, start: datetime, member: Member) -> str:
     zone = ZoneInfo(member.timezone)

@@ -112,3 +112,36 @@ class Delivery(TenantMixin, Base):
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelBlock(TenantMixin, Base):
+    """A member cannot be reached on one channel (blocked the bot, bounced mail).
+
+    Per channel, so a member who blocked the bot still gets email. The member keeps their tags,
+    groups and history; the row goes when they come back (``/start`` in the bot).
+    """
+
+    __tablename__ = "channel_blocks"
+    __table_args__ = (UniqueConstraint("member_id", "channel"),)
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+
+
+class EventMute(TenantMixin, Base):
+    """A member asked to hear nothing more about one event (its reminders, requests, nudges)."""
+
+    __tablename__ = "event_mutes"
+    __table_args__ = (UniqueConstraint("event_id", "member_id"),)
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    muted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )

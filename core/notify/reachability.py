@@ -1,0 +1,60 @@
+"""Which channels still reach a member: a channel that answered "blocked" or "no such chat" is
+not tried again for that member; the member is unreachable once no channel reaches them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.notify.channels import Channel
+from core.notify.models import ChannelBlock
+from core.teams.models import Member, MemberStatus
+
+
+async def blocked_channels(
+    session: AsyncSession, member_ids: Iterable[uuid.UUID]
+) -> set[tuple[uuid.UUID, str]]:
+    """(member, channel) pairs that must not be tried."""
+    ids = list(member_ids)
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(ChannelBlock.member_id, ChannelBlock.channel).where(ChannelBlock.member_id.in_(ids))
+    )
+    return {(member_id, channel) for member_id, channel in rows}
+
+
+async def mark_unreachable(
+    session: AsyncSession,
+    member: Member,
+    channel: str,
+    reason: str,
+    now: datetime,
+    channels: Sequence[Channel],
+) -> None:
+    """Block this channel for the member; if none of ``channels`` reaches them any more, the member
+    becomes unreachable. Tags, groups and history stay as they are."""
+    await session.execute(
+        insert(ChannelBlock)
+        .values(
+            id=uuid.uuid4(),
+            workspace_id=member.workspace_id,
+            member_id=member.id,
+            channel=channel,
+            reason=reason,
+            since=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    blocked = {c for m, c in await blocked_channels(session, [member.id]) if m == member.id}
+    if all(c.name in blocked for c in channels if c.address(member) is not None):
+        await session.execute(
+            update(Member)
+            .where(Member.id == member.id, Member.status == MemberStatus.active.value)
+            .values(status=MemberStatus.unreachable.value)
+        )
