@@ -36,11 +36,27 @@ class EmbeddedPostgres:
         from pgserver import get_server  # type: ignore[attr-defined]
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {DATABASE};")
         return str(self._server.get_uri(DATABASE))
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    def halt(self) -> None:
+        """Stop the server now, under every process using it (fault tests: a database restart)."""
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+        assert self._server is not None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
+
+    def restart(self) -> None:
+        """Start the server again after ``halt``."""
+        assert self._server is not None
+        self._server.ensure_postgres_running()
 
     def stop(self) -> None:
         """Leave the server; it shuts down cleanly once no other process uses it."""

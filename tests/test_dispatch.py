@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from bot.emulator import BotApiEmulator
 from core.db import make_sessionmaker
 from core.events.models import Answer
 from core.notify.callbacks import decode_answer
-from core.notify.dispatch import dispatch_job, retry_deferred
+from core.notify.dispatch import MAX_ATTEMPTS, dispatch_job, retry_deferred
 from core.notify.models import Delivery, Job, JobStatus
 from core.notify.scheduler import claim_due_jobs
 from tests.conftest import Workspace
@@ -229,7 +230,162 @@ async def test_429_defers_the_delivery_and_the_retry_sends_it_once(
     assert len(emulator.sent_to(501)) == 1
     async with sessions() as session:
         delivery = (await session.scalars(select(Delivery))).one()
-    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    # A 429 is not a failure: it does not use up one of the bounded attempts.
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
+
+
+async def test_a_storm_of_429s_never_gives_up_a_message_while_it_is_still_useful(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=511)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    emulator.fail_next(MAX_ATTEMPTS * 2, retry_after=1)
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    await run_due(engine, telegram, at)
+    sessions = make_sessionmaker(engine)
+    for second in range(1, MAX_ATTEMPTS * 2 + 1):
+        await retry_deferred(sessions, [telegram], KEY, Clock(at + timedelta(seconds=second)))
+    assert len(emulator.sent_to(511)) == 1
+
+
+async def test_a_retry_that_would_arrive_after_the_start_is_dropped(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=521)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    emulator.fail_next(1, retry_after=1)
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    await run_due(engine, telegram, at)
+    sessions = make_sessionmaker(engine)
+    report = await retry_deferred(sessions, [telegram], KEY, Clock(at + timedelta(hours=2)))
+    assert report.outcomes == {"failed": 1}
+    assert emulator.sent_to(521) == []
+    async with sessions() as session:
+        delivery = (await session.scalars(select(Delivery))).one()
+    assert delivery.last_error == "too late: the moment it was for has passed"
+
+
+async def test_a_worker_that_died_before_sending_leaves_its_queue_to_the_next_one(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    """Rows are queued for the whole audience, then handed over a batch at a time: the rows a
+    dead worker never handed over are sent by the next attempt of the job, exactly once."""
+    people = [await member(acme.client, f"P{i}", telegram_user_id=800 + i) for i in range(3)]
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [p["id"] for p in people]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        [job] = await claim_due_jobs(session, "crashing worker", at)
+        # It queued all three, handed P0's to Telegram (maybe sent, maybe not), then died.
+        for i, person in enumerate(people):
+            await session.execute(
+                Delivery.__table__.insert().values(
+                    id=uuid.uuid4(),
+                    workspace_id=acme.id,
+                    job_id=job.id,
+                    member_id=person["id"],
+                    channel="telegram",
+                    status="sending" if i == 0 else "queued",
+                    attempts=1 if i == 0 else 0,
+                )
+            )
+        await session.commit()
+    report = await dispatch_job(sessions, job.id, [telegram], KEY, Clock(at))
+    assert report.outcomes == {"sent": 2}
+    assert sorted(m.chat_id for m in emulator.messages) == [801, 802]
+    again = await dispatch_job(sessions, job.id, [telegram], KEY, Clock(at))
+    assert again.outcomes == {}
+
+
+@pytest.mark.parametrize("change", ["move", "delete"])
+async def test_an_event_changed_while_its_reminder_is_going_out_stops_the_rest(
+    change: str,
+    acme: Workspace,
+    engine: AsyncEngine,
+    emulator: BotApiEmulator,
+    telegram: TelegramChannel,
+):
+    people = [await member(acme.client, f"P{i:02}", telegram_user_id=900 + i) for i in range(40)]
+    team = await group(acme.client, "Team", *people)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"groups": [team["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        [job] = await claim_due_jobs(session, "w", at)
+        await session.commit()
+    emulator.delay = 0.5
+    sending = asyncio.create_task(dispatch_job(sessions, job.id, [telegram], KEY, Clock(at)))
+    for _ in range(200):
+        if emulator.messages:
+            break
+        await asyncio.sleep(0.05)
+    if change == "move":
+        moved = {"starts_at": "2026-12-11T09:00:00Z", "ends_at": "2026-12-11T10:00:00Z"}
+        await ok(acme.client.patch(f"/events/{event['id']}", json=moved))
+    else:
+        await ok(acme.client.delete(f"/events/{event['id']}"), 204)
+    report = await sending
+    emulator.delay = 0.0
+    first_wave = len(emulator.messages)
+    assert report.outcomes["dropped"] == 1
+    assert 0 < first_wave < 40  # the batches already handed over went; the rest did not
+    assert len({m.chat_id for m in emulator.messages}) == first_wave
+    async with sessions() as session:
+        statuses = list(await session.scalars(select(Delivery.status)))
+    assert statuses.count("sent") == first_wave
+    assert statuses.count("failed") == 40 - first_wave
+
+    emulator.messages.clear()
+    await run_due(engine, telegram, datetime(2026, 12, 11, 8, 0, tzinfo=UTC))
+    if change == "move":  # everyone hears the new time, once
+        assert sorted(m.chat_id for m in emulator.messages) == list(range(900, 940))
+        assert all("11 December" in m.text for m in emulator.messages)
+    else:
+        assert emulator.messages == []
 
 
 async def test_an_event_cancelled_while_its_job_is_in_flight_sends_nothing(

@@ -59,7 +59,12 @@ class TelegramChannel:
                 chat_id=int(address), text=message.text, reply_markup=markup
             )
         except TelegramRetryAfter as exc:
-            return Outcome(OutcomeKind.retry, retry_after=exc.retry_after, reason=exc.message)
+            return Outcome(
+                OutcomeKind.retry,
+                retry_after=exc.retry_after,
+                reason=exc.message,
+                rate_limited=True,
+            )
         except TelegramForbiddenError as exc:
             return Outcome(OutcomeKind.unreachable, reason=exc.message)
         except TelegramBadRequest as exc:

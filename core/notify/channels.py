@@ -23,6 +23,9 @@ class Outcome:
     provider_message_id: str | None = None
     retry_after: float | None = None
     reason: str = ""
+    # A rate limit (429) says when to come back; it is not a failure and does not use up one of
+    # the bounded attempts (the message still gives up once it would arrive too late).
+    rate_limited: bool = False
 
 
 class Channel(Protocol):

@@ -169,61 +169,130 @@ async def dispatch_job(
                     "job_id": job.id,
                     "member_id": member.id,
                     "channel": channel.name,
-                    "status": (DeliveryStatus.deferred if later else DeliveryStatus.sending).value,
+                    "status": (DeliveryStatus.deferred if later else DeliveryStatus.queued).value,
                     "next_attempt_at": later,
                     "last_error": "quiet hours" if later else None,
-                    "attempts": 0 if later else 1,
+                    "attempts": 0,
                 }
             )
-        claimed: list[tuple[uuid.UUID, uuid.UUID, str]] = []
         # Postgres takes at most 32767 bind parameters per statement.
         for start in range(0, len(rows), INSERT_BATCH):
             result = await session.execute(
                 insert(Delivery)
                 .values(rows[start : start + INSERT_BATCH])
                 .on_conflict_do_nothing()
-                .returning(Delivery.id, Delivery.member_id, Delivery.channel, Delivery.status)
+                .returning(Delivery.status)
             )
-            for delivery_id, member_id, channel_name, status in result:
+            for status in result.scalars():
                 if status == DeliveryStatus.deferred.value:
                     report.count("deferred")
-                else:
-                    claimed.append((delivery_id, member_id, channel_name))
-        await session.commit()  # from here on, these rows are ours and nobody else's
+        await session.commit()
+        # Every queued row of the job: the ones just made, and any a crashed worker left unsent.
+        queued = list(
+            await session.execute(
+                select(Delivery.id, Delivery.member_id, Delivery.channel)
+                .where(Delivery.job_id == job.id, Delivery.status == DeliveryStatus.queued.value)
+                .order_by(Delivery.created_at, Delivery.id)
+            )
+        )
         by_id = {m.id: m for m in members}
         by_name = {c.name: c for c in channels}
+        stale = [d for d, m, c in queued if m not in by_id or c not in by_name]
+        if stale:  # left the audience, or the channel is gone, since a crashed attempt
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(stale), Delivery.status == DeliveryStatus.queued.value)
+                .values(status=DeliveryStatus.failed.value, last_error="no longer applies")
+            )
+            await session.commit()
+        pending = [(d, by_id[m], by_name[c]) for d, m, c in queued if d not in stale]
         board = await _board(session, job, event)
-        # Sends go out a few at a time (the rate limiter paces them); each batch's outcomes are
-        # recorded together. A crash between send and record leaves rows in ``sending``: never
-        # sent again.
-        for start in range(0, len(claimed), SEND_CONCURRENCY):
-            batch = claimed[start : start + SEND_CONCURRENCY]
-            outcomes = await asyncio.gather(
-                *(
-                    _send(
-                        by_name[channel_name],
-                        _address(by_name[channel_name], by_id[member_id]),
-                        job,
-                        event,
-                        by_id[member_id],
-                        delivery_id,
-                        secret,
-                        board,
+        still_claimed = (
+            select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
+        )
+        for start in range(0, len(pending), SEND_CONCURRENCY):
+            batch = pending[start : start + SEND_CONCURRENCY]
+            # Committed as ``sending`` just before the call: a crash from here on can lose these
+            # few messages (at most SEND_CONCURRENCY), never send them twice.
+            mine = set(
+                await session.scalars(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_([d for d, _, _ in batch]),
+                        Delivery.status == DeliveryStatus.queued.value,
+                        still_claimed,
                     )
-                    for delivery_id, member_id, channel_name in batch
+                    .values(status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1)
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
                 )
             )
-            for (delivery_id, member_id, channel_name), outcome in zip(
-                batch, outcomes, strict=True
-            ):
-                await record_outcome(
-                    session, delivery_id, by_id[member_id], channel_name, outcome, now(), channels
-                )
-                report.count(outcome.kind.value)
             await session.commit()
+            if not mine and await session.scalar(select(still_claimed)) is False:
+                # The event was moved, cancelled or deleted while this job was going out: the
+                # rest would carry the old time. The event's new jobs will tell everyone.
+                await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.job_id == job.id,
+                        Delivery.status == DeliveryStatus.queued.value,
+                    )
+                    .values(status=DeliveryStatus.failed.value, last_error="the event changed")
+                )
+                await session.commit()
+                report.count("dropped")
+                return report
+            sends = [
+                _Send(d, member, channel, job, event, board)
+                for d, member, channel in batch
+                if d in mine
+            ]
+            await _send_and_record(session, sends, secret, now, channels, report)
         await finish_job(session, job.id, now())
         await session.commit()
     return report
+
+
+@dataclass(frozen=True)
+class _Send:
+    delivery_id: uuid.UUID
+    member: Member
+    channel: Channel
+    job: Job
+    event: Event
+    board: ConfirmationBoard | None
+
+
+async def _send_and_record(
+    session: AsyncSession,
+    sends: Sequence[_Send],
+    secret: bytes,
+    now: Callable[[], datetime],
+    channels: Sequence[Channel],
+    report: DispatchReport,
+) -> None:
+    """Send a few at once (the rate limiter paces them), then record every outcome."""
+    outcomes = await asyncio.gather(
+        *(
+            _send(
+                s.channel,
+                _address(s.channel, s.member),
+                s.job,
+                s.event,
+                s.member,
+                s.delivery_id,
+                secret,
+                s.board,
+            )
+            for s in sends
+        )
+    )
+    for s, outcome in zip(sends, outcomes, strict=True):
+        await record_outcome(
+            session, s.delivery_id, s.member, s.channel.name, outcome, now(), channels
+        )
+        report.count(outcome.kind.value)
+    await session.commit()
 
 
 def _address(channel: Channel, member: Member) -> str:
@@ -253,6 +322,8 @@ async def record_outcome(
     elif outcome.kind is OutcomeKind.retry:
         wait = timedelta(seconds=outcome.retry_after or 1)
         values |= {"status": DeliveryStatus.deferred.value, "next_attempt_at": now + wait}
+        if outcome.rate_limited:
+            values["attempts"] = Delivery.attempts - 1
     elif outcome.kind is OutcomeKind.unreachable:
         values |= {"status": DeliveryStatus.unreachable.value}
         await mark_unreachable(session, member, channel, outcome.reason, now, channels)
@@ -271,68 +342,84 @@ async def retry_deferred(
 ) -> DispatchReport:
     """Send again the deliveries a channel asked to retry (429, 5xx, timeouts) whose wait is over.
 
-    Claimed with SKIP LOCKED and committed as ``sending`` before the channel is called, like a
-    first attempt; after MAX_ATTEMPTS a delivery fails with the last reason.
+    A few at a time, each claimed with SKIP LOCKED and committed as ``sending`` before the channel
+    is called, like a first attempt; after MAX_ATTEMPTS a delivery fails with the last reason.
     """
     report = DispatchReport()
     by_name = {c.name: c for c in channels}
+    done = 0
     async with sessions() as session:
-        due = (
-            select(Delivery.id)
-            .where(
-                Delivery.status == DeliveryStatus.deferred.value,
-                Delivery.next_attempt_at <= now(),
-                Delivery.channel.in_(list(by_name)),
+        while done < limit:
+            due = (
+                select(Delivery.id)
+                .where(
+                    Delivery.status == DeliveryStatus.deferred.value,
+                    Delivery.next_attempt_at <= now(),
+                    Delivery.channel.in_(list(by_name)),
+                )
+                .order_by(Delivery.next_attempt_at)
+                .limit(min(SEND_CONCURRENCY, limit - done))
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
             )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        claimed = list(
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(due))
-                .values(status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1)
-                .returning(
-                    Delivery.id,
-                    Delivery.job_id,
-                    Delivery.member_id,
-                    Delivery.channel,
-                    Delivery.attempts,
+            claimed = list(
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(due))
+                    .values(status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1)
+                    .returning(
+                        Delivery.id,
+                        Delivery.job_id,
+                        Delivery.member_id,
+                        Delivery.channel,
+                        Delivery.attempts,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
-            )
-        )
-        await session.commit()
-        for delivery_id, job_id, member_id, channel_name, attempts in claimed:
-            job = await session.get_one(Job, job_id)
-            event = await session.get_one(Event, job.event_id)
-            member = await session.get_one(Member, member_id)
-            channel = by_name[channel_name]
-            address = channel.address(member)
-            if (
-                attempts > MAX_ATTEMPTS
-                or address is None
-                or event.deleted_at is not None
-                or event.status != EventStatus.scheduled.value
-                or member.status == MemberStatus.unreachable.value
-                or (member.id, channel_name) in await blocked_channels(session, [member.id])
-            ):
-                reason = (
-                    f"gave up after {MAX_ATTEMPTS} attempts"
-                    if attempts > MAX_ATTEMPTS
-                    else "no longer applies"
-                )
-                outcome = Outcome(OutcomeKind.failed, reason=reason)
-            else:
-                board = await _board(session, job, event)
-                outcome = await _send(
-                    channel, address, job, event, member, delivery_id, secret, board
-                )
-            await record_outcome(
-                session, delivery_id, member, channel_name, outcome, now(), channels
             )
             await session.commit()
-            report.count(outcome.kind.value)
+            if not claimed:
+                break
+            done += len(claimed)
+            sends: list[_Send] = []
+            for delivery_id, job_id, member_id, channel_name, attempts in claimed:
+                job = await session.get_one(Job, job_id)
+                event = await session.get_one(Event, job.event_id)
+                member = await session.get_one(Member, member_id)
+                channel = by_name[channel_name]
+                reason = await _why_not_retry(session, job, event, member, channel, attempts, now())
+                if reason is None:
+                    board = await _board(session, job, event)
+                    sends.append(_Send(delivery_id, member, channel, job, event, board))
+                    continue
+                outcome = Outcome(OutcomeKind.failed, reason=reason)
+                await record_outcome(
+                    session, delivery_id, member, channel_name, outcome, now(), channels
+                )
+                report.count(outcome.kind.value)
+            await _send_and_record(session, sends, secret, now, channels, report)
     return report
+
+
+async def _why_not_retry(
+    session: AsyncSession,
+    job: Job,
+    event: Event,
+    member: Member,
+    channel: Channel,
+    attempts: int,
+    at: datetime,
+) -> str | None:
+    if attempts > MAX_ATTEMPTS:
+        return f"gave up after {MAX_ATTEMPTS} attempts"
+    if at >= _useful_until(job, event):
+        return "too late: the moment it was for has passed"
+    if (
+        channel.address(member) is None
+        or event.deleted_at is not None
+        or event.status != EventStatus.scheduled.value
+        or member.status == MemberStatus.unreachable.value
+        or (member.id, channel.name) in await blocked_channels(session, [member.id])
+    ):
+        return "no longer applies"
+    return None

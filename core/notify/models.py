@@ -74,7 +74,8 @@ class Job(TenantMixin, TimestampMixin, Base):
 
 
 class DeliveryStatus(StrEnum):
-    sending = "sending"
+    queued = "queued"  # planned for this job, not yet handed to the channel
+    sending = "sending"  # handed to the channel; never handed again
     sent = "sent"
     deferred = "deferred"
     unreachable = "unreachable"
@@ -84,16 +85,18 @@ class DeliveryStatus(StrEnum):
 class Delivery(TenantMixin, Base):
     """One message of one job to one member on one channel: at most one, ever.
 
-    The row is committed as ``sending`` before the provider is called. A worker that dies after
-    that never sends it again (the row exists): a crash at that moment can lose the message, it can
-    never double it.
+    Rows are made ``queued`` for the whole audience at once, then moved to ``sending`` (and
+    committed) a few at a time just before the provider is called. A worker that dies leaves its
+    queued rows for the next attempt of the job, and never sends a ``sending`` row again: a crash
+    can lose the few messages on the wire at that moment, it can never double one.
     """
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("job_id", "member_id", "channel"),
         CheckConstraint(
-            "status IN ('sending', 'sent', 'deferred', 'unreachable', 'failed')", name="status"
+            "status IN ('queued', 'sending', 'sent', 'deferred', 'unreachable', 'failed')",
+            name="status",
         ),
         Index("ix_deliveries_deferred", "status", "next_attempt_at"),
     )
