@@ -15,10 +15,13 @@ from api.limits import BodySizeLimit
 from api.routes import (
     answer_links,
     audience,
+    broadcasts,
     calendar,
+    code_words,
     events,
     feeds,
     groups,
+    invites,
     members,
     roles,
     tags,
@@ -64,7 +67,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     v1 = APIRouter(prefix="/api/v1")
-    for module in (members, roles, groups, tags, events, audience, tokens, calendar):
+    for module in (
+        members,
+        roles,
+        groups,
+        tags,
+        events,
+        audience,
+        broadcasts,
+        tokens,
+        calendar,
+        invites,
+        code_words,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(feeds.router)

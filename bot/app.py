@@ -1,4 +1,5 @@
-"""`vestnik bot`: the aiogram Dispatcher, polling Telegram (or the emulator) for updates."""
+"""`vestnik bot`: the aiogram Dispatcher with one Router per feature, polling Telegram (or the
+emulator) for updates. Conversation state (FSM) lives in Redis, so it survives a restart."""
 
 from __future__ import annotations
 
@@ -6,45 +7,115 @@ import asyncio
 import contextlib
 import logging
 
-from aiogram import Dispatcher
+from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import BotCommand
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import answers
+from bot import answers, blocking, fallback, joining, leads, member_commands, settings
+from bot.context import PersonMiddleware
 from core.db import make_engine, make_sessionmaker
+from core.notify.channels import Channel
 from core.settings import Settings
-from worker.channels import make_bot
+from worker.channels import TelegramChannel, make_bot
+from worker.mail import EmailChannel
 
 log = logging.getLogger(__name__)
 
+COMMANDS = {
+    "en": [
+        ("events", "Your upcoming events"),
+        ("next", "The next event"),
+        ("settings", "Time zone, quiet hours, language"),
+        ("calendar", "Add your events to your calendar"),
+        ("unsubscribe", "Stop reminders"),
+        ("resubscribe", "Turn reminders back on"),
+        ("help", "What I can do"),
+    ],
+    "ru": [
+        ("events", "Ваши ближайшие события"),
+        ("next", "Ближайшее событие"),
+        ("settings", "Часовой пояс, тихие часы, язык"),
+        ("calendar", "События в вашем календаре"),
+        ("unsubscribe", "Отключить напоминания"),
+        ("resubscribe", "Включить напоминания"),
+        ("help", "Что я умею"),
+    ],
+}
 
-def build_dispatcher() -> Dispatcher:
-    dispatcher = Dispatcher()
-    dispatcher.include_router(answers.build_router())
+
+def build_dispatcher(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: BaseStorage,
+    channels: list[Channel],
+    base_url: str,
+) -> Dispatcher:
+    dispatcher = Dispatcher(storage=storage)
+    dispatcher.update.outer_middleware(PersonMiddleware(sessions))
+    for router in (
+        answers.build_router(),
+        joining.build_router(),
+        settings.build_router(),
+        member_commands.build_router(base_url),
+        leads.build_router(),
+        blocking.build_router(channels),
+        fallback.build_router(),
+    ):
+        dispatcher.include_router(router)
     return dispatcher
 
 
-async def run_bot(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
+def channels_for(settings: Settings, bot: Bot) -> list[Channel]:
+    """The channels the worker uses, so the bot can tell whether a member is still reachable."""
+    channels: list[Channel] = [TelegramChannel(bot)]
+    if settings.smtp_host is not None:
+        channels.append(EmailChannel(settings))
+    return channels
+
+
+async def set_commands(bot: Bot) -> None:
+    for locale, commands in COMMANDS.items():
+        await bot.set_my_commands(
+            [BotCommand(command=c, description=d) for c, d in commands],
+            language_code=None if locale == "en" else locale,
+        )
+
+
+async def run_bot(
+    settings: Settings, redis_url: str, database_url: str, stop: asyncio.Event
+) -> None:
     """Poll for updates until ``stop`` is set."""
     assert settings.telegram_token is not None
     engine = make_engine(database_url, pool_size=5)
+    sessions = make_sessionmaker(engine)
     bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
-    dispatcher = build_dispatcher()
+    storage = RedisStorage.from_url(redis_url)
+    dispatcher = build_dispatcher(
+        sessions, storage, channels_for(settings, bot), settings.public_url
+    )
+    with contextlib.suppress(Exception):  # cosmetic; Telegram may be briefly unavailable
+        await set_commands(bot)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
             handle_signals=False,
             close_bot_session=False,
             polling_timeout=10,
-            sessions=make_sessionmaker(engine),
+            sessions=sessions,
             signing_key=settings.signing_key,
         )
     )
     try:
         await stop.wait()
     finally:
-        # Cancel rather than stop_polling(), which sits out the current long poll; nothing is
-        # lost: an update is confirmed to the server only by the next getUpdates offset.
-        polling.cancel()
+        # stop_polling() cancels the long poll in flight (cancelling the start_polling task
+        # would leave aiogram's inner polling task running). Nothing is lost: an update is
+        # confirmed to the server only by the next getUpdates offset.
+        if not polling.done():
+            await dispatcher.stop_polling()
         with contextlib.suppress(asyncio.CancelledError):
             await polling
+        await storage.close()
         await bot.session.close()
         await engine.dispose()

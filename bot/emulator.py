@@ -70,6 +70,7 @@ class BotApiEmulator:
         self.delay = 0.0
         self.requests = 0
         self.rejected_429 = 0
+        self.callback_answers: list[dict[str, Any]] = []
         self._forced: deque[int] = deque()
         self._updates: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
@@ -98,6 +99,65 @@ class BotApiEmulator:
 
     def sent_to(self, chat_id: int) -> list[Message]:
         return [m for m in self.messages if m.chat_id == chat_id]
+
+    # -- acting as a person in Telegram -------------------------------------------------------
+    def user_sends(
+        self,
+        user: dict[str, Any],
+        text: str,
+        chat: dict[str, Any] | None = None,
+    ) -> None:
+        """``user`` (id, first_name, language_code…) sends ``text`` to the bot, in a private chat
+        unless ``chat`` is given (a group)."""
+        self._update_id += 1
+        message: dict[str, Any] = {
+            "message_id": 100_000 + self._update_id,
+            "date": int(time.time()),
+            "chat": chat
+            or {"id": user["id"], "type": "private", "first_name": user.get("first_name", "")},
+            "from": {"is_bot": False, "first_name": "", **user},
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        self.push_update({"message": message})
+
+    def user_presses(self, user: dict[str, Any], message: Message, data: str) -> None:
+        """``user`` taps the inline button carrying ``data`` under ``message``."""
+        self.push_update(
+            {
+                "callback_query": {
+                    "id": f"cb{self._update_id + 1}",
+                    "from": {"is_bot": False, "first_name": "", **user},
+                    "chat_instance": str(message.chat_id),
+                    "message": _message_json(message),
+                    "data": data,
+                }
+            }
+        )
+
+    def user_blocks(self, user: dict[str, Any], blocked: bool = True) -> None:
+        """``user`` blocks (or unblocks) the bot: a my_chat_member update, and sends fail."""
+        (self.blocked.add if blocked else self.blocked.discard)(int(user["id"]))
+        old, new = ("member", "kicked") if blocked else ("kicked", "member")
+
+        def state(status: str) -> dict[str, Any]:
+            return {"status": status, "user": BOT_USER} | (
+                {"until_date": 0} if status == "kicked" else {}
+            )
+
+        self.push_update(
+            {
+                "my_chat_member": {
+                    "chat": {"id": user["id"], "type": "private"},
+                    "from": {"is_bot": False, "first_name": "", **user},
+                    "date": int(time.time()),
+                    "old_chat_member": state(old),
+                    "new_chat_member": state(new),
+                }
+            }
+        )
 
     def _reset_buckets(self) -> None:
         now = time.monotonic()
@@ -214,7 +274,28 @@ class BotApiEmulator:
         message.reply_markup = json.loads(markup) if isinstance(markup, str) else markup
         return _ok(_message_json(message))
 
+    async def _m_editmessagereplymarkup(self, params: dict[str, Any]) -> web.Response:
+        chat_id, message_id = int(params.get("chat_id", 0)), int(params.get("message_id", 0))
+        message = next(
+            (m for m in self.messages if m.chat_id == chat_id and m.message_id == message_id), None
+        )
+        if message is None:
+            return _error(400, "Bad Request: message to edit not found")
+        markup = params.get("reply_markup")
+        message.reply_markup = json.loads(markup) if isinstance(markup, str) else markup
+        return _ok(_message_json(message))
+
     async def _m_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
+        self.callback_answers.append(
+            {
+                "id": str(params.get("callback_query_id", "")),
+                "text": str(params.get("text", "")),
+                "show_alert": str(params.get("show_alert", "")).lower() in ("true", "1"),
+            }
+        )
+        return _ok(True)
+
+    async def _m_setchatmenubutton(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
 
     async def _m_getupdates(self, params: dict[str, Any]) -> web.Response:

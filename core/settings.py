@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default=None, description="Signs answer buttons; made and kept in the data dir if unset"
     )
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    telegram_bot_username: str | None = Field(
+        default=None, description="The bot's @username, for invite links (t.me/<username>)"
+    )
     default_timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1, le=200)

@@ -73,7 +73,12 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture(scope="session")
 def settings(pg_url: str, redis_url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=pg_url, redis_url=redis_url, data_dir=data_dir)
+    return Settings(
+        database_url=pg_url,
+        redis_url=redis_url,
+        data_dir=data_dir,
+        telegram_bot_username="vestnik_emulator_bot",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,8 @@ async def bot_running(
         secret_key=KEY.decode(),
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(run_bot(bot_settings, pg_url, stop))
+    assert settings.redis_url is not None
+    task = asyncio.create_task(run_bot(bot_settings, settings.redis_url, pg_url, stop))
     yield
     stop.set()
     await task

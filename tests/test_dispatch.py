@@ -549,3 +549,42 @@ async def test_quiet_hours_hold_a_message_until_morning_unless_it_would_be_too_l
         201,
     )
     assert await run_due(engine, telegram, datetime(2026, 12, 11, 3, 0, tzinfo=UTC)) == {"sent": 2}
+
+
+async def test_a_long_job_keeps_its_lease_while_it_is_being_sent(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    """A big broadcast outlasting its lease is not handed to a second worker meanwhile."""
+    people = [await member(acme.client, f"P{i:02}", telegram_user_id=950 + i) for i in range(48)]
+    starts = datetime.now(UTC) + timedelta(minutes=60, seconds=2)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "All hands",
+                "starts_at": starts.isoformat(),
+                "audience": {"members": [p["id"] for p in people]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    lease = timedelta(seconds=0.6)
+    sessions = make_sessionmaker(engine)
+    await asyncio.sleep(2.1)  # due now
+    async with sessions() as session:
+        [job] = await claim_due_jobs(session, "w", datetime.now(UTC), lease=lease)
+        await session.commit()
+    emulator.delay = 0.3  # three batches of 16: about a second, longer than the lease
+    sending = asyncio.create_task(
+        dispatch_job(sessions, job.id, [telegram], KEY, lambda: datetime.now(UTC), lease)
+    )
+    stolen = []
+    while not sending.done():
+        async with sessions() as session:
+            stolen += await claim_due_jobs(session, "thief", datetime.now(UTC), lease=lease)
+            await session.commit()
+        await asyncio.sleep(0.1)
+    assert (await sending).outcomes == {"sent": 48}
+    assert stolen == []
+    assert len(emulator.messages) == 48

@@ -166,6 +166,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _loop(settings: Settings, name: str) -> int:
+    from bot.app import run_bot
     from core.embedded import EmbeddedRedis, database_url
     from worker.app import run_scheduler, run_worker
 
@@ -178,7 +179,7 @@ async def _loop(settings: Settings, name: str) -> int:
     stop = _stop_on_signals()
     print(f"vestnik {name} started", flush=True)
     try:
-        run = run_worker if name == "worker" else run_scheduler
+        run = {"worker": run_worker, "scheduler": run_scheduler, "bot": run_bot}[name]
         await run(settings, redis_url, db_url, stop)
     finally:
         if redis is not None:
@@ -188,9 +189,6 @@ async def _loop(settings: Settings, name: str) -> int:
 
 
 async def _bot(settings: Settings) -> int:
-    from bot.app import run_bot
-    from core.embedded import database_url
-
     if settings.telegram_token is None:
         print(
             "vestnik bot: set VESTNIK_TELEGRAM_TOKEN (or use `vestnik run`, which starts a local "
@@ -198,12 +196,7 @@ async def _bot(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    db_url = await database_url(settings)
-    stop = _stop_on_signals()
-    print("vestnik bot started", flush=True)
-    await run_bot(settings, db_url, stop)
-    print("vestnik bot stopped", flush=True)
-    return 0
+    return await _loop(settings, "bot")
 
 
 async def _emulator(host: str, port: int) -> int:

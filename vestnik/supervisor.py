@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from bot.emulator import BOT_USER
 from core.db import make_engine
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
@@ -18,6 +19,7 @@ from core.settings import Settings
 
 # Parts of vestnik that later issues bring; until then `run` says so instead of starting them.
 NOT_YET = {"webapp": "Mini App"}
+EMULATOR_BOT_USERNAME = str(BOT_USER["username"])
 # What the emulator's bot token looks like to aiogram; it is not a real token.
 EMULATOR_TOKEN = "1000000:vestnik-local-emulator"
 STOP_GRACE_SECONDS = 10
@@ -124,6 +126,7 @@ def run(settings: Settings, host: str, port: int) -> int:
             emulator_url = f"http://{host}:{emulator_port}"
             env["VESTNIK_TELEGRAM_TOKEN"] = EMULATOR_TOKEN
             env["VESTNIK_TELEGRAM_API_URL"] = emulator_url
+            env.setdefault("VESTNIK_TELEGRAM_BOT_USERNAME", EMULATOR_BOT_USERNAME)
             children.append(
                 _spawn("emulator", ["emulator", "--host", host, "--port", str(emulator_port)], env)
             )

@@ -83,9 +83,10 @@ async def run_worker(
     secret = settings.signing_key
     broker: AsyncBroker = build_broker(redis_url)
     broker.is_worker_process = True
+    lease = timedelta(seconds=settings.job_lease_seconds)
 
     async def dispatch(job_id: str) -> None:
-        report = await dispatch_job(sessions, uuid.UUID(job_id), channels, secret, utcnow)
+        report = await dispatch_job(sessions, uuid.UUID(job_id), channels, secret, utcnow, lease)
         if report.outcomes:
             log.info("job %s: %s", job_id, report.outcomes)
 

@@ -16,22 +16,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events.confirmations import recurrence_id_of, tally
-from core.events.models import Answer, Confirmation, Event, EventStatus
+from core.events.models import Answer, Confirmation
 from core.events.schemas import ConfirmationBoard
-from core.notify.audience import AudienceRule, audience_query
+from core.notify.audience import audience_query
 from core.notify.callbacks import encode_answer
 from core.notify.channels import Channel, Outcome, OutcomeKind
-from core.notify.messages import render
 from core.notify.models import Delivery, DeliveryStatus, EventMute, Job, JobKind, JobStatus
 from core.notify.preferences import defer_until
 from core.notify.reachability import blocked_channels, mark_unreachable
-from core.notify.scheduler import finish_job
-from core.teams.models import BuiltinRole, Member, MemberRole, MemberStatus, Role
+from core.notify.scheduler import DEFAULT_LEASE, finish_job, renew_lease
+from core.notify.subjects import Subject, subject_of
+from core.teams.models import Member, MemberStatus
+from core.teams.roles import lead_ids
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -47,84 +47,46 @@ class DispatchReport:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-async def _recipients(session: AsyncSession, job: Job, event: Event) -> list[Member]:
+async def _recipients(session: AsyncSession, job: Job, subject: Subject) -> list[Member]:
+    active = Member.status == MemberStatus.active.value
+    if subject.event is None:  # a broadcast: its audience as it is now
+        query = audience_query(subject.workspace_id, subject.audience).where(active)
+        return list(await session.scalars(query))
+    event = subject.event
+    muted = select(EventMute.member_id).where(EventMute.event_id == event.id)
     if job.kind == JobKind.deadline_summary.value:
         # The people who run the workspace hear who is coming.
-        leads = (
-            select(MemberRole.member_id)
-            .join(Role, Role.id == MemberRole.role_id)
-            .where(
-                Role.workspace_id == event.workspace_id,
-                Role.builtin.is_(True),
-                Role.name.in_([BuiltinRole.owner.value, BuiltinRole.lead.value]),
-            )
-        )
+        leads = lead_ids(event.workspace_id)
         return list(
             await session.scalars(
                 select(Member)
-                .where(
-                    Member.id.in_(leads),
-                    Member.status == MemberStatus.active.value,
-                    Member.id.not_in(
-                        select(EventMute.member_id).where(EventMute.event_id == event.id)
-                    ),
-                )
+                .where(Member.id.in_(leads), active, Member.id.not_in(muted))
                 .order_by(Member.name)
             )
         )
-    rule = AudienceRule.model_validate(event.audience)
     answers = select(Confirmation.member_id).where(
         Confirmation.event_id == event.id, Confirmation.occurrence == job.occurrence
     )
-    wanted = Member.status == MemberStatus.active.value
+    wanted: ColumnElement[bool] = active
     if job.kind == JobKind.reminder.value:
         # Unsubscribed members get only what they asked for: reminders of what they said yes to.
         going = answers.where(Confirmation.answer == Answer.going.value)
         wanted = or_(
-            wanted,
+            active,
             and_(Member.status == MemberStatus.unsubscribed.value, Member.id.in_(going)),
         )
-    muted = select(EventMute.member_id).where(EventMute.event_id == event.id)
-    query = audience_query(event.workspace_id, rule).where(wanted, Member.id.not_in(muted))
+    query = audience_query(event.workspace_id, subject.audience).where(
+        wanted, Member.id.not_in(muted)
+    )
     if job.kind == JobKind.nudge.value:
         query = query.where(Member.id.not_in(answers))
     return list(await session.scalars(query))
 
 
-async def _send(
-    channel: Channel,
-    address: str,
-    job: Job,
-    event: Event,
-    member: Member,
-    delivery_id: uuid.UUID,
-    secret: bytes,
-    board: ConfirmationBoard | None,
-) -> Outcome:
-    deadline = (
-        job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
-        if event.confirm_before_minutes is not None
-        else None
-    )
-    message = render(JobKind(job.kind), event, member, job.occurrence_start, deadline, board)
-    data = [encode_answer(secret, delivery_id, answer) for _, answer in message.buttons]
-    return await channel.send(address, message, data)
-
-
-def _useful_until(job: Job, event: Event) -> datetime:
-    """After this a message about the occurrence is pointless: its start, or the answer deadline."""
-    if event.confirm_before_minutes is not None and job.kind in (
-        JobKind.confirmation_request.value,
-        JobKind.nudge.value,
-    ):
-        return job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
-    return job.occurrence_start
-
-
-async def _board(session: AsyncSession, job: Job, event: Event) -> ConfirmationBoard | None:
-    if job.kind != JobKind.deadline_summary.value:
-        return None
-    return await tally(session, event, recurrence_id_of(job.occurrence))
+async def _send(s: _Send, secret: bytes) -> Outcome:
+    message = s.subject.message(s.job, s.member, s.board)
+    data = [encode_answer(secret, s.delivery_id, answer) for _, answer in message.buttons]
+    return await s.channel.send(_address(s.channel, s.member), message, data)
 
 
 async def dispatch_job(
@@ -133,22 +95,24 @@ async def dispatch_job(
     channels: Sequence[Channel],
     secret: bytes,
     now: Callable[[], datetime],
+    lease: timedelta = DEFAULT_LEASE,
 ) -> DispatchReport:
     """Send a claimed job to everyone it concerns now; finish it. Safe to call again for the same
-    job (after a crash, a lost message, a second worker): members already served are skipped."""
+    job (after a crash, a lost message, a second worker): members already served are skipped.
+    A long job renews its ``lease`` as it goes, so it is not handed to another worker."""
     report = DispatchReport()
     async with sessions() as session:
         job = await session.get(Job, job_id)
         if job is None or job.status != JobStatus.claimed.value:
             return report  # cancelled meanwhile, or finished by someone else
-        event = await session.get_one(Event, job.event_id)
-        if event.deleted_at is not None or event.status != EventStatus.scheduled.value:
-            await finish_job(session, job.id, now(), error="the event was cancelled")
+        subject = await subject_of(session, job)
+        if subject.gone is not None:
+            await finish_job(session, job.id, now(), error=subject.gone)
             await session.commit()
             return report
-        members = await _recipients(session, job, event)
+        members = await _recipients(session, job, subject)
         blocked = await blocked_channels(session, (m.id for m in members))
-        useful_until = _useful_until(job, event)
+        useful_until = subject.useful_until(job)
         rows = []
         for member in members:
             channel = next(
@@ -165,7 +129,7 @@ async def dispatch_job(
             rows.append(
                 {
                     "id": uuid.uuid4(),
-                    "workspace_id": event.workspace_id,
+                    "workspace_id": subject.workspace_id,
                     "job_id": job.id,
                     "member_id": member.id,
                     "channel": channel.name,
@@ -206,11 +170,15 @@ async def dispatch_job(
             )
             await session.commit()
         pending = [(d, by_id[m], by_name[c]) for d, m, c in queued if d not in stale]
-        board = await _board(session, job, event)
+        board = await subject.board(session, job)
         still_claimed = (
             select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
         )
+        renewed = now() - lease  # renew as the sending starts, then every third of the lease
         for start in range(0, len(pending), SEND_CONCURRENCY):
+            if now() - renewed > lease / 3:
+                renewed = now()
+                await renew_lease(session, job.id, renewed, lease)
             batch = pending[start : start + SEND_CONCURRENCY]
             # Committed as ``sending`` just before the call: a crash from here on can lose these
             # few messages (at most SEND_CONCURRENCY), never send them twice.
@@ -243,7 +211,7 @@ async def dispatch_job(
                 report.count("dropped")
                 return report
             sends = [
-                _Send(d, member, channel, job, event, board)
+                _Send(d, member, channel, job, subject, board)
                 for d, member, channel in batch
                 if d in mine
             ]
@@ -259,7 +227,7 @@ class _Send:
     member: Member
     channel: Channel
     job: Job
-    event: Event
+    subject: Subject
     board: ConfirmationBoard | None
 
 
@@ -272,26 +240,27 @@ async def _send_and_record(
     report: DispatchReport,
 ) -> None:
     """Send a few at once (the rate limiter paces them), then record every outcome."""
-    outcomes = await asyncio.gather(
-        *(
-            _send(
-                s.channel,
-                _address(s.channel, s.member),
-                s.job,
-                s.event,
-                s.member,
-                s.delivery_id,
-                secret,
-                s.board,
-            )
-            for s in sends
-        )
-    )
+    outcomes = await asyncio.gather(*(_send(s, secret) for s in sends))
+    at = now()
+    sent = []
     for s, outcome in zip(sends, outcomes, strict=True):
-        await record_outcome(
-            session, s.delivery_id, s.member, s.channel.name, outcome, now(), channels
-        )
         report.count(outcome.kind.value)
+        if outcome.kind is OutcomeKind.sent:
+            sent.append(
+                {
+                    "id": s.delivery_id,
+                    "status": DeliveryStatus.sent.value,
+                    "provider_message_id": outcome.provider_message_id,
+                    "sent_at": at,
+                    "last_error": None,
+                }
+            )
+        else:
+            await record_outcome(
+                session, s.delivery_id, s.member, s.channel.name, outcome, at, channels
+            )
+    if sent:  # the common case, in one round trip
+        await session.execute(update(Delivery), sent)
     await session.commit()
 
 
@@ -384,13 +353,15 @@ async def retry_deferred(
             sends: list[_Send] = []
             for delivery_id, job_id, member_id, channel_name, attempts in claimed:
                 job = await session.get_one(Job, job_id)
-                event = await session.get_one(Event, job.event_id)
+                subject = await subject_of(session, job)
                 member = await session.get_one(Member, member_id)
                 channel = by_name[channel_name]
-                reason = await _why_not_retry(session, job, event, member, channel, attempts, now())
+                reason = await _why_not_retry(
+                    session, job, subject, member, channel, attempts, now()
+                )
                 if reason is None:
-                    board = await _board(session, job, event)
-                    sends.append(_Send(delivery_id, member, channel, job, event, board))
+                    board = await subject.board(session, job)
+                    sends.append(_Send(delivery_id, member, channel, job, subject, board))
                     continue
                 outcome = Outcome(OutcomeKind.failed, reason=reason)
                 await record_outcome(
@@ -404,7 +375,7 @@ async def retry_deferred(
 async def _why_not_retry(
     session: AsyncSession,
     job: Job,
-    event: Event,
+    subject: Subject,
     member: Member,
     channel: Channel,
     attempts: int,
@@ -412,12 +383,11 @@ async def _why_not_retry(
 ) -> str | None:
     if attempts > MAX_ATTEMPTS:
         return f"gave up after {MAX_ATTEMPTS} attempts"
-    if at >= _useful_until(job, event):
+    if at >= subject.useful_until(job):
         return "too late: the moment it was for has passed"
     if (
         channel.address(member) is None
-        or event.deleted_at is not None
-        or event.status != EventStatus.scheduled.value
+        or subject.gone is not None
         or member.status == MemberStatus.unreachable.value
         or (member.id, channel.name) in await blocked_channels(session, [member.id])
     ):

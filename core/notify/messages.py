@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.events.models import Answer, Event
@@ -55,6 +57,12 @@ BUTTONS = {
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
+@lru_cache(maxsize=64)
+def _template(locale: str, kind: JobKind) -> Template:
+    """Compiled once per process: compiling costs far more than rendering."""
+    return _environment.from_string(TEMPLATES[locale][kind])
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
     """Text, plus answer buttons (label, answer) when the message asks for a confirmation."""
@@ -69,10 +77,14 @@ class OutboundMessage:
         return first if len(first) <= 120 else first[:119] + "…"
 
 
+def format_when(start: datetime, timezone: str, locale: str, all_day: bool = False) -> str:
+    """ "Thursday 10 December, 12:00" in the reader's zone and language."""
+    pattern = _DAY if all_day else _WHEN
+    return str(format_datetime(start, pattern, tzinfo=ZoneInfo(timezone), locale=locale))
+
+
 def _when(event: Event, start: datetime, member: Member) -> str:
-    zone = ZoneInfo(member.timezone)
-    pattern = _DAY if event.all_day else _WHEN
-    return str(format_datetime(start, pattern, tzinfo=zone, locale=member.locale))
+    return format_when(start, member.timezone, member.locale, event.all_day)
 
 
 def _names(people: list[dict[str, str]]) -> str:
@@ -99,8 +111,37 @@ def render(
         "board": board.model_dump(mode="json") if board else {},
         "names": _names,
     }
-    text = _environment.from_string(TEMPLATES[locale][kind]).render(context)
+    text = _template(locale, kind).render(context)
     buttons: list[tuple[str, Answer]] = []
     if kind in (JobKind.confirmation_request, JobKind.nudge):
         buttons = [(label, answer) for answer, label in BUTTONS[locale].items()]
     return OutboundMessage(text=text, buttons=buttons)
+
+
+@lru_cache(maxsize=256)
+def _broadcast_template(text: str) -> Template:
+    return _environment.from_string(text)
+
+
+def _member_variables(member: Member) -> dict[str, Any]:
+    return {"member": {"name": member.name, "first_name": member.name.split()[0]}}
+
+
+def render_broadcast(text: str, member: Member) -> OutboundMessage:
+    """A lead's text with the member's variables ({{ member.first_name }}, {{ member.name }})."""
+    return OutboundMessage(text=_broadcast_template(text).render(_member_variables(member)))
+
+
+def check_broadcast_template(text: str) -> None:
+    """Raise ValueError saying what is wrong (syntax, an unknown variable, a forbidden access)."""
+    sample = Member(name="Anna Example", timezone="UTC", locale="en")
+    try:
+        rendered = _broadcast_template(text).render(_member_variables(sample))
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template syntax error on line {exc.lineno}: {exc.message}") from None
+    except UndefinedError as exc:
+        raise ValueError(f"{exc.message}; available: member.name, member.first_name") from None
+    except SecurityError as exc:
+        raise ValueError(f"not allowed in a template: {exc}") from None
+    if not rendered.strip():
+        raise ValueError("the message would be empty")

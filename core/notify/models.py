@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TenantMixin, TimestampMixin, utcnow
@@ -27,6 +29,29 @@ class JobKind(StrEnum):
     confirmation_request = "confirmation_request"
     nudge = "nudge"
     deadline_summary = "deadline_summary"
+    broadcast = "broadcast"
+
+
+class BroadcastStatus(StrEnum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+
+
+class Broadcast(TenantMixin, Base):
+    """A message a lead sends to an audience, now or at a time; its job carries it out."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),)
+
+    audience: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    text: Mapped[str] = mapped_column(Text)
+    send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.scheduled.value)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class JobStatus(StrEnum):
@@ -51,13 +76,19 @@ class Job(TenantMixin, TimestampMixin, Base):
             "status IN ('pending', 'claimed', 'done', 'cancelled', 'failed')", name="status"
         ),
         CheckConstraint(
-            "kind IN ('reminder', 'confirmation_request', 'nudge', 'deadline_summary')", name="kind"
+            "kind IN ('reminder', 'confirmation_request', 'nudge', 'deadline_summary', "
+            "'broadcast')",
+            name="kind",
         ),
+        CheckConstraint("(event_id IS NULL) <> (broadcast_id IS NULL)", name="subject"),
         Index("ix_jobs_due", "status", "due_at"),
     )
 
-    event_id: Mapped[uuid.UUID] = mapped_column(
+    event_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    broadcast_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(32))
     occurrence: Mapped[str] = mapped_column(String(16), default="")

@@ -7,13 +7,15 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.notify.channels import Channel
 from core.notify.models import ChannelBlock
 from core.teams.models import Member, MemberStatus
+
+MUTED = "muted by the member"
 
 
 async def blocked_channels(
@@ -58,3 +60,58 @@ async def mark_unreachable(
             .where(Member.id == member.id, Member.status == MemberStatus.active.value)
             .values(status=MemberStatus.unreachable.value)
         )
+
+
+async def restore_channel(session: AsyncSession, member: Member, channel: str) -> None:
+    """The member can be reached on ``channel`` again (unblocked the bot, sent /start). A channel
+    the member muted themselves stays muted."""
+    await session.execute(
+        delete(ChannelBlock).where(
+            ChannelBlock.member_id == member.id,
+            ChannelBlock.channel == channel,
+            ChannelBlock.reason != MUTED,
+        )
+    )
+    if member.status == MemberStatus.unreachable.value:
+        member.status = MemberStatus.active.value
+
+
+async def set_channel_muted(
+    session: AsyncSession, member: Member, channel: str, muted: bool, now: datetime
+) -> None:
+    """The member's own choice to get nothing on ``channel`` (other channels still work)."""
+    if muted:
+        await session.execute(
+            insert(ChannelBlock)
+            .values(
+                id=uuid.uuid4(),
+                workspace_id=member.workspace_id,
+                member_id=member.id,
+                channel=channel,
+                reason=MUTED,
+                since=now,
+            )
+            .on_conflict_do_update(
+                index_elements=[ChannelBlock.member_id, ChannelBlock.channel],
+                set_={"reason": MUTED, "since": now},
+            )
+        )
+    else:
+        await session.execute(
+            delete(ChannelBlock).where(
+                ChannelBlock.member_id == member.id,
+                ChannelBlock.channel == channel,
+                ChannelBlock.reason == MUTED,
+            )
+        )
+
+
+async def channel_muted(session: AsyncSession, member: Member, channel: str) -> bool:
+    found = await session.scalar(
+        select(ChannelBlock.id).where(
+            ChannelBlock.member_id == member.id,
+            ChannelBlock.channel == channel,
+            ChannelBlock.reason == MUTED,
+        )
+    )
+    return found is not None

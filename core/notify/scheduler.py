@@ -26,7 +26,7 @@ REPLAN_MARGIN = timedelta(days=1)
 class ClaimedJob:
     id: uuid.UUID
     kind: str
-    event_id: uuid.UUID
+    event_id: uuid.UUID | None
     due_at: datetime
     attempts: int
 
@@ -122,3 +122,14 @@ async def extend_horizons(session: AsyncSession, now: datetime, *, batch: int = 
     for event in events:
         await plan_event_jobs(session, event, now)
     return len(events)
+
+
+async def renew_lease(
+    session: AsyncSession, job_id: uuid.UUID, now: datetime, lease: timedelta = DEFAULT_LEASE
+) -> None:
+    """A worker still busy with a long job keeps it, so no scheduler hands it out again."""
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.claimed.value)
+        .values(lease_until=now + lease)
+    )

@@ -13,12 +13,14 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     Time,
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, TenantMixin, TimestampMixin, utcnow
@@ -186,3 +188,66 @@ class ApiToken(TenantMixin, Base):
     )
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InviteKind(StrEnum):
+    personal = "personal"  # for one existing member; binds to the first Telegram account using it
+    group = "group"  # admits new members into a group, with tags, within a use count and expiry
+
+
+class Invite(TenantMixin, Base):
+    """A deep link (``/start <token>``) into a workspace; only the token's SHA-256 is stored."""
+
+    __tablename__ = "invites"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {tuple(k.value for k in InviteKind)}", name="kind"),
+        CheckConstraint(
+            "(kind = 'personal') = (member_id IS NOT NULL AND group_id IS NULL)", name="target"
+        ),
+        CheckConstraint("max_uses IS NULL OR uses <= max_uses", name="uses"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    tag_ids: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+    used_by_telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CodeWordMatch(StrEnum):
+    exact = "exact"  # the message is the phrase, character for character (spaces trimmed)
+    normalized = "normalized"  # the same after case, punctuation, ё/е and emoji are set aside
+    contains = "contains"  # the normalized message contains the phrase as whole words
+
+
+class CodeWord(TenantMixin, Base):
+    """A phrase members may send the bot: it tags the sender and/or answers with a template.
+    A negative phrase stops every code word of the workspace from firing on a message."""
+
+    __tablename__ = "code_words"
+    __table_args__ = (
+        CheckConstraint(f"match IN {tuple(m.value for m in CodeWordMatch)}", name="match"),
+        UniqueConstraint("workspace_id", "normalized", "match", "negative"),
+    )
+
+    phrase: Mapped[str] = mapped_column(String(200))
+    normalized: Mapped[str] = mapped_column(String(200))
+    match: Mapped[str] = mapped_column(String(16), default=CodeWordMatch.normalized.value)
+    negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    tag_ids: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    reply: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )

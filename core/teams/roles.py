@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
@@ -86,3 +86,16 @@ async def set_member_roles(
         for r in wanted - current
     )
     await session.flush()
+
+
+def lead_ids(workspace_id: uuid.UUID) -> Select[uuid.UUID]:
+    """Ids of the workspace's owners and leads: the people who hear who is coming."""
+    return (
+        select(MemberRole.member_id)
+        .join(Role, Role.id == MemberRole.role_id)
+        .where(
+            Role.workspace_id == workspace_id,
+            Role.builtin.is_(True),
+            Role.name.in_([BuiltinRole.owner.value, BuiltinRole.lead.value]),
+        )
+    )

@@ -1,0 +1,39 @@
+"""Who is writing: their memberships, their language, and one database session per update."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.texts import Texts, locale_of
+from core.teams.self_service import memberships_of
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class PersonMiddleware(BaseMiddleware):
+    """Puts ``session``, ``members`` (every membership of this Telegram account, newest first),
+    ``member`` (the newest, or None) and ``texts`` into the handler's data. The session commits
+    when the handler returns and rolls back if it raises, so a failed update changes nothing."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        async with self.sessions() as session:
+            members = await memberships_of(session, user.id) if user else []
+            locale = locale_of(
+                members[0].locale if members else None, user.language_code if user else None
+            )
+            data["session"] = session
+            data["members"] = members
+            data["member"] = members[0] if members else None
+            data["texts"] = Texts(locale)
+            result = await handler(event, data)
+            await session.commit()
+            return result

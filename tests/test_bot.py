@@ -1,0 +1,521 @@
+"""The Telegram bot, driven the way Telegram drives it: updates over HTTP from the Bot API emulator
+to a real aiogram Dispatcher (`run_bot`), replies asserted on what the emulator received and on the
+database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import icalendar
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import run_bot
+from bot.emulator import BotApiEmulator, Message
+from core.db import make_sessionmaker
+from core.notify.models import ChannelBlock
+from core.settings import Settings
+from core.teams.models import Invite
+from tests.conftest import Workspace
+from tests.factories import group, member, ok, tag
+from tests.test_dispatch import run_due
+from worker.channels import TelegramChannel, make_bot
+
+ANNA = {"id": 2001, "first_name": "Анна", "last_name": "Смирнова", "language_code": "ru"}
+BORIS = {"id": 2002, "first_name": "Boris", "language_code": "en"}
+CARL = {"id": 2003, "first_name": "Carl", "last_name": "Jung", "language_code": "en-GB"}
+DASHA = {"id": 2004, "first_name": "Даша", "language_code": "ru"}
+LENA = {"id": 2005, "first_name": "Lena", "language_code": "en"}
+OTTO = {"id": 2006, "first_name": "Otto", "language_code": "de"}
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    server = BotApiEmulator(rate_per_second=None)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def bot(emulator: BotApiEmulator, settings: Settings, pg_url: str) -> AsyncIterator[None]:
+    """`vestnik bot`, polling the emulator."""
+    configured = settings.model_copy(
+        update={
+            "telegram_token": SecretStr("123456:BOT"),
+            "telegram_api_url": emulator.base_url,
+            "telegram_bot_username": "vestnik_emulator_bot",
+        }
+    )
+    assert settings.redis_url is not None
+    redis = Redis.from_url(settings.redis_url)
+    # Conversation state lives in Redis; each test starts with none.
+    async for key in redis.scan_iter("fsm:*"):
+        await redis.delete(key)
+    await redis.aclose()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bot(configured, settings.redis_url, pg_url, stop))
+    yield
+    stop.set()
+    await task
+
+
+class Chat:
+    """One person's private chat with the bot."""
+
+    def __init__(self, emulator: BotApiEmulator, user: dict[str, Any]) -> None:
+        self.emulator, self.user = emulator, user
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.emulator.sent_to(self.user["id"])
+
+    async def send(self, text: str, replies: int = 1) -> list[Message]:
+        """Send ``text``; return the bot's next ``replies`` messages."""
+        seen = len(self.messages)
+        self.emulator.user_sends(self.user, text)
+        return await self._replies(seen, replies)
+
+    async def press(self, message: Message, label: str, replies: int = 0) -> list[Message]:
+        assert message.reply_markup is not None
+        buttons = [b for row in message.reply_markup["inline_keyboard"] for b in row]
+        [button] = [b for b in buttons if b["text"] == label]
+        seen, answered = len(self.messages), len(self.emulator.callback_answers)
+        self.emulator.user_presses(self.user, message, button["callback_data"])
+        await _until(lambda: len(self.emulator.callback_answers) > answered)
+        return await self._replies(seen, replies)
+
+    async def _replies(self, seen: int, count: int) -> list[Message]:
+        await _until(lambda: len(self.messages) >= seen + count)
+        await asyncio.sleep(0.05 if count else 0.3)  # let a wrong extra reply show up
+        return self.messages[seen:]
+
+
+async def _until(condition: Any, seconds: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting for the bot"
+        await asyncio.sleep(0.05)
+
+
+async def _lead(ws: Workspace, name: str, user: dict[str, Any]) -> dict[str, Any]:
+    role = next(r for r in await ok(ws.client.get("/roles")) if r["name"] == "lead")
+    return await member(ws.client, name, telegram_user_id=user["id"], role_ids=[role["id"]])
+
+
+async def test_a_personal_invite_links_anna_greets_her_in_russian_and_asks_her_zone(
+    acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    anna = await member(acme.client, "Анна Смирнова", locale="ru")
+    invite = await ok(acme.client.post("/invites", json={"member_id": anna["id"]}), 201)
+    assert invite["link"] == f"https://t.me/vestnik_emulator_bot?start={invite['token']}"
+    chat = Chat(emulator, ANNA)
+
+    greeting, question = await chat.send(f"/start {invite['token']}", replies=2)
+    assert greeting.text == "Здравствуйте, Анна Смирнова! Теперь вы в команде «Acme»."
+    assert "В каком вы часовом поясе?" in question.text
+    linked = await ok(acme.client.get(f"/members/{anna['id']}"))
+    assert linked["telegram_user_id"] == ANNA["id"]
+
+    [done] = await chat.send("Екатеринбург")
+    assert done.text.startswith("Часовой пояс: Asia/Yekaterinburg.")
+    assert (await ok(acme.client.get(f"/members/{anna['id']}")))["timezone"] == "Asia/Yekaterinburg"
+    [state] = await ok(acme.client.get("/invites"))
+    assert state["state"] == "used"
+
+    # Using it again from her own account is harmless.
+    [again] = await chat.send(f"/start {invite['token']}")
+    assert again.text.startswith("С возвращением")
+
+
+async def test_a_forwarded_personal_invite_is_refused_and_the_lead_is_told(
+    acme: Workspace, globex: Workspace, emulator: BotApiEmulator, bot: None
+):
+    await _lead(acme, "Lena Lead", LENA)
+    await _lead(globex, "Otto Lead", OTTO)
+    anna = await member(acme.client, "Anna")
+    invite = await ok(acme.client.post("/invites", json={"member_id": anna["id"]}), 201)
+    await Chat(emulator, ANNA).send(f"/start {invite['token']}", replies=2)
+
+    [refusal] = await Chat(emulator, BORIS).send(f"/start {invite['token']}")
+    assert refusal.text.startswith("This invite was made for someone else")
+    await _until(lambda: len(emulator.sent_to(LENA["id"])) == 1)
+    assert "Boris" in emulator.sent_to(LENA["id"])[0].text
+    assert emulator.sent_to(OTTO["id"]) == []  # the other workspace hears nothing
+    assert (await ok(acme.client.get(f"/members/{anna['id']}")))["telegram_user_id"] == ANNA["id"]
+    members = await ok(acme.client.get("/members"))
+    assert [m["name"] for m in members["items"]] == ["Anna", "Lena Lead"]
+
+
+async def test_a_group_invite_admits_people_with_tags_until_its_uses_run_out(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, bot: None
+):
+    backend = await group(acme.client, "Backend")
+    new = await tag(acme.client, "new")
+    invite = await ok(
+        acme.client.post(
+            "/invites", json={"group_id": backend["id"], "tag_ids": [new["id"]], "max_uses": 1}
+        ),
+        201,
+    )
+    greeting, _ = await Chat(emulator, CARL).send(f"/start {invite['token']}", replies=2)
+    assert greeting.text == "Hi Carl Jung! You are now in Acme."
+    [carl] = (await ok(acme.client.get("/members")))["items"]
+    assert carl["telegram_user_id"] == CARL["id"] and carl["locale"] == "en"
+    assert [g["name"] for g in carl["groups"]] == ["Backend"]
+    assert [t["name"] for t in carl["tags"]] == ["new"]
+
+    [used_up] = await Chat(emulator, DASHA).send(f"/start {invite['token']}")
+    assert used_up.text == "Приглашение уже использовано. Попросите у руководителя новое."
+
+    late = await ok(acme.client.post("/invites", json={"group_id": backend["id"]}), 201)
+    async with make_sessionmaker(engine)() as session:
+        await session.execute(
+            update(Invite)
+            .where(Invite.prefix == late["prefix"])
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        await session.commit()
+    [expired] = await Chat(emulator, DASHA).send(f"/start {late['token']}")
+    assert expired.text.startswith("Срок приглашения истёк")
+
+    withdrawn = await ok(acme.client.post("/invites", json={"group_id": backend["id"]}), 201)
+    await ok(acme.client.delete(f"/invites/{withdrawn['id']}"))
+    [revoked] = await Chat(emulator, BORIS).send(f"/start {withdrawn['token']}")
+    assert revoked.text.startswith("This invite was withdrawn")
+    [unknown] = await Chat(emulator, BORIS).send("/start ibogus-token-123")
+    assert unknown.text.startswith("I do not recognise this invite")
+    assert len((await ok(acme.client.get("/members")))["items"]) == 1
+
+
+async def test_invites_are_checked_and_sealed(acme: Workspace, globex: Workspace):
+    outsider = await member(globex.client, "Otto")
+    theirs = await group(globex.client, "Theirs")
+    response = await acme.client.post("/invites", json={"member_id": outsider["id"]})
+    assert response.status_code == 404
+    response = await acme.client.post("/invites", json={"group_id": theirs["id"]})
+    assert response.status_code == 404
+    response = await acme.client.post("/invites", json={})
+    assert response.status_code == 422
+    linked = await member(acme.client, "Linked", telegram_user_id=99)
+    response = await acme.client.post("/invites", json={"member_id": linked["id"]})
+    assert response.status_code == 409 and response.json()["errors"][0]["field"] == "member_id"
+    mine = await ok(
+        acme.client.post("/invites", json={"group_id": (await group(acme.client, "G"))["id"]}), 201
+    )
+    assert (await globex.client.delete(f"/invites/{mine['id']}")).status_code == 404
+    assert await ok(globex.client.get("/invites")) == []
+
+
+async def test_events_and_next_show_what_is_coming_with_the_members_answer(
+    acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    anna = await member(
+        acme.client, "Anna", telegram_user_id=ANNA["id"], locale="ru", timezone="Europe/Moscow"
+    )
+    boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"], timezone="Asia/Tokyo")
+    team = await group(acme.client, "Team", anna, boris)
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "location": "Room 1",
+                "starts_at": soon.isoformat(),
+                "audience": {"groups": [team["id"]]},
+                "confirmation_required": True,
+                "confirm_before_minutes": 60,
+            },
+        ),
+        201,
+    )
+    await ok(
+        acme.client.post(
+            "/events",
+            json={"title": "Not for them", "starts_at": soon.isoformat(), "audience": {}},
+        ),
+        201,
+    )
+    await ok(
+        acme.client.put(
+            f"/events/{event['id']}/confirmations/{anna['id']}", json={"answer": "going"}
+        )
+    )
+
+    [listing] = await Chat(emulator, ANNA).send("/events")
+    assert listing.text.splitlines()[0] == "Ваши ближайшие события:"
+    assert listing.text.splitlines()[1].endswith("— Sync · иду")
+    assert "Not for them" not in listing.text
+    [upcoming] = await Chat(emulator, BORIS).send("/next")
+    assert upcoming.text.startswith("Next: Sync, ") and ", Room 1." in upcoming.text
+    assert "You have not answered yet." in upcoming.text
+    [nothing] = await Chat(emulator, DASHA).send("/events")
+    assert nothing.text.startswith("Вы пока не в команде")
+
+
+async def test_calendar_gives_a_personal_feed_once_and_replaces_it_on_request(
+    acme: Workspace, emulator: BotApiEmulator, bot: None, app: object
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"], locale="en")
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Retro",
+                "starts_at": soon.isoformat(),
+                "audience": {"members": [anna["id"]]},
+            },
+        ),
+        201,
+    )
+    chat = Chat(emulator, ANNA)
+    [first] = await chat.send("/calendar")
+    url = next(w for w in first.text.split() if w.startswith("http"))
+    assert "webcal://" in first.text
+    site = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vestnik.test")  # type: ignore[arg-type]
+    async with site:
+        feed = await site.get(httpx.URL(url).path)
+        assert feed.status_code == 200
+        calendar = icalendar.Calendar.from_ical(feed.content)
+        assert [str(e["SUMMARY"]) for e in calendar.walk("VEVENT")] == ["Retro"]
+
+        [exists] = await chat.send("/calendar")
+        assert exists.text.startswith("You already have a calendar link")
+        [renewed] = await chat.press(exists, "New link", replies=1)
+        new_url = next(w for w in renewed.text.split() if w.startswith("http"))
+        assert new_url != url
+        assert (await site.get(httpx.URL(url).path)).status_code == 404
+        assert (await site.get(httpx.URL(new_url).path)).status_code == 200
+
+
+async def test_settings_in_both_languages_and_bad_input_changes_nothing(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, bot: None
+):
+    boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"], email="b@example.org")
+    chat = Chat(emulator, BORIS)
+    [menu] = await chat.send("/settings")
+    assert "Quiet hours: none" in menu.text and "Messages in Telegram: on" in menu.text
+
+    [ask] = await chat.press(menu, "Quiet hours", replies=1)
+    assert ask.text.startswith("Send your quiet hours")
+    [bad] = await chat.send("25:00-08:00")
+    assert bad.text.startswith("I could not read “25:00-08:00”")
+    assert (await ok(acme.client.get(f"/members/{boris['id']}")))["quiet_hours"] is None
+    [good] = await chat.send("22:30-07:00")
+    assert good.text.startswith("Quiet hours: 22:30-07:00")
+    quiet = (await ok(acme.client.get(f"/members/{boris['id']}")))["quiet_hours"]
+    assert quiet == {"start": "22:30:00", "end": "07:00:00"}
+
+    [ask_zone] = await chat.press(menu, "Time zone", replies=1)
+    assert ask_zone.text.startswith("Which time zone are you in?")
+    [unknown] = await chat.send("Atlantis")
+    assert unknown.text.startswith("I do not know the time zone “Atlantis”")
+    [pick] = await chat.send("Kiev")
+    assert pick.text.startswith("Several places match")
+    await chat.press(pick, "Europe/Kyiv")
+    await _until(lambda: "Europe/Kyiv" in chat.messages[-1].text)
+    assert (await ok(acme.client.get(f"/members/{boris['id']}")))["timezone"] == "Europe/Kyiv"
+
+    [times] = await chat.press(menu, "Time of day", replies=1)
+    [nudge] = await chat.send("evening please")
+    assert nudge.text == "Please tap one of the buttons above, or send /cancel."
+    await chat.press(times, "evening")
+    assert (await ok(acme.client.get(f"/members/{boris['id']}")))["preferred_time"] == "evening"
+
+    [muted] = await chat.press(menu, "Mute Telegram", replies=1)
+    assert muted.text.startswith("Telegram messages are off")
+    async with make_sessionmaker(engine)() as session:
+        assert list(await session.scalars(select(ChannelBlock.channel))) == ["telegram"]
+
+    [languages] = await chat.press(menu, "Language", replies=1)
+    await chat.press(languages, "Русский")
+    await _until(lambda: chat.messages[-1].text == "Язык: русский.")
+    [menu_ru] = await chat.send("/settings")
+    assert "Тихие часы: 22:30-07:00" in menu_ru.text
+    assert "Сообщения в Telegram: выключены (только почта)" in menu_ru.text
+    await chat.press(menu_ru, "Включить Telegram", replies=1)
+    async with make_sessionmaker(engine)() as session:
+        assert list(await session.scalars(select(ChannelBlock.channel))) == []
+
+
+async def test_unsubscribe_resubscribe_help_and_strangers(
+    acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    dasha = await member(acme.client, "Dasha", telegram_user_id=DASHA["id"], locale="ru")
+    chat = Chat(emulator, DASHA)
+    [off] = await chat.send("/unsubscribe")
+    assert off.text.startswith("Готово: напоминаний больше не будет.")
+    assert (await ok(acme.client.get(f"/members/{dasha['id']}")))["status"] == "unsubscribed"
+    [again] = await chat.send("/unsubscribe")
+    assert again.text.startswith("Вы уже отписаны")
+    [on] = await chat.send("/resubscribe")
+    assert on.text == "Напоминания снова включены."
+    [helped] = await chat.send("/help")
+    assert "/events" in helped.text and "/remind" not in helped.text
+    [unknown] = await chat.send("/frobnicate")
+    assert unknown.text.startswith("Не знаю такой команды")
+    [free] = await chat.send("привет")
+    assert free.text.startswith("Я понимаю команды и кнопки")
+
+    stranger = Chat(emulator, OTTO)
+    [hello] = await stranger.send("/start")
+    assert hello.text.startswith("Hi! I am vestnik")
+    [refused] = await stranger.send("/settings")
+    assert refused.text.startswith("You are not in a team here yet")
+
+
+async def test_blocking_the_bot_makes_the_member_unreachable_and_start_brings_them_back(
+    acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    await tag(acme.client, "vip", anna)
+    emulator.user_blocks(ANNA)
+
+    async def status() -> str:
+        return str((await ok(acme.client.get(f"/members/{anna['id']}")))["status"])
+
+    for _ in range(100):
+        if await status() == "unreachable":
+            break
+        await asyncio.sleep(0.1)
+    assert await status() == "unreachable"
+    assert [t["name"] for t in (await ok(acme.client.get(f"/members/{anna['id']}")))["tags"]] == [
+        "vip"
+    ]
+
+    emulator.user_blocks(ANNA, blocked=False)
+    [hello] = await Chat(emulator, ANNA).send("/start")
+    assert hello.text.startswith("Hi Anna!")  # her own locale (en) wins over Telegram's
+    assert await status() == "active"
+
+
+async def test_who_shows_leads_the_board_and_refuses_plain_members(
+    acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    lena = await _lead(acme, "Lena Lead", LENA)
+    await ok(acme.client.patch(f"/members/{lena['id']}", json={"locale": "ru"}))
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"])
+    team = await group(acme.client, "Team", anna, boris)
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Backend sync",
+                "starts_at": soon.isoformat(),
+                "audience": {"groups": [team["id"]]},
+                "confirmation_required": True,
+                "confirm_before_minutes": 60,
+            },
+        ),
+        201,
+    )
+    await ok(
+        acme.client.put(
+            f"/events/{event['id']}/confirmations/{anna['id']}", json={"answer": "going"}
+        )
+    )
+
+    [board] = await Chat(emulator, LENA).send("/who SYNC")
+    lines = board.text.splitlines()
+    assert lines[0].startswith("Backend sync, ")
+    assert lines[1:] == ["Идут 1: Anna", "Не идут 0", "Возможно 0", "Молчат 1: Boris"]
+    [none] = await Chat(emulator, LENA).send("/who retro")
+    assert none.text == "Нет ближайшего события, похожего на «retro»."
+    [usage] = await Chat(emulator, LENA).send("/who")
+    assert usage.text.startswith("Отправьте /who")
+    [refused] = await Chat(emulator, BORIS).send("/who sync")
+    assert refused.text == "Only team leads can do that."
+    [helped] = await Chat(emulator, LENA).send("/help")
+    assert "/who" in helped.text and "/remind" in helped.text
+
+
+async def test_remind_sends_a_quick_broadcast_after_a_confirm_step(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, bot: None
+):
+    await _lead(acme, "Lena Lead", LENA)
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"])
+    await group(acme.client, "Backend team", anna, boris)
+    lead = Chat(emulator, LENA)
+
+    [confirm] = await lead.send("/remind backend team Deploy at 5, {{ member.first_name }}!")
+    assert (
+        confirm.text
+        == "Send this to 2 people in Backend team?\n\nDeploy at 5, {{ member.first_name }}!"
+    )
+    [nudge] = await lead.send("yes")
+    assert nudge.text.startswith("Please tap one of the buttons")
+    await lead.press(confirm, "Send")
+    await _until(lambda: confirm.text == "Sending to 2 people.")
+    sender = make_bot("123456:BOT", emulator.base_url)
+    try:
+        await run_due(engine, TelegramChannel(sender), datetime.now(UTC) + timedelta(seconds=1))
+    finally:
+        await sender.session.close()
+    assert Chat(emulator, ANNA).messages[-1].text == "Deploy at 5, Anna!"
+    assert Chat(emulator, BORIS).messages[-1].text == "Deploy at 5, Boris!"
+
+    [cancel_me] = await lead.send("/remind Backend team Never mind")
+    await lead.press(cancel_me, "Cancel")
+    await _until(lambda: cancel_me.text == "Cancelled; nothing changed.")
+    [unknown] = await lead.send("/remind #nosuchtag hello")
+    assert unknown.text == "There is no group or tag called “nosuchtag”."
+    [refused] = await Chat(emulator, BORIS).send("/remind Backend team hi")
+    assert refused.text == "Only team leads can do that."
+
+
+async def test_code_words_tag_the_sender_and_reply_but_not_on_a_polite_no(
+    acme: Workspace, globex: Workspace, emulator: BotApiEmulator, bot: None
+):
+    anna = await member(acme.client, "Anna Smirnova", telegram_user_id=ANNA["id"], locale="ru")
+    await member(globex.client, "Boris", telegram_user_id=BORIS["id"])
+    meetup = await tag(acme.client, "meetup")
+    await ok(
+        acme.client.post(
+            "/code-words",
+            json={
+                "phrase": "хочу на митап",
+                "tag_ids": [meetup["id"]],
+                "reply": "{{ member.first_name }}, записали вас на митап!",
+            },
+        ),
+        201,
+    )
+    await ok(
+        acme.client.post(
+            "/code-words", json={"phrase": "спасибо", "match": "contains", "reply": "Пожалуйста!"}
+        ),
+        201,
+    )
+    await ok(
+        acme.client.post(
+            "/code-words", json={"phrase": "спасибо, но нет", "match": "contains", "negative": True}
+        ),
+        201,
+    )
+    chat = Chat(emulator, ANNA)
+
+    [reply] = await chat.send("Хочу на МИТАП!!! 🎉")
+    assert reply.text == "Anna, записали вас на митап!"
+    tags = (await ok(acme.client.get(f"/members/{anna['id']}")))["tags"]
+    assert [t["name"] for t in tags] == ["meetup"]
+    history = await ok(acme.client.get(f"/members/{anna['id']}/tag-history"))
+    assert history[0]["actor"] == "code word “хочу на митап”"
+    [welcome] = await chat.send("спасибо 🙏")
+    assert welcome.text == "Пожалуйста!"
+    [plain] = await chat.send("Спасибо, но нет")
+    assert plain.text.startswith("Я понимаю команды и кнопки")
+    # A member of another workspace sending the same phrase triggers nothing of Acme's.
+    [other] = await Chat(emulator, BORIS).send("хочу на митап")
+    assert other.text.startswith("I understand commands and buttons")

@@ -1,0 +1,119 @@
+"""Broadcasts through the API and the engine: personal text, progress, cancelling, bad templates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.emulator import BotApiEmulator
+from tests.conftest import Workspace
+from tests.factories import fields_of, group, member, ok
+from tests.test_dispatch import run_due
+from worker.channels import TelegramChannel, make_bot
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    server = BotApiEmulator(rate_per_second=None)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
+    bot = make_bot("123456:TEST", emulator.base_url)
+    yield TelegramChannel(bot)
+    await bot.session.close()
+
+
+async def test_a_broadcast_reaches_each_member_by_name_and_reports_progress(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Анна Смирнова", telegram_user_id=3001)
+    boris = await member(acme.client, "Boris Lee", telegram_user_id=3002)
+    gone = await member(acme.client, "Gone", telegram_user_id=3003)
+    team = await group(acme.client, "Team", anna, boris, gone)
+    emulator.block(3003)
+    created = await ok(
+        acme.client.post(
+            "/broadcasts",
+            json={
+                "audience": {"groups": [team["id"]]},
+                "text": "{{ member.first_name }}, the office is closed tomorrow.",
+            },
+        ),
+        201,
+    )
+    assert created["recipients"] == 3 and created["job_status"] == "pending"
+    await run_due(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    assert sorted(m.text for m in emulator.messages) == [
+        "Boris, the office is closed tomorrow.",
+        "Анна, the office is closed tomorrow.",
+    ]
+    done = await ok(acme.client.get(f"/broadcasts/{created['id']}"))
+    assert done["job_status"] == "done"
+    assert done["progress"]["sent"] == 2 and done["progress"]["unreachable"] == 1
+    response = await acme.client.post(f"/broadcasts/{created['id']}/cancel")
+    assert response.status_code == 409
+
+
+async def test_a_scheduled_broadcast_can_be_cancelled_before_it_goes(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=3011)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    created = await ok(
+        acme.client.post(
+            "/broadcasts",
+            json={"audience": {"members": [anna["id"]]}, "text": "Later", "send_at": later},
+        ),
+        201,
+    )
+    cancelled = await ok(acme.client.post(f"/broadcasts/{created['id']}/cancel"))
+    assert cancelled["status"] == "cancelled" and cancelled["job_status"] == "cancelled"
+    await run_due(engine, telegram, datetime.now(UTC) + timedelta(hours=3))
+    assert emulator.messages == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Hi {{ member.age }}", "has no attribute 'age'"),
+        ("Hi {{ member.first_name", "template syntax error on line 1"),
+        ("{{ member.__class__.__mro__ }}", "not allowed in a template"),
+        ("{{ '' }}", "the message would be empty"),
+    ],
+)
+async def test_bad_templates_are_refused_naming_the_text(acme: Workspace, text: str, says: str):
+    anna = await member(acme.client, "Anna")
+    response = await acme.client.post(
+        "/broadcasts", json={"audience": {"members": [anna["id"]]}, "text": text}
+    )
+    assert response.status_code == 422, response.text
+    assert fields_of(response.json()) == ["text"]
+    assert says in response.json()["detail"]
+
+
+async def test_broadcasts_are_sealed_between_workspaces(acme: Workspace, globex: Workspace):
+    theirs = await group(globex.client, "Theirs")
+    response = await acme.client.post(
+        "/broadcasts", json={"audience": {"groups": [theirs["id"]]}, "text": "Hi"}
+    )
+    assert response.status_code == 422 and fields_of(response.json()) == ["audience.groups[0]"]
+    anna = await member(acme.client, "Anna")
+    mine = await ok(
+        acme.client.post("/broadcasts", json={"audience": {"members": [anna["id"]]}, "text": "x"}),
+        201,
+    )
+    assert (await globex.client.get(f"/broadcasts/{mine['id']}")).status_code == 404
+    assert (await globex.client.post(f"/broadcasts/{mine['id']}/cancel")).status_code == 404
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    response = await acme.client.post(
+        "/broadcasts",
+        json={"audience": {"members": [anna["id"]]}, "text": "x", "send_at": past},
+    )
+    assert response.status_code == 422 and fields_of(response.json()) == ["send_at"]
