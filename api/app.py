@@ -25,6 +25,7 @@ from api.routes import (
     members,
     roles,
     tags,
+    telegram,
     tokens,
 )
 from core.db import make_engine, make_sessionmaker
@@ -49,9 +50,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(await database_url(settings), pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
+        webhook = None
+        if settings.bot_webhook_url is not None and settings.telegram_token is not None:
+            from bot.webhook import WebhookBot
+            from core.embedded import redis_url
+
+            webhook = WebhookBot(settings, await redis_url(settings), app.state.sessions)
+            await webhook.start()
+        app.state.webhook = webhook
         try:
             yield
         finally:
+            if webhook is not None:
+                await webhook.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -84,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(feeds.router)
     app.include_router(answer_links.router)
+    app.include_router(telegram.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -13,7 +13,16 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import answers, blocking, fallback, joining, leads, member_commands, settings
+from bot import (
+    answers,
+    blocking,
+    fallback,
+    group_chats,
+    joining,
+    leads,
+    member_commands,
+    settings,
+)
 from bot.context import PersonMiddleware
 from core.db import make_engine, make_sessionmaker
 from core.notify.channels import Channel
@@ -50,11 +59,13 @@ def build_dispatcher(
     storage: BaseStorage,
     channels: list[Channel],
     base_url: str,
+    signing_key: bytes,
 ) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage)
     dispatcher.update.outer_middleware(PersonMiddleware(sessions))
     for router in (
         answers.build_router(),
+        group_chats.build_router(signing_key),
         joining.build_router(),
         settings.build_router(),
         member_commands.build_router(base_url),
@@ -92,7 +103,7 @@ async def run_bot(
     bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
     storage = RedisStorage.from_url(redis_url)
     dispatcher = build_dispatcher(
-        sessions, storage, channels_for(settings, bot), settings.public_url
+        sessions, storage, channels_for(settings, bot), settings.public_url, settings.signing_key
     )
     with contextlib.suppress(Exception):  # cosmetic; Telegram may be briefly unavailable
         await set_commands(bot)

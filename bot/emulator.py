@@ -16,7 +16,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
+
+from bot.chat_page import PAGE
 
 BOT_USER = {
     "id": 7000000001,
@@ -71,6 +73,10 @@ class BotApiEmulator:
         self.requests = 0
         self.rejected_429 = 0
         self.callback_answers: list[dict[str, Any]] = []
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_statuses: list[int] = []
+        self._webhook_posts: set[asyncio.Task[None]] = set()
         self._forced: deque[int] = deque()
         self._updates: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
@@ -92,10 +98,27 @@ class BotApiEmulator:
         self.blocked.add(chat_id)
 
     def push_update(self, update: dict[str, Any]) -> None:
-        """Queue an update (a message, a button press) for getUpdates."""
+        """Queue an update (a message, a button press) for getUpdates, or post it to the
+        webhook if one is set, as Telegram does."""
         self._update_id += 1
-        self._updates.append({"update_id": self._update_id, **update})
+        full = {"update_id": self._update_id, **update}
+        if self.webhook_url:
+            task = asyncio.get_running_loop().create_task(self._post_webhook(full))
+            self._webhook_posts.add(task)
+            task.add_done_callback(self._webhook_posts.discard)
+            return
+        self._updates.append(full)
         self._arrived.set()
+
+    async def _post_webhook(self, update: dict[str, Any]) -> None:
+        headers = (
+            {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
+        )
+        async with (
+            ClientSession() as client,
+            client.post(self.webhook_url, json=update, headers=headers) as response,
+        ):
+            self.webhook_statuses.append(response.status)
 
     def sent_to(self, chat_id: int) -> list[Message]:
         return [m for m in self.messages if m.chat_id == chat_id]
@@ -171,6 +194,9 @@ class BotApiEmulator:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         app.router.add_get("/emulator/messages", self._list_messages)
+        app.router.add_get("/emulator", self._chat_page)
+        app.router.add_post("/emulator/send", self._page_send)
+        app.router.add_post("/emulator/press", self._page_press)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -203,13 +229,67 @@ class BotApiEmulator:
         return result
 
     async def _list_messages(self, request: web.Request) -> web.Response:
-        """What the bot has sent so far (for people trying vestnik without Telegram)."""
+        """What the bot has sent so far (all chats, or ``?chat_id=``), with its buttons."""
+        wanted = request.query.get("chat_id")
         return web.json_response(
             [
-                {"chat_id": m.chat_id, "message_id": m.message_id, "text": m.text, "edits": m.edits}
+                {
+                    "chat_id": m.chat_id,
+                    "message_id": m.message_id,
+                    "text": m.text,
+                    "edits": m.edits,
+                    "reply_markup": m.reply_markup,
+                }
                 for m in self.messages
+                if wanted is None or str(m.chat_id) == wanted
             ]
         )
+
+    # -- the chat page: a person tries the bot without Telegram -------------------------------
+    async def _chat_page(self, request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    @staticmethod
+    def _page_user(body: dict[str, Any]) -> dict[str, Any] | None:
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), int) or user["id"] <= 0:
+            return None
+        return {
+            "id": user["id"],
+            "first_name": str(user.get("first_name") or "Someone")[:64],
+            "language_code": str(user.get("language_code") or "en")[:8],
+        }
+
+    async def _page_send(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        user = self._page_user(body)
+        text = str(body.get("text", "")).strip()[:4096]
+        if user is None or not text:
+            return web.json_response({"error": "user (with a positive id) and text"}, status=400)
+        self.user_sends(user, text)
+        return web.json_response({"ok": True})
+
+    async def _page_press(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        user = self._page_user(body)
+        message = next(
+            (
+                m
+                for m in self.messages
+                if m.chat_id == body.get("chat_id") and m.message_id == body.get("message_id")
+            ),
+            None,
+        )
+        if user is None or message is None:
+            return web.json_response({"error": "user and an existing message"}, status=400)
+        answered = len(self.callback_answers)
+        self.user_presses(user, message, str(body.get("data", "")))
+        # Show the bot's short answer (a toast in Telegram) if it comes quickly.
+        for _ in range(30):
+            if len(self.callback_answers) > answered:
+                return web.json_response({"text": self.callback_answers[-1]["text"]})
+            await asyncio.sleep(0.1)
+        return web.json_response({"text": ""})
 
     def _limited(self, chat_id: int) -> web.Response | None:
         if self._forced:
@@ -310,6 +390,12 @@ class BotApiEmulator:
         return _ok(list(self._updates))
 
     async def _m_deletewebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook_url = self.webhook_secret = ""
+        return _ok(True)
+
+    async def _m_setwebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook_url = str(params.get("url", ""))
+        self.webhook_secret = str(params.get("secret_token", ""))
         return _ok(True)
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> web.Response:

@@ -151,3 +151,17 @@ async def database_url(settings: Settings) -> str:
         log.info("using the embedded Postgres in %s", settings.data_dir / "postgres")
         _postgres_url = await asyncio.to_thread(_postgres.start)
     return _postgres_url
+
+
+_redis: EmbeddedRedis | None = None
+
+
+async def redis_url(settings: Settings) -> str:
+    """The configured Redis URL, or the embedded one's (joined, or started on first use)."""
+    global _redis
+    if settings.redis_url is not None:
+        return settings.redis_url
+    if _redis is None:
+        _redis = EmbeddedRedis(settings.data_dir / "redis")
+        log.info("using the embedded Redis in %s", settings.data_dir / "redis")
+    return await asyncio.to_thread(_redis.start)

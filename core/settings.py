@@ -35,6 +35,13 @@ class Settings(BaseSettings):
         default=None, description="Signs answer buttons; made and kept in the data dir if unset"
     )
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    bot_webhook_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Webhook mode: Telegram posts updates to this URL, served by the API",
+    )
+    bot_webhook_secret: SecretStr | None = Field(
+        default=None, description="Checked on every webhook call; derived from the secret key"
+    )
     telegram_bot_username: str | None = Field(
         default=None, description="The bot's @username, for invite links (t.me/<username>)"
     )
@@ -88,6 +95,16 @@ class Settings(BaseSettings):
 
         configured = self.secret_key.get_secret_value() if self.secret_key else None
         return signing_key(configured, self.data_dir)
+
+    @property
+    def webhook_secret(self) -> str:
+        """What Telegram must send in X-Telegram-Bot-Api-Secret-Token (1-256 of A-Z a-z 0-9 _ -)."""
+        if self.bot_webhook_secret is not None:
+            return self.bot_webhook_secret.get_secret_value()
+        import hashlib
+        import hmac
+
+        return hmac.new(self.signing_key, b"telegram webhook", hashlib.sha256).hexdigest()
 
     @property
     def public_url(self) -> str:

@@ -16,12 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
+from bot.emulator import BotApiEmulator
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
 from core.models import Base
 from core.settings import Settings
 from core.teams.workspaces import create_workspace
+from worker.channels import TelegramChannel, make_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,3 +163,20 @@ def child_env(**overrides: str) -> dict[str, str]:
     env.pop("REDIS_URL", None)
     env.update(overrides)
     return env
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    """A Bot API emulator with no rate limit (tests that need one override this fixture)."""
+    server = BotApiEmulator(rate_per_second=None)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
+    """The worker's Telegram channel, talking to the emulator over HTTP."""
+    bot = make_bot("123456:TEST", emulator.base_url)
+    yield TelegramChannel(bot)
+    await bot.session.close()

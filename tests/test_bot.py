@@ -12,20 +12,22 @@ from typing import Any
 import httpx
 import icalendar
 import pytest
+import uvicorn
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
 from bot.app import run_bot
 from bot.emulator import BotApiEmulator, Message
 from core.db import make_sessionmaker
 from core.notify.models import ChannelBlock
 from core.settings import Settings
 from core.teams.models import Invite
-from tests.conftest import Workspace
+from tests.conftest import Workspace, free_port
 from tests.factories import group, member, ok, tag
-from tests.test_dispatch import run_due
+from tests.test_dispatch import KEY, run_due
 from worker.channels import TelegramChannel, make_bot
 
 ANNA = {"id": 2001, "first_name": "Анна", "last_name": "Смирнова", "language_code": "ru"}
@@ -37,14 +39,6 @@ OTTO = {"id": 2006, "first_name": "Otto", "language_code": "de"}
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def bot(emulator: BotApiEmulator, settings: Settings, pg_url: str) -> AsyncIterator[None]:
     """`vestnik bot`, polling the emulator."""
     configured = settings.model_copy(
@@ -52,6 +46,7 @@ async def bot(emulator: BotApiEmulator, settings: Settings, pg_url: str) -> Asyn
             "telegram_token": SecretStr("123456:BOT"),
             "telegram_api_url": emulator.base_url,
             "telegram_bot_username": "vestnik_emulator_bot",
+            "secret_key": SecretStr(KEY.decode()),  # what run_due signs buttons with
         }
     )
     assert settings.redis_url is not None
@@ -519,3 +514,213 @@ async def test_code_words_tag_the_sender_and_reply_but_not_on_a_polite_no(
     # A member of another workspace sending the same phrase triggers nothing of Acme's.
     [other] = await Chat(emulator, BORIS).send("хочу на митап")
     assert other.text.startswith("I understand commands and buttons")
+
+
+async def test_a_group_chat_linked_by_a_lead_gets_announcements_that_record_each_presser(
+    acme: Workspace,
+    globex: Workspace,
+    engine: AsyncEngine,
+    emulator: BotApiEmulator,
+    bot: None,
+):
+    chat = {"id": -100500, "type": "supergroup", "title": "Backend chat"}
+    await _lead(acme, "Lena Lead", LENA)
+    await _lead(globex, "Otto Lead", OTTO)
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"], locale="ru")
+    boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"])
+    await member(acme.client, "Dasha", telegram_user_id=DASHA["id"])
+    backend = await group(acme.client, "Backend", anna, boris)
+    await group(globex.client, "Theirs")
+
+    def in_chat() -> list[Message]:
+        return emulator.sent_to(chat["id"])
+
+    async def say(user: dict[str, Any], text: str) -> str:
+        seen = len(in_chat())
+        emulator.user_sends(user, text, chat=chat)
+        await _until(lambda: len(in_chat()) > seen)
+        return in_chat()[-1].text
+
+    assert await say(BORIS, "/link Backend") == "Only a team lead can link this chat."
+    assert (await say(LENA, "/link backend")).startswith(
+        "This chat is now linked to the group Backend"
+    )
+    assert (await say(OTTO, "/link Theirs")).startswith("This chat is linked to another team")
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Backend sync",
+                "starts_at": start.isoformat(),
+                "audience": {"groups": [backend["id"]]},
+                "confirmation_required": True,
+                "confirm_before_minutes": 60,
+            },
+        ),
+        201,
+    )
+    sender = make_bot("123456:BOT", emulator.base_url)
+    try:
+        channel = TelegramChannel(sender)
+        await run_due(engine, channel, datetime.now(UTC) + timedelta(days=1, hours=12))
+        await run_due(engine, channel, datetime.now(UTC) + timedelta(days=1, hours=13))
+    finally:
+        await sender.session.close()
+    [announcement] = [m for m in in_chat() if m.reply_markup]  # once, however often it runs
+    assert announcement.text.startswith("Backend sync, ")
+
+    answers = len(emulator.callback_answers)
+    emulator.user_presses(
+        ANNA, announcement, announcement.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    )  # type: ignore[index]
+    await _until(lambda: len(emulator.callback_answers) > answers)
+    assert emulator.callback_answers[-1]["text"] == "Сохранено: Иду"
+    await _until(lambda: announcement.text.endswith("Going 1 · Not going 0 · Maybe 0"))
+    board = await ok(acme.client.get(f"/events/{event['id']}/confirmations"))
+    assert [p["name"] for p in board["going"]] == ["Anna"]
+
+    for user, says in ((CARL, "You are not in this team"), (DASHA, "This event is not for you.")):
+        answers = len(emulator.callback_answers)
+        emulator.user_presses(
+            user, announcement, announcement.reply_markup["inline_keyboard"][0][1]["callback_data"]
+        )  # type: ignore[index]
+        await _until(lambda before=answers: len(emulator.callback_answers) > before)
+        assert emulator.callback_answers[-1]["text"].startswith(says)
+        assert emulator.callback_answers[-1]["show_alert"]
+    board = await ok(acme.client.get(f"/events/{event['id']}/confirmations"))
+    assert board["counts"] == {"going": 1, "not_going": 0, "maybe": 0, "silent": 1}
+
+    assert await say(LENA, "/unlink") == "This chat is no longer linked to a group."
+    assert await say(LENA, "/unlink") == "This chat is not linked to a group."
+
+
+async def test_webhook_mode_takes_updates_through_the_api_and_checks_the_secret(
+    acme: Workspace, emulator: BotApiEmulator, settings: Settings, tmp_path: Any
+):
+    await member(acme.client, "Boris", telegram_user_id=BORIS["id"])
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/telegram/webhook"
+    configured = settings.model_copy(
+        update={
+            "telegram_token": SecretStr("123456:HOOK"),
+            "telegram_api_url": emulator.base_url,
+            "bot_webhook_url": hook,
+            "secret_key": SecretStr(KEY.decode()),
+        }
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(configured), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        await _until(lambda: server.started)
+        assert emulator.webhook_url == hook and len(emulator.webhook_secret) == 64
+
+        [helped] = await Chat(emulator, BORIS).send("/help")
+        assert helped.text.startswith("What I can do:")
+        assert emulator.webhook_statuses == [200]
+
+        update = {
+            "update_id": 999,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 1, "type": "private"},
+                "text": "/help",
+            },
+        }
+        async with httpx.AsyncClient() as client:
+            forged = await client.post(
+                hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            )
+            missing = await client.post(hook, json=update)
+        assert (forged.status_code, missing.status_code) == (401, 401)
+        assert emulator.sent_to(1) == []
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_the_emulator_chat_page_lets_a_person_try_the_bot(
+    acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    backend = await group(acme.client, "Backend")
+    invite = await ok(acme.client.post("/invites", json={"group_id": backend["id"]}), 201)
+    me = {"id": 7777, "first_name": "Vera", "language_code": "en"}
+    async with httpx.AsyncClient(base_url=emulator.base_url) as page:
+        html = await page.get("/emulator")
+        assert html.status_code == 200 and "Act as this person" in html.text
+        sent = await page.post("/emulator/send", json={"user": me, "text": invite["start_command"]})
+        assert sent.status_code == 200
+        await _until(lambda: len(emulator.sent_to(7777)) == 2)
+        messages = (await page.get("/emulator/messages", params={"chat_id": 7777})).json()
+        assert messages[0]["text"] == "Hi Vera! You are now in Acme."
+        question = messages[1]
+        keep = question["reply_markup"]["inline_keyboard"][0][0]
+        pressed = await page.post(
+            "/emulator/press",
+            json={
+                "user": me,
+                "chat_id": 7777,
+                "message_id": question["message_id"],
+                "data": keep["callback_data"],
+            },
+        )
+        assert pressed.status_code == 200
+        await _until(lambda: emulator.sent_to(7777)[1].text.startswith("Time zone: Europe/Moscow"))
+        bad = await page.post("/emulator/send", json={"user": {"id": -1}, "text": "hi"})
+        assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "en",
+            {
+                "/help": "What I can do:",
+                "/events": "Nothing is coming up in the next 60 days.",
+                "/next": "Nothing is coming up in the next 60 days.",
+                "/calendar": "Your personal calendar",
+                "/settings": "Your settings:",
+                "/unsubscribe": "Done: no more reminders.",
+                "/resubscribe": "Reminders are on again.",
+                "/who": "Send /who and part of the event's title",
+                "/remind": "Send /remind, a group or #tag",
+                "/remind Nowhere hello": "There is no group or tag called “Nowhere”.",
+                "/cancel": "Cancelled; nothing changed.",
+                "/nonsense": "I do not know that command.",
+                "just chatting": "I understand commands and buttons",
+            },
+        ),
+        (
+            "ru",
+            {
+                "/help": "Что я умею:",
+                "/events": "В ближайшие 60 дней ничего не запланировано.",
+                "/next": "В ближайшие 60 дней ничего не запланировано.",
+                "/calendar": "Ваш личный календарь",
+                "/settings": "Ваши настройки:",
+                "/unsubscribe": "Готово: напоминаний больше не будет.",
+                "/resubscribe": "Напоминания снова включены.",
+                "/who": "Отправьте /who и часть названия события",
+                "/remind": "Отправьте /remind, группу или #метку",
+                "/remind Nowhere hello": "Нет группы или метки «Nowhere».",
+                "/cancel": "Отменено, ничего не изменилось.",
+                "/nonsense": "Не знаю такой команды.",
+                "just chatting": "Я понимаю команды и кнопки",
+            },
+        ),
+    ],
+)
+async def test_every_command_answers_in_the_members_language(
+    locale: str, expected: dict[str, str], acme: Workspace, emulator: BotApiEmulator, bot: None
+):
+    lena = await _lead(acme, "Lena Lead", LENA)
+    await ok(acme.client.patch(f"/members/{lena['id']}", json={"locale": locale}))
+    chat = Chat(emulator, LENA)
+    for command, start in expected.items():
+        [reply] = await chat.send(command)
+        assert reply.text.startswith(start), (command, reply.text)

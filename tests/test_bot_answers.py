@@ -21,14 +21,6 @@ from worker.channels import TelegramChannel, make_bot
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def bot_running(
     emulator: BotApiEmulator, settings: Settings, pg_url: str
 ) -> AsyncIterator[None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,22 +11,7 @@ from bot.emulator import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok
 from tests.test_dispatch import run_due
-from worker.channels import TelegramChannel, make_bot
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
-    bot = make_bot("123456:TEST", emulator.base_url)
-    yield TelegramChannel(bot)
-    await bot.session.close()
+from worker.channels import TelegramChannel
 
 
 async def test_a_broadcast_reaches_each_member_by_name_and_reports_progress(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,25 +19,10 @@ from core.notify.models import Delivery, Job, JobStatus
 from core.notify.scheduler import claim_due_jobs
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, tag
-from worker.channels import TelegramChannel, make_bot
+from worker.channels import TelegramChannel
 
 KEY = b"test-signing-key"
 START = "2026-12-10T09:00:00Z"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
-    bot = make_bot("123456:TEST", emulator.base_url)
-    yield TelegramChannel(bot)
-    await bot.session.close()
 
 
 class Clock:

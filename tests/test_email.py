@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -26,7 +26,7 @@ from core.notify.scheduler import claim_due_jobs
 from core.settings import Settings
 from tests.conftest import Workspace, free_port
 from tests.factories import member, ok
-from worker.channels import TelegramChannel, make_bot
+from worker.channels import TelegramChannel
 from worker.mail import EmailChannel
 
 START = "2026-12-10T09:00:00Z"
@@ -75,21 +75,6 @@ def mail_channel(settings: Settings, mailbox: tuple[Mailbox, int]) -> EmailChann
         update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_security": "none"}
     )
     return EmailChannel(configured)
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
-    bot = make_bot("123456:TEST", emulator.base_url)
-    yield TelegramChannel(bot)
-    await bot.session.close()
 
 
 async def run_due(

@@ -30,14 +30,6 @@ LEASE_SECONDS = 3
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def start(
     pg_url: str, redis_url: str, emulator: BotApiEmulator, tmp_path: Path
 ) -> AsyncIterator[Callable[[str], subprocess.Popen[bytes]]]:

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
 from tests.test_dispatch import run_due
-from worker.channels import TelegramChannel, make_bot
+from worker.channels import TelegramChannel
 
 START = "2026-12-10T09:00:00Z"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
-    bot = make_bot("123456:TEST", emulator.base_url)
-    yield TelegramChannel(bot)
-    await bot.session.close()
 
 
 async def test_a_muted_event_is_silent_for_that_member_only_and_unmuting_brings_it_back(

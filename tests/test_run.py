@@ -64,7 +64,8 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
         assert f"API         http://127.0.0.1:{port}/api/v1" in banner
         assert f"API docs    http://127.0.0.1:{port}/docs" in banner
         assert "worker      sending due reminders" in banner
-        assert "bot         recording answers" in banner
+        assert "bot         invites, /events, /settings" in banner
+        assert "/emulator " in banner  # the chat page to try the bot
         emulator = re.search(r"(http://127\.0\.0\.1:\d+)/emulator/messages", banner)
         assert emulator, banner
 

@@ -4,11 +4,9 @@ emulator over HTTP, with the real bot recording the buttons members press."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator, Message
@@ -18,24 +16,9 @@ from tests.conftest import Workspace
 from tests.factories import group, member, ok
 from tests.test_bot_answers import bot_running  # noqa: F401 (fixture)
 from tests.test_dispatch import KEY, Clock, run_due
-from worker.channels import TelegramChannel, make_bot
+from worker.channels import TelegramChannel
 
 ANNA, BOB, VERA, DIMA, LENA = 1101, 1102, 1103, 1104, 1105
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotApiEmulator]:
-    server = BotApiEmulator(rate_per_second=None)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
-    bot = make_bot("123456:TEST", emulator.base_url)
-    yield TelegramChannel(bot)
-    await bot.session.close()
 
 
 def press(emulator: BotApiEmulator, message: Message, user_id: int, label: str) -> None:

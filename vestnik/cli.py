@@ -196,6 +196,12 @@ async def _bot(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.bot_webhook_url is not None:
+        print(
+            f"vestnik bot: webhook mode (VESTNIK_BOT_WEBHOOK_URL={settings.bot_webhook_url}); "
+            "updates arrive at `vestnik api`, no polling process is needed"
+        )
+        return 0
     return await _loop(settings, "bot")
 
 

@@ -82,7 +82,8 @@ def _banner(settings: Settings, host: str, port: int, pg: str, redis: str, messe
     say(f"  API docs    {base}/docs")
     say("  worker      sending due reminders and confirmation requests")
     say("  scheduler   claiming due jobs")
-    say("  bot         recording answers pressed on message buttons")
+    bot = "updates through the API webhook" if settings.bot_webhook_url else "polling for updates"
+    say(f"  bot         invites, /events, /settings, answers, /who, /remind, code words ({bot})")
     say(f"  messenger   {messenger}")
     for name, what in NOT_YET.items():
         say(f"  {name:<11} not yet available ({what} arrives in a later release)")
@@ -132,13 +133,15 @@ def run(settings: Settings, host: str, port: int) -> int:
             )
             messenger = (
                 f"local Bot API emulator (no VESTNIK_TELEGRAM_TOKEN); "
-                f"sent messages: {emulator_url}/emulator/messages"
+                f"try the bot as anyone: {emulator_url}/emulator "
+                f"(sent messages: {emulator_url}/emulator/messages)"
             )
         say(f"starting the API on {host}:{port}, the worker, the scheduler and the bot …")
         children.append(_spawn("api", ["api", "--host", host, "--port", str(port)], env))
         children.append(_spawn("worker", ["worker"], env))
         children.append(_spawn("scheduler", ["scheduler"], env))
-        children.append(_spawn("bot", ["bot"], env))
+        if settings.bot_webhook_url is None:  # in webhook mode the API takes the updates
+            children.append(_spawn("bot", ["bot"], env))
         _banner(settings, host, port, pg_label, redis_label, messenger)
         return _wait(children)
     except KeyboardInterrupt:

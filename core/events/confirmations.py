@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import utcnow
 from core.errors import Invalid
 from core.events.lookup import as_utc, get_live_event
-from core.events.models import Confirmation, Event
+from core.events.models import Answer, Confirmation, Event
 from core.events.occurrences import check_recurrence_id
 from core.events.schemas import (
     ConfirmationBoard,
@@ -78,21 +78,7 @@ async def record_confirmation(
     if now > deadline:
         raise Invalid("answer", f"answers closed at {deadline.isoformat()}")
     key = occurrence_key(recurrence_id)
-    await session.execute(
-        insert(Confirmation)
-        .values(
-            event_id=event.id,
-            member_id=member.id,
-            occurrence=key,
-            workspace_id=event.workspace_id,
-            answer=data.answer.value,
-            answered_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=[Confirmation.event_id, Confirmation.member_id, Confirmation.occurrence],
-            set_={"answer": data.answer.value, "answered_at": now},
-        )
-    )
+    await save_answer(session, event, member.id, key, data.answer, now)
     return ConfirmationOut(
         event_id=event.id,
         member_id=member.id,
@@ -141,4 +127,30 @@ async def tally(
         not_going=lists["not_going"],
         maybe=lists["maybe"],
         silent=lists["silent"],
+    )
+
+
+async def save_answer(
+    session: AsyncSession,
+    event: Event,
+    member_id: uuid.UUID,
+    occurrence: str,
+    answer: Answer,
+    now: datetime,
+) -> None:
+    """Record or change one member's answer to one occurrence (the callers check the rules)."""
+    await session.execute(
+        insert(Confirmation)
+        .values(
+            event_id=event.id,
+            member_id=member_id,
+            occurrence=occurrence,
+            workspace_id=event.workspace_id,
+            answer=answer.value,
+            answered_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[Confirmation.event_id, Confirmation.member_id, Confirmation.occurrence],
+            set_={"answer": answer.value, "answered_at": now},
+        )
     )

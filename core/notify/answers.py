@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.events.models import Answer, Confirmation, Event, EventStatus
+from core.events.confirmations import save_answer
+from core.events.models import Answer, Event, EventStatus
 from core.notify.callbacks import decode_answer
 from core.notify.models import Delivery, Job
 from core.teams.models import Member
@@ -83,21 +83,7 @@ async def _record(
         deadline = job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
         if now > deadline:
             return closed
-    await session.execute(
-        insert(Confirmation)
-        .values(
-            event_id=event.id,
-            member_id=member.id,
-            occurrence=job.occurrence,
-            workspace_id=event.workspace_id,
-            answer=button.answer.value,
-            answered_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=[Confirmation.event_id, Confirmation.member_id, Confirmation.occurrence],
-            set_={"answer": button.answer.value, "answered_at": now},
-        )
-    )
+    await save_answer(session, event, member.id, job.occurrence, button.answer, now)
     member.last_activity_at = now
     return ButtonResult(
         ButtonVerdict.recorded, button.answer, event_title=event.title, locale=member.locale

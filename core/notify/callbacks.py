@@ -17,7 +17,8 @@ from core.events.models import Answer
 
 _CODES = {Answer.going: "g", Answer.not_going: "n", Answer.maybe: "m"}
 _ANSWERS = {code: answer for answer, code in _CODES.items()}
-_VERSION = "v1"
+_VERSION = "v1"  # under a message to one member: names a delivery
+CHAT_VERSION = "c1"  # under an announcement in a group chat: names a chat post
 
 
 @dataclass(frozen=True)
@@ -30,25 +31,27 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _mac(key: bytes, delivery_id: uuid.UUID, code: str) -> str:
-    digest = hmac.new(key, delivery_id.bytes + code.encode(), hashlib.sha256).digest()
-    return _b64(digest[:12])
+def _mac(key: bytes, version: str, ident: uuid.UUID, code: str) -> str:
+    # The version is signed too: data for a chat post can never pass for a delivery's.
+    message = version.encode() + ident.bytes + code.encode()
+    return _b64(hmac.new(key, message, hashlib.sha256).digest()[:12])
 
 
-def encode_answer(key: bytes, delivery_id: uuid.UUID, answer: Answer) -> str:
+def encode_answer(key: bytes, ident: uuid.UUID, answer: Answer, version: str = _VERSION) -> str:
     code = _CODES[answer]
-    return f"{_VERSION}.{_b64(delivery_id.bytes)}.{code}.{_mac(key, delivery_id, code)}"
+    return f"{version}.{_b64(ident.bytes)}.{code}.{_mac(key, version, ident, code)}"
 
 
-def decode_answer(key: bytes, data: str) -> AnswerButton | None:
-    """The button's meaning, or None if the data is malformed or its signature is wrong."""
+def decode_answer(key: bytes, data: str, version: str = _VERSION) -> AnswerButton | None:
+    """The button's meaning, or None if the data is malformed or its signature is wrong.
+    ``delivery_id`` holds the chat post's id for ``CHAT_VERSION`` data."""
     parts = data.split(".")
-    if len(parts) != 4 or parts[0] != _VERSION or parts[2] not in _ANSWERS:
+    if len(parts) != 4 or parts[0] != version or parts[2] not in _ANSWERS:
         return None
     try:
-        delivery_id = uuid.UUID(bytes=base64.urlsafe_b64decode(parts[1] + "=="))
+        ident = uuid.UUID(bytes=base64.urlsafe_b64decode(parts[1] + "=="))
     except ValueError:
         return None
-    if not hmac.compare_digest(parts[3], _mac(key, delivery_id, parts[2])):
+    if not hmac.compare_digest(parts[3], _mac(key, version, ident, parts[2])):
         return None
-    return AnswerButton(delivery_id=delivery_id, answer=_ANSWERS[parts[2]])
+    return AnswerButton(delivery_id=ident, answer=_ANSWERS[parts[2]])

@@ -25,6 +25,7 @@ from core.events.schemas import ConfirmationBoard
 from core.notify.audience import audience_query
 from core.notify.callbacks import encode_answer
 from core.notify.channels import Channel, Outcome, OutcomeKind
+from core.notify.chat_posts import announce
 from core.notify.models import Delivery, DeliveryStatus, EventMute, Job, JobKind, JobStatus
 from core.notify.preferences import defer_until
 from core.notify.reachability import blocked_channels, mark_unreachable
@@ -216,6 +217,9 @@ async def dispatch_job(
                 if d in mine
             ]
             await _send_and_record(session, sends, secret, now, channels, report)
+        telegram = by_name.get("telegram")
+        if telegram is not None and await announce(session, job, subject, telegram, secret, now()):
+            report.count("announced")
         await finish_job(session, job.id, now())
         await session.commit()
     return report

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -177,5 +178,21 @@ class EventMute(TenantMixin, Base):
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
     muted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
+
+
+class ChatPost(TenantMixin, Base):
+    """An announcement of one job's occurrence in one linked group chat: at most one, ever."""
+
+    __tablename__ = "chat_posts"
+    __table_args__ = (UniqueConstraint("job_id", "chat_id"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="sending")
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )

@@ -251,3 +251,21 @@ class CodeWord(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
+
+
+class ChatLink(TenantMixin, Base):
+    """A Telegram group chat linked by a lead to a vestnik group: that group's events are
+    announced there, with answer buttons that record for whoever presses them."""
+
+    __tablename__ = "chat_links"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(255), default="")
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    linked_by: Mapped[str] = mapped_column(String(200))
+    linked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )

@@ -1,0 +1,34 @@
+"""The Telegram webhook (webhook mode only): updates in, checked by their secret token."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import APIRouter, Request, Response
+
+from bot.webhook import PATH, SECRET_HEADER, WebhookBot
+
+router = APIRouter(tags=["telegram"], include_in_schema=False)
+log = logging.getLogger(__name__)
+
+
+@router.post(PATH)
+async def telegram_webhook(request: Request) -> Response:
+    webhook: WebhookBot | None = getattr(request.app.state, "webhook", None)
+    if webhook is None:
+        return Response(status_code=404)
+    if not webhook.accepts(request.headers.get(SECRET_HEADER)):
+        return Response(status_code=401)
+    try:
+        update = json.loads(await request.body())
+    except ValueError:
+        return Response(status_code=400)
+    if not isinstance(update, dict) or "update_id" not in update:
+        return Response(status_code=400)
+    # Handled before answering; a failing handler is logged and not retried by Telegram.
+    try:
+        await webhook.handle(update)
+    except Exception:
+        log.exception("update %s failed", update.get("update_id"))
+    return Response(status_code=200)
