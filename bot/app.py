@@ -10,7 +10,7 @@ import logging
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.redis import RedisStorage
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, MenuButtonWebApp, WebAppInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import (
@@ -85,11 +85,19 @@ def channels_for(settings: Settings, bot: Bot) -> list[Channel]:
     return channels
 
 
-async def set_commands(bot: Bot) -> None:
+async def set_commands(bot: Bot, public_url: str) -> None:
+    """The command list in both languages, and the menu button that opens the Mini App
+    (Telegram only opens Mini Apps over https, so a plain-http development URL gets none)."""
     for locale, commands in COMMANDS.items():
         await bot.set_my_commands(
             [BotCommand(command=c, description=d) for c, d in commands],
             language_code=None if locale == "en" else locale,
+        )
+    if public_url.startswith("https://"):
+        await bot.set_chat_menu_button(
+            menu_button=MenuButtonWebApp(
+                text="vestnik", web_app=WebAppInfo(url=f"{public_url}/app")
+            )
         )
 
 
@@ -106,7 +114,7 @@ async def run_bot(
         sessions, storage, channels_for(settings, bot), settings.public_url, settings.signing_key
     )
     with contextlib.suppress(Exception):  # cosmetic; Telegram may be briefly unavailable
-        await set_commands(bot)
+        await set_commands(bot, settings.public_url)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,

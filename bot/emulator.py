@@ -73,6 +73,7 @@ class BotApiEmulator:
         self.requests = 0
         self.rejected_429 = 0
         self.callback_answers: list[dict[str, Any]] = []
+        self.menu_button: dict[str, Any] | None = None
         self.webhook_url = ""
         self.webhook_secret = ""
         self.webhook_statuses: list[int] = []
@@ -376,6 +377,8 @@ class BotApiEmulator:
         return _ok(True)
 
     async def _m_setchatmenubutton(self, params: dict[str, Any]) -> web.Response:
+        button = params.get("menu_button")
+        self.menu_button = json.loads(button) if isinstance(button, str) else button
         return _ok(True)
 
     async def _m_getupdates(self, params: dict[str, Any]) -> web.Response:

@@ -45,7 +45,7 @@ class WebhookBot:
             url=str(self.settings.bot_webhook_url), secret_token=self.settings.webhook_secret
         )
         try:
-            await set_commands(self.bot)
+            await set_commands(self.bot, self.settings.public_url)
         except Exception:  # cosmetic; Telegram may be briefly unavailable
             log.warning("could not set the bot's command list")
 

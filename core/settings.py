@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     bot_webhook_secret: SecretStr | None = Field(
         default=None, description="Checked on every webhook call; derived from the secret key"
     )
+    webapp_dev_login: bool = Field(
+        default=False, description="Allow /app/dev-login (sign in as anyone): development only"
+    )
     telegram_bot_username: str | None = Field(
         default=None, description="The bot's @username, for invite links (t.me/<username>)"
     )

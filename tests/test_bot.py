@@ -724,3 +724,28 @@ async def test_every_command_answers_in_the_members_language(
     for command, start in expected.items():
         [reply] = await chat.send(command)
         assert reply.text.startswith(start), (command, reply.text)
+
+
+async def test_the_menu_button_opens_the_mini_app_when_vestnik_is_served_over_https(
+    emulator: BotApiEmulator, settings: Settings, pg_url: str
+):
+    configured = settings.model_copy(
+        update={
+            "telegram_token": SecretStr("123456:MENU"),
+            "telegram_api_url": emulator.base_url,
+            "base_url": "https://vestnik.example",
+        }
+    )
+    assert settings.redis_url is not None
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bot(configured, settings.redis_url, pg_url, stop))
+    try:
+        await _until(lambda: emulator.menu_button is not None)
+    finally:
+        stop.set()
+        await task
+    assert emulator.menu_button == {
+        "type": "web_app",
+        "text": "vestnik",
+        "web_app": {"url": "https://vestnik.example/app"},
+    }

@@ -66,6 +66,7 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
         assert "worker      sending due reminders" in banner
         assert "bot         invites, /events, /settings" in banner
         assert "/emulator " in banner  # the chat page to try the bot
+        assert "Mini App    http://127.0.0.1:" in banner
         emulator = re.search(r"(http://127\.0\.0\.1:\d+)/emulator/messages", banner)
         assert emulator, banner
 

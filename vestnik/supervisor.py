@@ -18,7 +18,6 @@ from core.migrate import upgrade
 from core.settings import Settings
 
 # Parts of vestnik that later issues bring; until then `run` says so instead of starting them.
-NOT_YET = {"webapp": "Mini App"}
 EMULATOR_BOT_USERNAME = str(BOT_USER["username"])
 # What the emulator's bot token looks like to aiogram; it is not a real token.
 EMULATOR_TOKEN = "1000000:vestnik-local-emulator"
@@ -85,8 +84,8 @@ def _banner(settings: Settings, host: str, port: int, pg: str, redis: str, messe
     bot = "updates through the API webhook" if settings.bot_webhook_url else "polling for updates"
     say(f"  bot         invites, /events, /settings, answers, /who, /remind, code words ({bot})")
     say(f"  messenger   {messenger}")
-    for name, what in NOT_YET.items():
-        say(f"  {name:<11} not yet available ({what} arrives in a later release)")
+    dev = " (or /app/dev-login?telegram_user_id=… with VESTNIK_WEBAPP_DEV_LOGIN=true)"
+    say(f"  Mini App    {base}/app, opened from the bot's menu button{dev}")
     say(f"  Postgres    {pg}")
     say(f"  Redis       {redis}")
     say("")

@@ -1,1 +1,1 @@
-"""The Mini App (FastAPI routes, Jinja2 templates, htmx) over core/. Not yet available."""
+"""The Mini App (Jinja2 + htmx): opened from the bot's menu button inside Telegram."""

@@ -82,11 +82,14 @@ async def agenda(
     return items[:limit]
 
 
-async def next_matching(
-    session: AsyncSession, workspace_id: uuid.UUID, text: str, now: datetime
-) -> tuple[Event, datetime | None, datetime] | None:
-    """The soonest coming occurrence of a live event of this workspace whose title contains
-    ``text`` (any case): the event, its recurrence id (None for one-off) and its start."""
+Upcoming = tuple[Event, datetime | None, datetime]  # event, recurrence id (None: one-off), start
+
+
+async def workspace_upcoming(
+    session: AsyncSession, workspace_id: uuid.UUID, now: datetime, text: str = "", limit: int = 20
+) -> list[Upcoming]:
+    """The next occurrence of each live event of the workspace (whose title contains ``text``,
+    any case), soonest first: what a lead looks at."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     events = list(
         await session.scalars(
@@ -99,10 +102,19 @@ async def next_matching(
         )
     )
     overrides = await overrides_of(session, [e.id for e in events])
-    best: tuple[Event, datetime | None, datetime] | None = None
+    found: list[Upcoming] = []
     for event in events:
         mine = [o for o in overrides if o.event_id == event.id]
         coming = expand(event, mine, now, now + HORIZON)
-        if coming and (best is None or coming[0].starts_at < best[2]):
-            best = (event, coming[0].recurrence_id, coming[0].starts_at)
-    return best
+        if coming:
+            found.append((event, coming[0].recurrence_id, coming[0].starts_at))
+    found.sort(key=lambda u: (u[2], u[0].title))
+    return found[:limit]
+
+
+async def next_matching(
+    session: AsyncSession, workspace_id: uuid.UUID, text: str, now: datetime
+) -> Upcoming | None:
+    """The soonest coming occurrence of a live event whose title contains ``text``."""
+    found = await workspace_upcoming(session, workspace_id, now, text, limit=1)
+    return found[0] if found else None

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
-from core.errors import Invalid
+from core.errors import Invalid, NotFound
 from core.events.lookup import as_utc, get_live_event
 from core.events.models import Answer, Confirmation, Event
 from core.events.occurrences import check_recurrence_id
@@ -24,7 +24,7 @@ from core.events.schemas import (
 from core.notify.audience import AudienceRule, audience_query
 from core.scoping import get_scoped
 from core.teams.models import Member
-from core.teams.permissions import Action, Actor
+from core.teams.permissions import Action, Actor, system_actor
 from core.teams.schemas import Ref
 
 _KEY_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -154,3 +154,35 @@ async def save_answer(
             set_={"answer": answer.value, "answered_at": now},
         )
     )
+
+
+async def answer_as_member(
+    session: AsyncSession,
+    member: Member,
+    event_id: uuid.UUID,
+    occurrence: str,
+    answer: Answer,
+    now: datetime,
+) -> Event:
+    """A member answers for themselves (Mini App): only events of their own workspace that
+    reach them, and only until the deadline."""
+    event = await get_live_event(session, system_actor(member.workspace_id), event_id)
+    if event.confirm_before_minutes is None:
+        raise Invalid("answer", "this event does not ask for confirmation")
+    recurrence_id = recurrence_id_of(occurrence)
+    if recurrence_id is not None:
+        check_recurrence_id(event, recurrence_id)
+    rule = AudienceRule.model_validate(event.audience)
+    reached = await session.scalar(
+        audience_query(event.workspace_id, rule)
+        .where(Member.id == member.id)
+        .with_only_columns(Member.id)
+    )
+    if reached is None:
+        raise NotFound("event", event_id)  # not for them: as if it did not exist
+    start = recurrence_id or event.starts_at
+    deadline = start - timedelta(minutes=event.confirm_before_minutes)
+    if now > deadline:
+        raise Invalid("answer", f"answers closed at {deadline.isoformat()}")
+    await save_answer(session, event, member.id, occurrence_key(recurrence_id), answer, now)
+    return event

@@ -1,0 +1,173 @@
+"""The Mini App on the server: Telegram sign-in, sessions, CSRF, roles and sealed workspaces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from api.app import create_app
+from core.settings import Settings
+from tests.conftest import Workspace
+from tests.factories import group, member, ok
+from tests.webapp_helpers import BOT_TOKEN, init_data
+
+ANNA = {"id": 4001, "first_name": "Anna", "language_code": "en"}
+LENA = {"id": 4002, "first_name": "Lena"}
+OTTO = {"id": 4003, "first_name": "Otto"}
+
+
+@pytest.fixture
+async def site(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    configured = settings.model_copy(update={"telegram_token": SecretStr(BOT_TOKEN)})
+    app = create_app(configured)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://vestnik.test"
+        ) as client,
+    ):
+        yield client
+
+
+async def sign_in(site: httpx.AsyncClient, user: dict[str, Any]) -> str:
+    response = await site.post("/app/auth", data={"init_data": init_data(user)})
+    assert response.status_code == 204, response.text
+    page = await site.get("/app")
+    return page.text.split('"X-CSRF-Token": "')[1].split('"')[0]
+
+
+async def _event(ws: Workspace, audience: dict[str, Any], title: str = "Sync") -> dict[str, Any]:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    return await ok(  # type: ignore[no-any-return]
+        ws.client.post(
+            "/events",
+            json={
+                "title": title,
+                "starts_at": start.isoformat(),
+                "audience": audience,
+                "confirmation_required": True,
+                "confirm_before_minutes": 60,
+            },
+        ),
+        201,
+    )
+
+
+async def test_a_member_signs_in_with_telegram_and_answers_in_one_tap(
+    acme: Workspace, site: httpx.AsyncClient
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    event = await _event(acme, {"members": [anna["id"]]})
+    first = await site.get("/app")
+    assert "Open this page from the bot&#39;s menu button" in first.text
+    csrf = await sign_in(site, ANNA)
+    home = await site.get("/app")
+    assert "My events" in home.text and "Sync" in home.text
+    assert 'aria-pressed="true"' not in home.text
+
+    refused = await site.post(
+        f"/app/events/{event['id']}/answer", data={"occurrence": "", "choice": "going"}
+    )
+    assert refused.status_code == 403  # no CSRF token
+    card = await site.post(
+        f"/app/events/{event['id']}/answer",
+        data={"occurrence": "", "choice": "going"},
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+    )
+    assert card.status_code == 200
+    assert 'value="going"\n              aria-pressed="true"' in card.text
+    board = await ok(acme.client.get(f"/events/{event['id']}/confirmations"))
+    assert [p["name"] for p in board["going"]] == ["Anna"]
+    bad = await site.post(
+        f"/app/events/{event['id']}/answer",
+        data={"occurrence": "", "choice": "perhaps"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [("forged", 401), ("expired", 401), ("stranger", 403), ("garbage", 401)],
+)
+async def test_untrusted_sign_ins_are_refused(
+    how: str, status: int, acme: Workspace, site: httpx.AsyncClient
+):
+    await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    data = {
+        "forged": init_data(ANNA, token="999:OTHER-BOT"),
+        "expired": init_data(ANNA, age_seconds=2 * 24 * 3600),
+        "stranger": init_data({"id": 999999, "first_name": "X"}),
+        "garbage": "user=%7B%22id%22%3A4001%7D&hash=00",
+    }[how]
+    response = await site.post("/app/auth", data={"init_data": data})
+    assert response.status_code == status, response.text
+    assert "vestnik_session" not in response.headers.get("set-cookie", "")
+    home = await site.get("/app")
+    assert "My events" not in home.text
+
+
+async def test_the_board_is_for_leads_of_the_same_workspace_only(
+    acme: Workspace, globex: Workspace, site: httpx.AsyncClient
+):
+    lead_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "lead")
+    await member(acme.client, "Lena", telegram_user_id=LENA["id"], role_ids=[lead_role["id"]])
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    team = await group(acme.client, "Team", anna)
+    event = await _event(acme, {"groups": [team["id"]]})
+    their_role = next(r for r in await ok(globex.client.get("/roles")) if r["name"] == "lead")
+    await member(globex.client, "Otto", telegram_user_id=OTTO["id"], role_ids=[their_role["id"]])
+    theirs = await _event(globex, {}, title="Theirs")
+
+    await sign_in(site, LENA)
+    page = await site.get(f"/app/events/{event['id']}/board")
+    assert page.status_code == 200 and "Silent" in page.text and "Anna" in page.text
+    assert (await site.get(f"/app/events/{theirs['id']}/board")).status_code == 404
+
+    site.cookies.clear()
+    csrf = await sign_in(site, ANNA)
+    assert (await site.get(f"/app/events/{event['id']}/board")).status_code == 403
+    other = await site.post(
+        f"/app/events/{theirs['id']}/answer",
+        data={"occurrence": "", "choice": "going"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert other.status_code == 422 and "not found" in other.text
+
+    site.cookies.clear()
+    assert (await site.get(f"/app/events/{event['id']}/board")).status_code == 303
+    expired = await site.post(
+        f"/app/events/{event['id']}/answer",
+        data={"occurrence": "", "choice": "going"},
+        headers={"HX-Request": "true"},
+    )
+    assert expired.status_code == 401
+
+
+async def test_dev_login_only_when_switched_on(
+    acme: Workspace, site: httpx.AsyncClient, settings: Settings
+):
+    await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    refused = await site.get("/app/dev-login", params={"telegram_user_id": ANNA["id"]})
+    assert refused.status_code == 403
+    app = create_app(
+        settings.model_copy(
+            update={"telegram_token": SecretStr(BOT_TOKEN), "webapp_dev_login": True}
+        )
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://vestnik.test"
+        ) as dev,
+    ):
+        signed = await dev.get("/app/dev-login", params={"telegram_user_id": ANNA["id"]})
+        assert signed.status_code == 303
+        assert "My events" in (await dev.get("/app")).text
+        cookie = signed.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "Path=/app" in cookie

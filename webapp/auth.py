@@ -1,0 +1,100 @@
+"""Who is using the Mini App: Telegram's signed initData, exchanged for a short-lived session.
+
+The raw initData string is checked server side (HMAC with the bot token, via aiogram's helper,
+which compares in constant time and takes whatever fields the platform sent) and, because that
+helper does not, for freshness of ``auth_date``. The session cookie is signed with vestnik's
+secret key and carries its own CSRF token, which every htmx POST must send back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiogram.utils.web_app import safe_parse_webapp_init_data
+
+COOKIE = "vestnik_session"
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+class AuthError(Exception):
+    """initData or a session that cannot be trusted; the message says why (no secrets)."""
+
+
+@dataclass(frozen=True)
+class Session:
+    telegram_user_id: int
+    member_id: uuid.UUID
+    csrf: str
+    expires: datetime
+
+
+def telegram_user_from_init_data(
+    bot_token: str, init_data: str, now: datetime, max_age: timedelta
+) -> int:
+    """The Telegram user id in valid, fresh initData; AuthError otherwise."""
+    try:
+        parsed = safe_parse_webapp_init_data(bot_token, init_data)
+    except ValueError:
+        raise AuthError("the Telegram sign-in data is not valid") from None
+    auth_date = parsed.auth_date
+    if auth_date.tzinfo is None:
+        auth_date = auth_date.replace(tzinfo=UTC)
+    if now - auth_date > max_age:
+        raise AuthError("the Telegram sign-in data is too old; reopen the app")
+    if auth_date - now > timedelta(minutes=5):
+        raise AuthError("the Telegram sign-in data is from the future")
+    if parsed.user is None:
+        raise AuthError("the Telegram sign-in data names no user")
+    return parsed.user.id
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _mac(key: bytes, payload: str) -> str:
+    return _b64(hmac.new(key, b"session:" + payload.encode(), hashlib.sha256).digest())
+
+
+def issue_session(key: bytes, telegram_user_id: int, member_id: uuid.UUID, now: datetime) -> str:
+    payload = _b64(
+        json.dumps(
+            {
+                "t": telegram_user_id,
+                "m": str(member_id),
+                "c": secrets.token_urlsafe(24),
+                "e": int((now + SESSION_LIFETIME).timestamp()),
+            }
+        ).encode()
+    )
+    return f"{payload}.{_mac(key, payload)}"
+
+
+def read_session(key: bytes, cookie: str | None, now: datetime) -> Session | None:
+    if not cookie or cookie.count(".") != 1:
+        return None
+    payload, mac = cookie.split(".")
+    if not hmac.compare_digest(mac, _mac(key, payload)):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        session = Session(
+            telegram_user_id=int(data["t"]),
+            member_id=uuid.UUID(data["m"]),
+            csrf=str(data["c"]),
+            expires=datetime.fromtimestamp(int(data["e"]), UTC),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return session if session.expires > now else None
+
+
+def csrf_ok(session: Session, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(sent.encode(), session.csrf.encode())

@@ -1,0 +1,271 @@
+"""The Mini App's pages, served by the API app under /app. Thin: every rule lives in core/."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from api.deps import SessionDep
+from bot.texts import Texts
+from core.db import utcnow
+from core.errors import DomainError
+from core.events.agenda import AgendaItem, agenda, workspace_upcoming
+from core.events.confirmations import answer_as_member, occurrence_key, recurrence_id_of, tally
+from core.events.lookup import get_live_event
+from core.events.models import Answer
+from core.notify.messages import BUTTONS, format_when
+from core.teams.models import Member
+from core.teams.permissions import system_actor
+from core.teams.self_service import leads_of, memberships_of
+from webapp.auth import (
+    COOKIE,
+    SESSION_LIFETIME,
+    AuthError,
+    Session,
+    csrf_ok,
+    issue_session,
+    read_session,
+    telegram_user_from_init_data,
+)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/app", include_in_schema=False)
+static = StaticFiles(directory=HERE / "static")
+MAX_INIT_DATA_AGE = timedelta(hours=24)
+
+WORDS = {
+    "en": {
+        "title": "My events",
+        "team": "Team events",
+        "none": "Nothing is coming up in the next 60 days.",
+        "board": "Who is coming",
+        "going": "Going",
+        "not_going": "Not going",
+        "maybe": "Maybe",
+        "silent": "Silent",
+        "answer_by": "Answer by",
+        "your_answer": "Your answer",
+        "back": "Back",
+        "signing_in": "Signing you in…",
+        "open_in_telegram": "Open this page from the bot's menu button in Telegram.",
+    },
+    "ru": {
+        "title": "Мои события",
+        "team": "События команды",
+        "none": "В ближайшие 60 дней ничего не запланировано.",
+        "board": "Кто придёт",
+        "going": "Идут",
+        "not_going": "Не идут",
+        "maybe": "Возможно",
+        "silent": "Молчат",
+        "answer_by": "Ответить до",
+        "your_answer": "Ваш ответ",
+        "back": "Назад",
+        "signing_in": "Входим…",
+        "open_in_telegram": "Откройте эту страницу кнопкой меню бота в Telegram.",
+    },
+}
+
+
+def _secure(request: Request) -> bool:
+    """Cookies are Secure except on a plain-http local address (development)."""
+    host = request.url.hostname or ""
+    return request.url.scheme == "https" or host not in ("localhost", "127.0.0.1", "vestnik.test")
+
+
+def _set_session(
+    request: Request, response: Response, telegram_user_id: int, member: Member
+) -> None:
+    key = request.app.state.settings.signing_key
+    secure = _secure(request)
+    response.set_cookie(
+        COOKIE,
+        issue_session(key, telegram_user_id, member.id, utcnow()),
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        secure=secure,
+        # Telegram's web clients show the Mini App in an iframe: cross-site, so None (needs Secure).
+        samesite="none" if secure else "lax",
+        path="/app",
+    )
+
+
+class NotSignedIn(Exception):
+    pass
+
+
+async def current(request: Request, session: SessionDep) -> tuple[Session, Member]:
+    key = request.app.state.settings.signing_key
+    signed = read_session(key, request.cookies.get(COOKIE), utcnow())
+    if signed is None:
+        raise NotSignedIn
+    member = await session.get(Member, signed.member_id)
+    if member is None or member.telegram_user_id != signed.telegram_user_id:
+        raise NotSignedIn  # unlinked since, or deleted
+    return signed, member
+
+
+Current = Annotated[tuple[Session, Member], Depends(current)]
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _words(locale: str) -> dict[str, str]:
+    return WORDS.get(locale, WORDS["en"])
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request, session: SessionDep) -> HTMLResponse:
+    try:
+        signed, member = await current(request, session)
+    except NotSignedIn:
+        return _page(request, "signin.html", {"words": _words("en")})
+    items = await agenda(session, member, utcnow(), limit=20)
+    lead = await leads_of(session, member)
+    team = []
+    if lead:
+        for event, recurrence_id, start in await workspace_upcoming(
+            session, member.workspace_id, utcnow()
+        ):
+            team.append(
+                {
+                    "event_id": event.id,
+                    "occurrence": occurrence_key(recurrence_id),
+                    "title": event.title,
+                    "when": format_when(start, member.timezone, member.locale, event.all_day),
+                }
+            )
+    return _page(
+        request,
+        "home.html",
+        {
+            "member": member,
+            "words": _words(member.locale),
+            "csrf": signed.csrf,
+            "cards": [_card(item, member) for item in items],
+            "lead": False,
+            "team": team,
+        },
+    )
+
+
+def _card(item: AgendaItem, member: Member) -> dict[str, Any]:
+    labels = BUTTONS.get(member.locale, BUTTONS["en"])
+    return {
+        "event_id": item.event_id,
+        "occurrence": item.occurrence,
+        "title": item.title,
+        "location": item.location,
+        "when": format_when(item.starts_at, member.timezone, member.locale, item.all_day),
+        "asks": item.asks_confirmation,
+        "open": item.deadline is None or utcnow() <= item.deadline,
+        "deadline": format_when(item.deadline, member.timezone, member.locale)
+        if item.deadline
+        else "",
+        "answer": item.answer.value if item.answer else None,
+        "choices": [(answer.value, labels[answer]) for answer in Answer],
+    }
+
+
+@router.post("/auth")
+async def sign_in(
+    request: Request, session: SessionDep, init_data: Annotated[str, Form(max_length=8192)]
+) -> Response:
+    """Exchange Telegram's raw initData for a session cookie."""
+    settings = request.app.state.settings
+    if settings.telegram_token is None:
+        return Response("the bot is not configured (VESTNIK_TELEGRAM_TOKEN)", status_code=503)
+    try:
+        telegram_user_id = telegram_user_from_init_data(
+            settings.telegram_token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE
+        )
+    except AuthError as exc:
+        return Response(str(exc), status_code=401)
+    members = await memberships_of(session, telegram_user_id)
+    if not members:
+        return Response("you are not in a team yet; open your invite link first", status_code=403)
+    response = Response(status_code=204)
+    _set_session(request, response, telegram_user_id, members[0])
+    return response
+
+
+@router.get("/dev-login")
+async def dev_login(request: Request, session: SessionDep, telegram_user_id: int) -> Response:
+    """Sign in as any member without Telegram: only with VESTNIK_WEBAPP_DEV_LOGIN=true."""
+    if not request.app.state.settings.webapp_dev_login:
+        return Response("dev login is off (VESTNIK_WEBAPP_DEV_LOGIN)", status_code=403)
+    members = await memberships_of(session, telegram_user_id)
+    if not members:
+        return Response("no member has this Telegram user id", status_code=404)
+    response = RedirectResponse("/app", status_code=303)
+    _set_session(request, response, telegram_user_id, members[0])
+    return response
+
+
+@router.post("/events/{event_id}/answer", response_class=HTMLResponse)
+async def answer(
+    request: Request,
+    event_id: uuid.UUID,
+    session: SessionDep,
+    me: Current,
+    choice: Annotated[Answer, Form()],
+    occurrence: Annotated[str, Form(max_length=16)] = "",
+) -> HTMLResponse:
+    signed, member = me
+    if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
+        return HTMLResponse("the page is stale; reload it", status_code=403)
+    try:
+        await answer_as_member(session, member, event_id, occurrence, choice, utcnow())
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
+    await session.commit()
+    items = await agenda(session, member, utcnow(), limit=20)
+    card = next((i for i in items if i.event_id == event_id and i.occurrence == occurrence), None)
+    if card is None:
+        return HTMLResponse("", status_code=200)
+    return _page(
+        request,
+        "_card.html",
+        {"card": _card(card, member), "words": _words(member.locale), "lead": False},
+    )
+
+
+@router.get("/events/{event_id}/board", response_class=HTMLResponse)
+async def board(
+    request: Request,
+    event_id: uuid.UUID,
+    session: SessionDep,
+    me: Current,
+    occurrence: str = "",
+) -> HTMLResponse:
+    _, member = me
+    words = _words(member.locale)
+    if not await leads_of(session, member):
+        return HTMLResponse(Texts(member.locale)("lead_only"), status_code=403)
+    try:
+        event = await get_live_event(session, system_actor(member.workspace_id), event_id)
+        counts = await tally(session, event, recurrence_id_of(occurrence[:16]))
+    except (DomainError, ValueError):
+        return HTMLResponse("not found", status_code=404)
+    return _page(
+        request,
+        "board.html",
+        {"member": member, "words": words, "event": event, "board": counts},
+    )
+
+
+async def not_signed_in(request: Request, exc: Exception) -> Response:
+    """No (valid) session: pages go to the sign-in page; htmx calls get a 401 to show."""
+    if request.headers.get("HX-Request"):
+        return HTMLResponse("your session ended; reopen the app", status_code=401)
+    return RedirectResponse("/app", status_code=303)
