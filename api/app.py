@@ -31,6 +31,7 @@ from api.routes import (
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.settings import Settings, get_settings
+from webapp import compose as webapp_compose
 from webapp import routes as webapp_routes
 
 DESCRIPTION = """
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(answer_links.router)
     app.include_router(telegram.router)
     app.include_router(webapp_routes.router)
+    app.include_router(webapp_compose.router)
     app.mount("/app/static", webapp_routes.static, name="webapp-static")
     app.add_exception_handler(webapp_routes.NotSignedIn, webapp_routes.not_signed_in)
 

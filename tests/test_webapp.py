@@ -171,3 +171,72 @@ async def test_dev_login_only_when_switched_on(
         assert "My events" in (await dev.get("/app")).text
         cookie = signed.headers["set-cookie"]
         assert "HttpOnly" in cookie and "Path=/app" in cookie
+
+
+async def test_settings_check_every_field_and_change_nothing_until_all_are_right(
+    acme: Workspace, site: httpx.AsyncClient
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    csrf = await sign_in(site, ANNA)
+    page = await site.get("/app/settings")
+    assert page.status_code == 200 and 'for="timezone"' in page.text
+    headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
+    good = {
+        "timezone": "Berlin",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
+        "locale": "ru",
+        "preferred_time": "evening",
+    }
+    assert (await site.post("/app/settings", data=good)).status_code == 403  # no CSRF token
+
+    for field, value, says in (
+        ("timezone", "Atlantis", "Unknown time zone"),
+        ("timezone", "Kiev", "Several places match: Europe/Kiev, Europe/Kyiv"),
+        ("quiet_end", "", "Give both times"),
+    ):
+        response = await site.post("/app/settings", data=good | {field: value}, headers=headers)
+        assert response.status_code == 422 and says in response.text, response.text
+        assert 'role="alert"' in response.text
+    unchanged = await ok(acme.client.get(f"/members/{anna['id']}"))
+    assert (unchanged["timezone"], unchanged["quiet_hours"]) == ("Europe/Moscow", None)
+
+    saved = await site.post("/app/settings", data=good, headers=headers)
+    assert saved.status_code == 200 and "Сохранено." in saved.text  # now in her new language
+    after = await ok(acme.client.get(f"/members/{anna['id']}"))
+    assert after["timezone"] == "Europe/Berlin"
+    assert after["quiet_hours"] == {"start": "22:00:00", "end": "07:00:00"}
+    assert (after["locale"], after["preferred_time"], after["status"]) == (
+        "ru",
+        "evening",
+        "unsubscribed",  # the reminders box was left unticked
+    )
+    back = await site.post("/app/settings", data=good | {"subscribed": "yes"}, headers=headers)
+    assert back.status_code == 200
+    assert (await ok(acme.client.get(f"/members/{anna['id']}")))["status"] == "active"
+
+
+async def test_the_composer_is_for_leads_checks_csrf_and_sends_a_broadcast(
+    acme: Workspace, site: httpx.AsyncClient
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    team = await group(acme.client, "Team", anna)
+    csrf = await sign_in(site, ANNA)
+    assert (await site.get("/app/compose")).status_code == 403  # a plain member
+    site.cookies.clear()
+    lead_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "lead")
+    await member(acme.client, "Lena", telegram_user_id=LENA["id"], role_ids=[lead_role["id"]])
+    csrf = await sign_in(site, LENA)
+    assert (await site.get("/app/compose")).status_code == 200
+    form = {"groups": [team["id"]], "text": "Hi {{ member.first_name }}"}
+    assert (await site.post("/app/compose/audience", data=form)).status_code == 403
+    counted = await site.post("/app/compose/audience", data=form, headers={"X-CSRF-Token": csrf})
+    assert "<strong>1</strong>" in counted.text and "Anna" in counted.text
+    empty = await site.post("/app/compose/send", data={"text": "x"}, headers={"X-CSRF-Token": csrf})
+    assert empty.status_code == 422 and "Pick at least one group" in empty.text
+    bad = await site.post(
+        "/app/compose/send", data=form | {"text": "{{ oops"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert bad.status_code == 422 and "template syntax error" in bad.text
+    sent = await site.post("/app/compose/send", data=form, headers={"X-CSRF-Token": csrf})
+    assert sent.status_code == 200 and 'id="progress"' in sent.text

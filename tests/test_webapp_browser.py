@@ -138,3 +138,51 @@ async def test_a_member_answers_going_and_the_lead_sees_it_on_the_board(
         .locator('[aria-pressed="true"]', has_text="Maybe")
         .wait_for()
     )
+
+
+async def test_a_member_changes_settings_with_errors_shown_next_to_the_field(
+    acme: Workspace, served: str, browser: Browser
+):
+    await member(acme.client, "Anna Smirnova", telegram_user_id=5001)
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"{served}/app/dev-login?telegram_user_id=5001")
+    await page.get_by_role("link", name="Settings").click()
+    await page.get_by_label("Time zone").fill("Atlantis")
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("alert").filter(has_text="Unknown time zone").wait_for()
+    await page.screenshot(path=str(SCREENSHOTS / "app-settings-error.png"), full_page=True)
+    await page.get_by_label("Time zone").fill("Екатеринбург")
+    await page.get_by_label("From").fill("22:00")
+    await page.get_by_label("To").fill("08:00")
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("status").filter(has_text="Saved.").wait_for()
+    assert await page.get_by_label("Time zone").input_value() == "Asia/Yekaterinburg"
+
+
+async def test_a_lead_picks_an_audience_and_the_count_follows_the_clicks(
+    acme: Workspace, served: str, browser: Browser
+):
+    lead_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "lead")
+    await member(acme.client, "Lena Lead", telegram_user_id=5002, role_ids=[lead_role["id"]])
+    anna = await member(acme.client, "Anna Smirnova", telegram_user_id=5001)
+    boris = await member(acme.client, "Boris Lee", telegram_user_id=5003)
+    vera = await member(acme.client, "Vera Stone", telegram_user_id=5004)
+    await group(acme.client, "Backend", anna, boris)
+    await group(acme.client, "Design", vera)
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"{served}/app/dev-login?telegram_user_id=5002")
+    await page.get_by_role("link", name="Send a message").click()
+    await page.get_by_text("0 will get it").wait_for()
+    await page.get_by_label("Backend").check()
+    await page.get_by_text("2 will get it").wait_for()
+    assert "Anna Smirnova, Boris Lee" in await page.locator("#audience").inner_text()
+    await page.get_by_label("Design").check()
+    await page.get_by_text("3 will get it").wait_for()
+    await page.get_by_label("Text").fill("{{ member.first_name }}, the demo is at 5!")
+    await page.locator("#preview").get_by_text("Lena, the demo is at 5!").wait_for()
+    await page.screenshot(path=str(SCREENSHOTS / "app-lead-compose.png"), full_page=True)
+    await page.get_by_role("button", name="Send now").click()
+    await page.locator("#progress").wait_for()
+    assert "Progress" in await page.locator("#progress").inner_text()
+    await page.get_by_label("Text").fill("{{ member.age }}")
+    await page.locator("#preview").get_by_role("alert").wait_for()

@@ -21,9 +21,21 @@ from core.events.confirmations import answer_as_member, occurrence_key, recurren
 from core.events.lookup import get_live_event
 from core.events.models import Answer
 from core.notify.messages import BUTTONS, format_when
-from core.teams.models import Member
-from core.teams.permissions import system_actor
-from core.teams.self_service import leads_of, memberships_of
+from core.notify.planning import nudge_now
+from core.teams.models import BuiltinRole, Member, MemberStatus, TimeOfDay
+from core.teams.permissions import Actor, system_actor
+from core.teams.self_service import (
+    leads_of,
+    memberships_of,
+    parse_quiet_hours,
+    resubscribe,
+    set_locale,
+    set_preferred_time,
+    set_quiet_hours,
+    set_timezone,
+    unsubscribe,
+)
+from core.timezones import find_timezones
 from webapp.auth import (
     COOKIE,
     SESSION_LIFETIME,
@@ -56,6 +68,40 @@ WORDS = {
         "back": "Back",
         "signing_in": "Signing you in…",
         "open_in_telegram": "Open this page from the bot's menu button in Telegram.",
+        "nudge": "Nudge the silent now",
+        "settings": "Settings",
+        "compose": "Send a message",
+        "audience": "Who gets it",
+        "tags_mode": "With the tags",
+        "any": "any of them",
+        "all": "all of them",
+        "text": "Text ({{ member.first_name }} and {{ member.name }} work)",
+        "send_now": "Send now",
+        "will_get_it": "will get it",
+        "in_audience": "in the audience; the others unsubscribed or cannot be reached",
+        "progress": "Progress",
+        "sent": "sent",
+        "queued": "waiting",
+        "failed": "failed",
+        "unreachable": "unreachable",
+        "pick_someone": "Pick at least one group or tag.",
+        "lead_only": "Only team leads can do that.",
+        "timezone": "Time zone (a city or a zone such as Europe/Berlin)",
+        "quiet": "Quiet hours",
+        "from": "From",
+        "to": "To",
+        "language": "Language",
+        "time_of_day": "Preferred time of day",
+        "morning": "Morning",
+        "day": "Day",
+        "evening": "Evening",
+        "subscribed": "Send me reminders",
+        "save": "Save",
+        "saved": "Saved.",
+        "zone_unknown": "Unknown time zone; type a city such as Berlin or a zone such as Europe/Berlin.",
+        "zone_many": "Several places match: {zones}. Type the one you mean.",
+        "quiet_bad": "Give both times, and different ones (e.g. 22:00 and 08:00), or neither.",
+        "nudged": "A nudge is on its way to everyone who has not answered.",
     },
     "ru": {
         "title": "Мои события",
@@ -71,6 +117,40 @@ WORDS = {
         "back": "Назад",
         "signing_in": "Входим…",
         "open_in_telegram": "Откройте эту страницу кнопкой меню бота в Telegram.",
+        "nudge": "Напомнить молчащим сейчас",
+        "settings": "Настройки",
+        "compose": "Отправить сообщение",
+        "audience": "Кому",
+        "tags_mode": "С метками",
+        "any": "любой из них",
+        "all": "всеми",
+        "text": "Текст (можно {{ member.first_name }} и {{ member.name }})",
+        "send_now": "Отправить сейчас",
+        "will_get_it": "получат",
+        "in_audience": "в аудитории; остальные отписались или недоступны",
+        "progress": "Ход отправки",
+        "sent": "отправлено",
+        "queued": "ждут",
+        "failed": "ошибки",
+        "unreachable": "недоступны",
+        "pick_someone": "Выберите хотя бы одну группу или метку.",
+        "lead_only": "Это могут только руководители команды.",
+        "timezone": "Часовой пояс (город или пояс, например Europe/Moscow)",
+        "quiet": "Тихие часы",
+        "from": "С",
+        "to": "До",
+        "language": "Язык",
+        "time_of_day": "Удобное время дня",
+        "morning": "Утро",
+        "day": "День",
+        "evening": "Вечер",
+        "subscribed": "Присылать напоминания",
+        "save": "Сохранить",
+        "saved": "Сохранено.",
+        "zone_unknown": "Неизвестный часовой пояс; введите город, например Москва, или пояс, например Europe/Moscow.",
+        "zone_many": "Подходит несколько мест: {zones}. Введите нужное.",
+        "quiet_bad": "Укажите оба времени, и разные (например 22:00 и 08:00), или ни одного.",
+        "nudged": "Напоминание уходит всем, кто ещё не ответил.",
     },
 }
 
@@ -154,6 +234,7 @@ async def home(request: Request, session: SessionDep) -> HTMLResponse:
             "csrf": signed.csrf,
             "cards": [_card(item, member) for item in items],
             "lead": False,
+            "is_lead": lead,
             "team": team,
         },
     )
@@ -248,7 +329,7 @@ async def board(
     me: Current,
     occurrence: str = "",
 ) -> HTMLResponse:
-    _, member = me
+    signed, member = me
     words = _words(member.locale)
     if not await leads_of(session, member):
         return HTMLResponse(Texts(member.locale)("lead_only"), status_code=403)
@@ -260,8 +341,130 @@ async def board(
     return _page(
         request,
         "board.html",
-        {"member": member, "words": words, "event": event, "board": counts},
+        {
+            "member": member,
+            "words": words,
+            "event": event,
+            "board": counts,
+            "occurrence": occurrence[:16],
+            "csrf": signed.csrf,
+            "can_nudge": event.confirm_before_minutes is not None and counts.counts.silent > 0,
+        },
     )
+
+
+@router.post("/events/{event_id}/nudge", response_class=HTMLResponse)
+async def nudge(
+    request: Request,
+    event_id: uuid.UUID,
+    session: SessionDep,
+    me: Current,
+    occurrence: Annotated[str, Form(max_length=16)] = "",
+) -> HTMLResponse:
+    """The board's "nudge the silent now" (leads only; roles are checked in core)."""
+    signed, member = me
+    if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
+        return HTMLResponse("the page is stale; reload it", status_code=403)
+    words = _words(member.locale)
+    if not await leads_of(session, member):
+        return HTMLResponse(Texts(member.locale)("lead_only"), status_code=403)
+    actor = Actor(member.workspace_id, BuiltinRole.lead, label=f"{member.name} (Mini App)")
+    try:
+        await nudge_now(session, actor, event_id, recurrence_id_of(occurrence))
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
+    except ValueError:
+        return HTMLResponse("not found", status_code=404)
+    await session.commit()
+    return HTMLResponse(f'<p role="status">{words["nudged"]}</p>')
+
+
+def _settings_form(member: Member) -> dict[str, Any]:
+    return {
+        "timezone": member.timezone,
+        "quiet_start": f"{member.quiet_start:%H:%M}" if member.quiet_start else "",
+        "quiet_end": f"{member.quiet_end:%H:%M}" if member.quiet_end else "",
+        "locale": member.locale,
+        "preferred_time": member.preferred_time,
+        "subscribed": member.status != MemberStatus.unsubscribed.value,
+    }
+
+
+def _settings_context(
+    member: Member, form: dict[str, Any], errors: dict[str, str], saved: bool, csrf: str
+) -> dict[str, Any]:
+    words = _words(member.locale)
+    return {
+        "member": member,
+        "words": words,
+        "csrf": csrf,
+        "form": form,
+        "errors": errors,
+        "saved": saved,
+        "times": [(t.value, words[t.value]) for t in TimeOfDay],
+    }
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, me: Current) -> HTMLResponse:
+    signed, member = me
+    context = _settings_context(member, _settings_form(member), {}, False, signed.csrf)
+    return _page(request, "settings.html", context)
+
+
+@router.post("/settings", response_class=HTMLResponse)
+async def save_settings(
+    request: Request,
+    session: SessionDep,
+    me: Current,
+    timezone: Annotated[str, Form(max_length=100)] = "",
+    quiet_start: Annotated[str, Form(max_length=5)] = "",
+    quiet_end: Annotated[str, Form(max_length=5)] = "",
+    locale: Annotated[str, Form(max_length=8)] = "en",
+    preferred_time: Annotated[str, Form(max_length=16)] = "day",
+    subscribed: Annotated[str, Form(max_length=3)] = "",
+) -> HTMLResponse:
+    """Check every field, show errors next to them, and change nothing unless all are right.
+    The settings are the person's: they apply to every membership of their Telegram account."""
+    signed, member = me
+    if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
+        return HTMLResponse("the page is stale; reload it", status_code=403)
+    form = {
+        "timezone": timezone.strip(),
+        "quiet_start": quiet_start,
+        "quiet_end": quiet_end,
+        "locale": locale,
+        "preferred_time": preferred_time,
+        "subscribed": subscribed == "yes",
+    }
+    words = _words(member.locale)
+    errors: dict[str, str] = {}
+    zones = find_timezones(timezone.strip())
+    if len(zones) != 1:
+        errors["timezone"] = (
+            words["zone_many"].format(zones=", ".join(zones)) if zones else words["zone_unknown"]
+        )
+    window = None
+    if quiet_start or quiet_end:
+        try:
+            window = parse_quiet_hours(f"{quiet_start}-{quiet_end}")
+        except ValueError:
+            errors["quiet"] = words["quiet_bad"]
+    if locale not in ("en", "ru") or preferred_time not in TimeOfDay.__members__:
+        errors["locale"] = words["zone_unknown"]
+    if errors:
+        context = _settings_context(member, form, errors, False, signed.csrf)
+        return _page(request, "_settings_form.html", context, status=422)
+    members = await memberships_of(session, signed.telegram_user_id)
+    set_timezone(members, zones[0])
+    set_quiet_hours(members, window)
+    set_locale(members, locale)
+    set_preferred_time(members, TimeOfDay(preferred_time))
+    (resubscribe if form["subscribed"] else unsubscribe)(members)
+    await session.commit()
+    form["timezone"] = zones[0]
+    context = _settings_context(member, form, {}, True, signed.csrf)
+    return _page(request, "_settings_form.html", context)
 
 
 async def not_signed_in(request: Request, exc: Exception) -> Response:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, SessionDep
 from core.calendar.ics_import import ImportReport, import_calendar
@@ -189,3 +190,22 @@ async def unmute_event(
     await mutes.unmute_event(session, actor, event_id, member_id)
     await session.commit()
     return Response(status_code=204)
+
+
+class NudgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    occurrence: datetime | None = Field(
+        default=None, description="For a recurring event: the occurrence's recurrence id"
+    )
+
+
+@router.post("/{event_id}/nudge", status_code=202)
+async def nudge_silent_now(
+    event_id: uuid.UUID, actor: ActorDep, session: SessionDep, data: NudgeRequest | None = None
+) -> JobOut:
+    """Nudge everyone who has not answered yet, now (at most once a minute per occurrence)."""
+    occurrence = data.occurrence if data else None
+    out = await planning.nudge_now(session, actor, event_id, occurrence)
+    await session.commit()
+    return out

@@ -14,10 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import utcnow
+from core.errors import Conflict, Invalid
 from core.events.confirmations import occurrence_key
 from core.events.lookup import get_live_event
 from core.events.models import Event, EventOverride, EventStatus
-from core.events.occurrences import expand, overrides_of
+from core.events.occurrences import check_recurrence_id, expand, overrides_of
 from core.notify.models import Job, JobKind, JobStatus
 from core.teams.permissions import Action, Actor
 
@@ -165,3 +167,38 @@ async def event_schedule(
         query = query.where(Job.status.in_([JobStatus.pending.value, JobStatus.claimed.value]))
     rows = await session.scalars(query.order_by(Job.due_at, Job.kind))
     return [JobOut.model_validate(r) for r in rows]
+
+
+async def nudge_now(
+    session: AsyncSession, actor: Actor, event_id: uuid.UUID, occurrence: datetime | None
+) -> JobOut:
+    """A lead's "nudge the silent now": a nudge job due at once for one occurrence. At most one
+    a minute, so a double tap does not message people twice."""
+    actor.require(Action.manage_events)
+    event = await get_live_event(session, actor, event_id)
+    if event.confirm_before_minutes is None:
+        raise Invalid("event_id", "this event does not ask for confirmation")
+    if (event.rrule is None) != (occurrence is None):
+        raise Invalid("occurrence", "give it for a recurring event, and only then")
+    recurrence_id = check_recurrence_id(event, occurrence, "occurrence") if occurrence else None
+    start = recurrence_id or event.starts_at
+    now = utcnow()
+    if now >= start - timedelta(minutes=event.confirm_before_minutes):
+        raise Invalid("occurrence", "answers are closed for this occurrence")
+    key = occurrence_key(recurrence_id)
+    job = Job(
+        workspace_id=event.workspace_id,
+        event_id=event.id,
+        kind=JobKind.nudge.value,
+        occurrence=key,
+        occurrence_start=start,
+        due_at=now,
+        status=JobStatus.pending.value,
+        idempotency_key=f"{event.id}:nudge-now:{key}:{now:%Y%m%dT%H%M}",
+    )
+    clash = await session.scalar(select(Job.id).where(Job.idempotency_key == job.idempotency_key))
+    if clash is not None:
+        raise Conflict("occurrence", "a nudge went out for it less than a minute ago")
+    session.add(job)
+    await session.flush()
+    return JobOut.model_validate(job)
