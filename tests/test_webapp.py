@@ -240,3 +240,25 @@ async def test_the_composer_is_for_leads_checks_csrf_and_sends_a_broadcast(
     assert bad.status_code == 422 and "template syntax error" in bad.text
     sent = await site.post("/app/compose/send", data=form, headers={"X-CSRF-Token": csrf})
     assert sent.status_code == 200 and 'id="progress"' in sent.text
+
+
+async def test_add_to_my_calendar_gives_a_working_feed_once_and_replaces_it(
+    acme: Workspace, site: httpx.AsyncClient
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    await _event(acme, {"members": [anna["id"]]}, title="Retro")
+    csrf = await sign_in(site, ANNA)
+    page = await site.get("/app/calendar")
+    assert "Get my calendar link" in page.text
+    assert (await site.post("/app/calendar")).status_code == 403  # no CSRF token
+    links = await site.post("/app/calendar", headers={"X-CSRF-Token": csrf})
+    url = links.text.split('readonly value="')[1].split('"')[0]
+    assert 'href="webcal://' in links.text
+    feed = await site.get(httpx.URL(url).path)
+    assert feed.status_code == 200 and b"SUMMARY:Retro" in feed.content
+    again = await site.get("/app/calendar")
+    assert "You already have a calendar link" in again.text and url not in again.text
+    renewed = await site.post("/app/calendar", headers={"X-CSRF-Token": csrf})
+    new_url = renewed.text.split('readonly value="')[1].split('"')[0]
+    assert new_url != url
+    assert (await site.get(httpx.URL(url).path)).status_code == 404

@@ -14,6 +14,8 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import SessionDep
 from bot.texts import Texts
+from core.calendar.models import FeedKind
+from core.calendar.tokens import feed_state, rotate_feed
 from core.db import utcnow
 from core.errors import DomainError
 from core.events.agenda import AgendaItem, agenda, workspace_upcoming
@@ -70,6 +72,14 @@ WORDS = {
         "open_in_telegram": "Open this page from the bot's menu button in Telegram.",
         "nudge": "Nudge the silent now",
         "settings": "Settings",
+        "calendar": "Add to my calendar",
+        "calendar_intro": "Get a private link that puts your events into your calendar app and keeps them up to date.",
+        "calendar_exists": "You already have a calendar link (made {created}). For safety it is not shown again; a new one replaces it.",
+        "calendar_get": "Get my calendar link",
+        "calendar_new": "Get a new link",
+        "calendar_keep": "Keep this link to yourself: anyone with it sees your events.",
+        "calendar_subscribe": "Subscribe (Apple Calendar, Outlook)",
+        "calendar_url": "Link for Google Calendar (Settings → Add calendar → From URL)",
         "compose": "Send a message",
         "audience": "Who gets it",
         "tags_mode": "With the tags",
@@ -119,6 +129,14 @@ WORDS = {
         "open_in_telegram": "Откройте эту страницу кнопкой меню бота в Telegram.",
         "nudge": "Напомнить молчащим сейчас",
         "settings": "Настройки",
+        "calendar": "Добавить в мой календарь",
+        "calendar_intro": "Получите личную ссылку: ваши события появятся в календаре и будут обновляться.",
+        "calendar_exists": "У вас уже есть ссылка на календарь (создана {created}). Из соображений безопасности она больше не показывается; новая заменит её.",
+        "calendar_get": "Получить ссылку",
+        "calendar_new": "Получить новую ссылку",
+        "calendar_keep": "Никому не передавайте ссылку: по ней видны ваши события.",
+        "calendar_subscribe": "Подписаться (Apple Календарь, Outlook)",
+        "calendar_url": "Ссылка для Google Календаря (Настройки → Добавить календарь → По URL)",
         "compose": "Отправить сообщение",
         "audience": "Кому",
         "tags_mode": "С метками",
@@ -465,6 +483,38 @@ async def save_settings(
     form["timezone"] = zones[0]
     context = _settings_context(member, form, {}, True, signed.csrf)
     return _page(request, "_settings_form.html", context)
+
+
+@router.get("/calendar", response_class=HTMLResponse)
+async def calendar_page(request: Request, session: SessionDep, me: Current) -> HTMLResponse:
+    """ "Add to my calendar": links are stored hashed, so an existing one is not shown again."""
+    signed, member = me
+    actor = system_actor(member.workspace_id, label=f"{member.name} (Mini App)")
+    state = await feed_state(session, actor, FeedKind.member, member.id)
+    created = (
+        format_when(state.created_at, member.timezone, member.locale)
+        if state.active and state.created_at
+        else None
+    )
+    context = {
+        "member": member,
+        "words": _words(member.locale),
+        "csrf": signed.csrf,
+        "created": created,
+    }
+    return _page(request, "calendar.html", context)
+
+
+@router.post("/calendar", response_class=HTMLResponse)
+async def new_calendar_link(request: Request, session: SessionDep, me: Current) -> HTMLResponse:
+    signed, member = me
+    if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
+        return HTMLResponse("the page is stale; reload it", status_code=403)
+    actor = system_actor(member.workspace_id, label=f"{member.name} (Mini App)")
+    public_url = request.app.state.settings.public_url
+    link = await rotate_feed(session, actor, FeedKind.member, member.id, public_url)
+    await session.commit()
+    return _page(request, "_calendar_links.html", {"words": _words(member.locale), "link": link})
 
 
 async def not_signed_in(request: Request, exc: Exception) -> Response:
