@@ -27,11 +27,15 @@ from api.routes import (
     tags,
     telegram,
     tokens,
+    workspace,
 )
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.settings import Settings, get_settings
 from webapp import compose as webapp_compose
+from webapp import console as webapp_console
+from webapp import event_editor as webapp_events
+from webapp import picker as webapp_picker
 from webapp import routes as webapp_routes
 
 DESCRIPTION = """
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendar,
         invites,
         code_words,
+        workspace,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
@@ -100,8 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(telegram.router)
     app.include_router(webapp_routes.router)
     app.include_router(webapp_compose.router)
+    app.include_router(webapp_picker.router)
+    app.include_router(webapp_events.router)
     app.mount("/app/static", webapp_routes.static, name="webapp-static")
     app.add_exception_handler(webapp_routes.NotSignedIn, webapp_routes.not_signed_in)
+    app.add_exception_handler(webapp_console.Refused, webapp_console.refused)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -116,7 +116,7 @@ async def timings(
         "lead's home": lambda: client.get("/app"),
         "board (who is coming)": lambda: client.get(f"/app/events/{event}/board"),
         "audience count, all groups": lambda: client.post(
-            "/app/compose/audience",
+            "/app/audience",
             data={"groups": [str(g) for g in groups]},
             headers={"X-CSRF-Token": csrf},
         ),

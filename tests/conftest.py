@@ -25,6 +25,9 @@ from core.settings import Settings
 from core.teams.workspaces import create_workspace
 from worker.channels import TelegramChannel, make_bot
 
+# Fixtures shared by the Mini App tests (the app served in-process, signed in through Telegram).
+pytest_plugins = ["tests.webapp_helpers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

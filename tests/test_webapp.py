@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,31 +13,11 @@ from api.app import create_app
 from core.settings import Settings
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
-from tests.webapp_helpers import BOT_TOKEN, init_data
+from tests.webapp_helpers import BOT_TOKEN, init_data, sign_in
 
 ANNA = {"id": 4001, "first_name": "Anna", "language_code": "en"}
 LENA = {"id": 4002, "first_name": "Lena"}
 OTTO = {"id": 4003, "first_name": "Otto"}
-
-
-@pytest.fixture
-async def site(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    configured = settings.model_copy(update={"telegram_token": SecretStr(BOT_TOKEN)})
-    app = create_app(configured)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://vestnik.test"
-        ) as client,
-    ):
-        yield client
-
-
-async def sign_in(site: httpx.AsyncClient, user: dict[str, Any]) -> str:
-    response = await site.post("/app/auth", data={"init_data": init_data(user)})
-    assert response.status_code == 204, response.text
-    page = await site.get("/app")
-    return page.text.split('"X-CSRF-Token": "')[1].split('"')[0]
 
 
 async def _event(ws: Workspace, audience: dict[str, Any], title: str = "Sync") -> dict[str, Any]:
@@ -229,8 +208,8 @@ async def test_the_composer_is_for_leads_checks_csrf_and_sends_a_broadcast(
     csrf = await sign_in(site, LENA)
     assert (await site.get("/app/compose")).status_code == 200
     form = {"groups": [team["id"]], "text": "Hi {{ member.first_name }}"}
-    assert (await site.post("/app/compose/audience", data=form)).status_code == 403
-    counted = await site.post("/app/compose/audience", data=form, headers={"X-CSRF-Token": csrf})
+    assert (await site.post("/app/audience", data=form)).status_code == 403
+    counted = await site.post("/app/audience", data=form, headers={"X-CSRF-Token": csrf})
     assert "<strong>1</strong>" in counted.text and "Anna" in counted.text
     empty = await site.post("/app/compose/send", data={"text": "x"}, headers={"X-CSRF-Token": csrf})
     assert empty.status_code == 422 and "Pick at least one group" in empty.text

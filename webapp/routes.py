@@ -22,6 +22,7 @@ from core.events.agenda import AgendaItem, agenda, workspace_upcoming
 from core.events.confirmations import answer_as_member, occurrence_key, recurrence_id_of, tally
 from core.events.lookup import get_live_event
 from core.events.models import Answer
+from core.events.repeat import describe
 from core.notify.messages import BUTTONS, format_when
 from core.notify.planning import nudge_now
 from core.teams.models import BuiltinRole, Member, MemberStatus, TimeOfDay
@@ -48,129 +49,13 @@ from webapp.auth import (
     read_session,
     telegram_user_from_init_data,
 )
+from webapp.words import WORDS
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/app", include_in_schema=False)
 static = StaticFiles(directory=HERE / "static")
 MAX_INIT_DATA_AGE = timedelta(hours=24)
-
-WORDS = {
-    "en": {
-        "title": "My events",
-        "team": "Team events",
-        "none": "Nothing is coming up in the next 60 days.",
-        "board": "Who is coming",
-        "going": "Going",
-        "not_going": "Not going",
-        "maybe": "Maybe",
-        "silent": "Silent",
-        "answer_by": "Answer by",
-        "your_answer": "Your answer",
-        "back": "Back",
-        "signing_in": "Signing you in…",
-        "open_in_telegram": "Open this page from the bot's menu button in Telegram.",
-        "nudge": "Nudge the silent now",
-        "settings": "Settings",
-        "calendar": "Add to my calendar",
-        "calendar_intro": "Get a private link that puts your events into your calendar app and keeps them up to date.",
-        "calendar_exists": "You already have a calendar link (made {created}). For safety it is not shown again; a new one replaces it.",
-        "calendar_get": "Get my calendar link",
-        "calendar_new": "Get a new link",
-        "calendar_keep": "Keep this link to yourself: anyone with it sees your events.",
-        "calendar_subscribe": "Subscribe (Apple Calendar, Outlook)",
-        "calendar_url": "Link for Google Calendar (Settings → Add calendar → From URL)",
-        "compose": "Send a message",
-        "audience": "Who gets it",
-        "tags_mode": "With the tags",
-        "any": "any of them",
-        "all": "all of them",
-        "text": "Text ({{ member.first_name }} and {{ member.name }} work)",
-        "send_now": "Send now",
-        "will_get_it": "will get it",
-        "in_audience": "in the audience; the others unsubscribed or cannot be reached",
-        "progress": "Progress",
-        "sent": "sent",
-        "queued": "waiting",
-        "failed": "failed",
-        "unreachable": "unreachable",
-        "pick_someone": "Pick at least one group or tag.",
-        "lead_only": "Only team leads can do that.",
-        "timezone": "Time zone (a city or a zone such as Europe/Berlin)",
-        "quiet": "Quiet hours",
-        "from": "From",
-        "to": "To",
-        "language": "Language",
-        "time_of_day": "Preferred time of day",
-        "morning": "Morning",
-        "day": "Day",
-        "evening": "Evening",
-        "subscribed": "Send me reminders",
-        "save": "Save",
-        "saved": "Saved.",
-        "zone_unknown": "Unknown time zone; type a city such as Berlin or a zone such as Europe/Berlin.",
-        "zone_many": "Several places match: {zones}. Type the one you mean.",
-        "quiet_bad": "Give both times, and different ones (e.g. 22:00 and 08:00), or neither.",
-        "nudged": "A nudge is on its way to everyone who has not answered.",
-    },
-    "ru": {
-        "title": "Мои события",
-        "team": "События команды",
-        "none": "В ближайшие 60 дней ничего не запланировано.",
-        "board": "Кто придёт",
-        "going": "Идут",
-        "not_going": "Не идут",
-        "maybe": "Возможно",
-        "silent": "Молчат",
-        "answer_by": "Ответить до",
-        "your_answer": "Ваш ответ",
-        "back": "Назад",
-        "signing_in": "Входим…",
-        "open_in_telegram": "Откройте эту страницу кнопкой меню бота в Telegram.",
-        "nudge": "Напомнить молчащим сейчас",
-        "settings": "Настройки",
-        "calendar": "Добавить в мой календарь",
-        "calendar_intro": "Получите личную ссылку: ваши события появятся в календаре и будут обновляться.",
-        "calendar_exists": "У вас уже есть ссылка на календарь (создана {created}). Из соображений безопасности она больше не показывается; новая заменит её.",
-        "calendar_get": "Получить ссылку",
-        "calendar_new": "Получить новую ссылку",
-        "calendar_keep": "Никому не передавайте ссылку: по ней видны ваши события.",
-        "calendar_subscribe": "Подписаться (Apple Календарь, Outlook)",
-        "calendar_url": "Ссылка для Google Календаря (Настройки → Добавить календарь → По URL)",
-        "compose": "Отправить сообщение",
-        "audience": "Кому",
-        "tags_mode": "С метками",
-        "any": "любой из них",
-        "all": "всеми",
-        "text": "Текст (можно {{ member.first_name }} и {{ member.name }})",
-        "send_now": "Отправить сейчас",
-        "will_get_it": "получат",
-        "in_audience": "в аудитории; остальные отписались или недоступны",
-        "progress": "Ход отправки",
-        "sent": "отправлено",
-        "queued": "ждут",
-        "failed": "ошибки",
-        "unreachable": "недоступны",
-        "pick_someone": "Выберите хотя бы одну группу или метку.",
-        "lead_only": "Это могут только руководители команды.",
-        "timezone": "Часовой пояс (город или пояс, например Europe/Moscow)",
-        "quiet": "Тихие часы",
-        "from": "С",
-        "to": "До",
-        "language": "Язык",
-        "time_of_day": "Удобное время дня",
-        "morning": "Утро",
-        "day": "День",
-        "evening": "Вечер",
-        "subscribed": "Присылать напоминания",
-        "save": "Сохранить",
-        "saved": "Сохранено.",
-        "zone_unknown": "Неизвестный часовой пояс; введите город, например Москва, или пояс, например Europe/Moscow.",
-        "zone_many": "Подходит несколько мест: {zones}. Введите нужное.",
-        "quiet_bad": "Укажите оба времени, и разные (например 22:00 и 08:00), или ни одного.",
-        "nudged": "Напоминание уходит всем, кто ещё не ответил.",
-    },
-}
 
 
 def _secure(request: Request) -> bool:
@@ -241,6 +126,7 @@ async def home(request: Request, session: SessionDep) -> HTMLResponse:
                     "occurrence": occurrence_key(recurrence_id),
                     "title": event.title,
                     "when": format_when(start, member.timezone, member.locale, event.all_day),
+                    "repeats": describe(event.rrule, member.locale),
                 }
             )
     return _page(

@@ -63,6 +63,8 @@ class Event(TenantMixin, TimestampMixin, Base):
     reminder_offsets: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list)
     # Minutes before each occurrence's start by which members should answer; NULL = no request.
     confirm_before_minutes: Mapped[int | None] = mapped_column(Integer)
+    # Whether members of the audience may see who else said they are going.
+    show_attendees: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     status: Mapped[str] = mapped_column(String(16), default=EventStatus.scheduled.value)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     # Grows on every change, so calendar apps replace their copy (RFC 5545 SEQUENCE).

@@ -51,8 +51,10 @@ class EventCreate(BaseModel):
         default_factory=list, description="Occurrence starts to skip. " + _LOCAL
     )
     audience: AudienceRule = Field(default_factory=AudienceRule)
-    reminder_offsets: Offsets = Field(
-        default_factory=list, description="Minutes before the start to remind, e.g. [1440, 60]"
+    reminder_offsets: Offsets | None = Field(
+        default=None,
+        description="Minutes before the start to remind, e.g. [1440, 60]; "
+        "the workspace's default reminders when omitted",
     )
     confirmation_required: bool = False
     confirm_by: datetime | None = Field(
@@ -62,6 +64,9 @@ class EventCreate(BaseModel):
     )
     confirm_before_minutes: Offset | None = Field(
         default=None, description="Answer deadline as minutes before each start (default 0)"
+    )
+    show_attendees: bool = Field(
+        default=False, description="Members of the audience may see who else is going"
     )
 
 
@@ -86,6 +91,7 @@ class EventUpdate(BaseModel):
     confirmation_required: bool | None = None
     confirm_by: datetime | None = None
     confirm_before_minutes: Offset | None = None
+    show_attendees: bool | None = None
     status: EventStatus | None = None
 
 
@@ -109,6 +115,7 @@ class EventOut(BaseModel):
     confirmation_required: bool
     confirm_before_minutes: int | None
     confirm_by: datetime | None = Field(description="Deadline of the first occurrence, UTC")
+    show_attendees: bool
     status: EventStatus
     created_by: str
     created_at: datetime

@@ -43,6 +43,7 @@ _NOT_NULL = frozenset(
         "reminder_offsets",
         "confirmation_required",
         "status",
+        "show_attendees",
     }
 )
 
@@ -115,9 +116,11 @@ def _apply_confirmation(event: Event, data: EventCreate, zone: ZoneInfo) -> None
 
 async def _apply(session: AsyncSession, actor: Actor, event: Event, data: EventCreate) -> None:
     """Check ``data`` as a whole and write it onto ``event``; raises Invalid naming the field."""
-    timezone = data.timezone
-    if timezone is None:
-        timezone = (await session.get_one(Workspace, actor.workspace_id)).timezone
+    timezone, offsets = data.timezone, data.reminder_offsets
+    if timezone is None or offsets is None:
+        workspace = await session.get_one(Workspace, actor.workspace_id)
+        timezone = timezone or workspace.timezone
+        offsets = list(workspace.default_reminder_offsets) if offsets is None else offsets
     zone = ZoneInfo(timezone)
     await validate_audience(session, actor.workspace_id, data.audience)
     event.title, event.description, event.location = data.title, data.description, data.location
@@ -126,7 +129,8 @@ async def _apply(session: AsyncSession, actor: Actor, event: Event, data: EventC
     _apply_recurrence(event, data, zone)
     _apply_confirmation(event, data, zone)
     event.audience = data.audience.model_dump(mode="json")
-    event.reminder_offsets = sorted(set(data.reminder_offsets), reverse=True)
+    event.reminder_offsets = sorted(set(offsets), reverse=True)
+    event.show_attendees = data.show_attendees
 
 
 def _view(event: Event) -> EventOut:
@@ -152,6 +156,7 @@ def _view(event: Event) -> EventOut:
         confirmation_required=minutes is not None,
         confirm_before_minutes=minutes,
         confirm_by=None if minutes is None else event.starts_at - timedelta(minutes=minutes),
+        show_attendees=event.show_attendees,
         status=EventStatus(event.status),
         created_by=event.created_by,
         created_at=event.created_at,
@@ -194,6 +199,7 @@ def _as_input(event: Event) -> dict[str, Any]:
         "reminder_offsets": list(event.reminder_offsets),
         "confirmation_required": event.confirm_before_minutes is not None,
         "confirm_before_minutes": event.confirm_before_minutes,
+        "show_attendees": event.show_attendees,
     }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, TenantMixin, TimestampMixin, utcnow
@@ -50,9 +51,20 @@ def _ws_fk() -> Mapped[uuid.UUID]:
 
 class Workspace(IdMixin, TimestampMixin, Base):
     __tablename__ = "workspaces"
+    __table_args__ = (
+        CheckConstraint("rate_per_second IS NULL OR rate_per_second > 0", name="rate_positive"),
+        CheckConstraint("daily_limit IS NULL OR daily_limit > 0", name="daily_limit_positive"),
+    )
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Minutes before the start, for events created without reminders of their own.
+    default_reminder_offsets: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), default=list, server_default="{}"
+    )
+    # The workspace's own send limits, below the bot's; NULL = only the bot's limits apply.
+    rate_per_second: Mapped[float | None] = mapped_column(Float)
+    daily_limit: Mapped[int | None] = mapped_column(Integer)
 
 
 class Member(TenantMixin, TimestampMixin, Base):

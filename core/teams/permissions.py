@@ -17,6 +17,7 @@ class Action(StrEnum):
     manage_roles = "manage roles"
     grant_owner = "grant or take the owner role"
     manage_tokens = "manage API tokens"
+    manage_workspace = "change the workspace's settings"
 
 
 _ALLOWED: dict[BuiltinRole, frozenset[Action]] = {

@@ -24,12 +24,48 @@
       signin.textContent = await response.text();
     });
   }
+  // A refusal (403, 404, an ended session) is shown next to what was clicked, as text.
   document.addEventListener("htmx:responseError", (event) => {
-    const target = event.detail.elt.closest("li") || document.body;
+    const target = event.detail.elt.closest("li, form, fieldset") || document.body;
     const note = document.createElement("p");
     note.className = "error";
     note.setAttribute("role", "alert");
-    note.textContent = event.detail.xhr.responseText;
+    const html = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
+    note.textContent = html.body.textContent.trim() || event.detail.xhr.statusText;
     target.append(note);
   });
+
+  // Parts of a form that only matter for some choices: the repeat options, the event's times,
+  // the confirmation deadline. Without JavaScript everything simply stays visible.
+  function refresh(root) {
+    root.querySelectorAll("select[data-shows]").forEach((select) => {
+      select.form.querySelectorAll("[data-show-for]").forEach((part) => {
+        part.hidden = !part.dataset.showFor.split(" ").includes(select.value);
+      });
+    });
+    root.querySelectorAll("input[data-toggles]").forEach((box) => {
+      const part = document.getElementById(box.dataset.toggles);
+      if (part) part.hidden = box.hasAttribute("data-hide-when-checked") ? box.checked : !box.checked;
+    });
+  }
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    // A person ticked in the search results stays picked when the search changes.
+    const found = box.closest && box.closest(".found");
+    if (found && box.checked) {
+      document.querySelector(found.dataset.keep).append(box.closest("label"));
+    }
+    refresh(document);
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copy);
+    field.select();
+    (navigator.clipboard ? navigator.clipboard.writeText(field.value) : Promise.reject())
+      .catch(() => document.execCommand("copy"))
+      .finally(() => { button.textContent = button.dataset.copied; });
+  });
+  document.addEventListener("htmx:load", (event) => refresh(event.detail.elt.ownerDocument || document));
+  document.addEventListener("DOMContentLoaded", () => refresh(document));
 })();

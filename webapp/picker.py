@@ -1,0 +1,128 @@
+"""The audience picker shared by the event editor and the broadcast composer: groups, tags (any
+or all), roles, people, and exclusions, with the recipient count and first names updating as the
+lead clicks (htmx, debounced)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import SessionDep
+from core.errors import DomainError
+from core.filters import contains
+from core.notify.audience import AudienceRule, preview_audience
+from core.teams.models import Group, Member, Role, Tag
+from webapp.console import LeadConsole
+from webapp.routes import _page
+
+router = APIRouter(prefix="/app/audience", include_in_schema=False)
+IdList = Annotated[list[uuid.UUID], Form()]
+PEOPLE_FIELDS = ("members", "exclude_members")
+
+
+async def audience_form(
+    groups: IdList = [],  # noqa: B006 (FastAPI reads the default, it is never mutated)
+    tags: IdList = [],  # noqa: B006
+    tags_mode: Annotated[str, Form(max_length=3)] = "any",
+    roles: IdList = [],  # noqa: B006
+    members: IdList = [],  # noqa: B006
+    exclude_groups: IdList = [],  # noqa: B006
+    exclude_tags: IdList = [],  # noqa: B006
+    exclude_members: IdList = [],  # noqa: B006
+) -> AudienceRule:
+    """The audience the picker's checkboxes describe."""
+    return AudienceRule(
+        groups=groups,
+        tags=tags,
+        tags_mode="all" if tags_mode == "all" else "any",
+        roles=roles,
+        members=members,
+        exclude_groups=exclude_groups,
+        exclude_tags=exclude_tags,
+        exclude_members=exclude_members,
+    )
+
+
+AudienceForm = Annotated[AudienceRule, Depends(audience_form)]
+
+
+async def picker_context(
+    session: AsyncSession, workspace_id: uuid.UUID, rule: AudienceRule | None = None
+) -> dict[str, Any]:
+    """What the picker template needs: the workspace's groups, tags and roles, the rule to show
+    as picked, and the names of the people it lists."""
+    rule = rule or AudienceRule()
+
+    async def named(model: Any) -> list[Any]:
+        return list(
+            await session.scalars(
+                select(model).where(model.workspace_id == workspace_id).order_by(model.name)
+            )
+        )
+
+    listed = [*rule.members, *rule.exclude_members]
+    names: dict[uuid.UUID, str] = {}
+    if listed:
+        names = dict(
+            (
+                await session.execute(
+                    select(Member.id, Member.name).where(
+                        Member.workspace_id == workspace_id, Member.id.in_(listed)
+                    )
+                )
+            ).all()
+        )
+    return {
+        "groups": await named(Group),
+        "tags": await named(Tag),
+        "roles": await named(Role),
+        "rule": rule,
+        "picked": {
+            field: [(i, names[i]) for i in getattr(rule, field) if i in names]
+            for field in PEOPLE_FIELDS
+        },
+    }
+
+
+@router.post("", response_class=HTMLResponse)
+async def count(
+    request: Request, session: SessionDep, lead: LeadConsole, rule: AudienceForm
+) -> HTMLResponse:
+    """The live count: how many the picked audience reaches, and the first names."""
+    try:
+        preview = await preview_audience(session, lead.actor, rule, 8)
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
+    return _page(
+        request,
+        "_audience.html",
+        {"words": lead.words, "preview": preview, "reachable": preview.by_status.active},
+    )
+
+
+@router.get("/people", response_class=HTMLResponse)
+async def find_people(
+    request: Request, session: SessionDep, lead: LeadConsole, pq: str = "", field: str = "members"
+) -> HTMLResponse:
+    """People whose name contains the search, as checkboxes the page keeps once ticked."""
+    if field not in PEOPLE_FIELDS:
+        field = "members"
+    found: list[Member] = []
+    if pq.strip():
+        found = list(
+            await session.scalars(
+                select(Member)
+                .where(
+                    Member.workspace_id == lead.actor.workspace_id,
+                    Member.name.ilike(contains(pq.strip()[:100])),
+                )
+                .order_by(Member.name)
+                .limit(10)
+            )
+        )
+    return _page(request, "_people_found.html", {"found": found, "field": field})
