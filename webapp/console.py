@@ -74,6 +74,11 @@ async def undo(session: AsyncSession, lead: Console) -> None:
     await session.refresh(lead.member)
 
 
+def alert(message: str, status: int = 422) -> HTMLResponse:
+    """A refusal as an htmx fragment, read out by screen readers."""
+    return HTMLResponse(f'<p class="error" role="alert">{escape(message)}</p>', status_code=status)
+
+
 async def refused(request: Request, exc: Exception) -> HTMLResponse:
     assert isinstance(exc, Refused)
     return HTMLResponse(

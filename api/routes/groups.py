@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import ActorDep, SessionDep
 from core.paging import NameQuery, Page, PageParams
 from core.teams import groups
+from core.teams.merging import merge_groups
 from core.teams.schemas import (
     BulkResult,
     GroupCreate,
@@ -15,6 +16,7 @@ from core.teams.schemas import (
     GroupUpdate,
     MemberIds,
     MemberOut,
+    MergeInto,
 )
 
 router = APIRouter(prefix="/groups", tags=["groups"])
@@ -81,5 +83,16 @@ async def remove_group_members(
 ) -> BulkResult:
     """Remove members in bulk. Their tags stay."""
     out = await groups.remove_group_members(session, actor, group_id, data)
+    await session.commit()
+    return out
+
+
+@router.post("/{group_id}/merge")
+async def merge_group(
+    group_id: uuid.UUID, data: MergeInto, actor: ActorDep, session: SessionDep
+) -> GroupOut:
+    """Merge this group into another: its members move over, event and broadcast audiences
+    and invites that named it name the other, and this one is deleted."""
+    out = await merge_groups(session, actor, group_id, data.into)
     await session.commit()
     return out

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Response
 from api.deps import ActorDep, SessionDep
 from core.paging import NameQuery, Page
 from core.teams import tags
-from core.teams.schemas import BulkResult, MemberIds, TagCreate, TagOut, TagUpdate
+from core.teams.merging import merge_tags
+from core.teams.schemas import BulkResult, MemberIds, MergeInto, TagCreate, TagOut, TagUpdate
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 
@@ -65,5 +66,16 @@ async def untag_members(
 ) -> BulkResult:
     """Take this tag away from members (the only way a tag is removed); audited."""
     out = await tags.untag_members(session, actor, tag_id, data)
+    await session.commit()
+    return out
+
+
+@router.post("/{tag_id}/merge")
+async def merge_tag(
+    tag_id: uuid.UUID, data: MergeInto, actor: ActorDep, session: SessionDep
+) -> TagOut:
+    """Merge this tag into another: its members move over, event and broadcast audiences
+    and invites that named it name the other, and this one is deleted."""
+    out = await merge_tags(session, actor, tag_id, data.into)
     await session.commit()
     return out

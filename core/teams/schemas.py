@@ -145,6 +145,10 @@ class TagOut(BaseModel):
     created_at: datetime
 
 
+class MergeInto(_In):
+    into: uuid.UUID = Field(description="The group or tag that takes over; this one is deleted")
+
+
 class MemberIds(_In):
     member_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=10_000)]
 

@@ -50,6 +50,11 @@
   }
   document.addEventListener("change", (event) => {
     const box = event.target;
+    if (box.dataset && box.dataset.selectAll) {
+      box.form.querySelectorAll(`input[name="${box.dataset.selectAll}"]`).forEach((other) => {
+        other.checked = box.checked;
+      });
+    }
     // A person ticked in the search results stays picked when the search changes.
     const found = box.closest && box.closest(".found");
     if (found && box.checked) {
@@ -58,6 +63,8 @@
     refresh(document);
   });
   document.addEventListener("click", (event) => {
+    const dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) { dismiss.closest(".confirm").remove(); return; }
     const button = event.target.closest("[data-copy]");
     if (!button) return;
     const field = document.getElementById(button.dataset.copy);
