@@ -24,7 +24,7 @@ Kind = Literal["groups", "tags"]
 
 
 async def _items(session: Any, lead: Console, kind: Kind) -> list[Any]:
-    everything = NameQuery(limit=500, offset=0)
+    everything = NameQuery(limit=200, offset=0)  # the API pages beyond that
     listed = groups.list_groups if kind == "groups" else tags.list_tags
     return list((await listed(session, lead.actor, everything)).items)
 

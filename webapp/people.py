@@ -100,7 +100,8 @@ async def people_page(
         name = "_people_rows.html" if offset else "_people_list.html"
         return _page(request, name, lead.context(**listing))
     labels = await _labels(session, lead.member.workspace_id)
-    return _page(request, "people.html", lead.context(**listing, **labels, errors={}))
+    context = lead.context(**listing, **labels, errors={}, form={"name": "", "email": ""})
+    return _page(request, "people.html", context)
 
 
 @router.post("/bulk", response_class=HTMLResponse)
