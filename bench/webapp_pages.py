@@ -2,8 +2,8 @@
 
 Run: python bench/webapp_pages.py [--members 5000] [--events 60] [--runs 30]
 Measures, through the ASGI app in this process (no network): the lead's home (their events and
-the team's), the "Who is coming" board of an event for everyone, and the composer's live audience
-count for all groups. Baseline in the same run: the same pages for a 50-member workspace; the
+the team's), the "Who is coming" board of an event for everyone, the people list (first page, a
+search, a group filter), the event editor, and the picker's live audience count for all groups. Baseline in the same run: the same pages for a 50-member workspace; the
 ratio shows how the pages grow with the team. Uses a throwaway embedded Postgres.
 """
 
@@ -115,6 +115,14 @@ async def timings(
     pages = {
         "lead's home": lambda: client.get("/app"),
         "board (who is coming)": lambda: client.get(f"/app/events/{event}/board"),
+        "people list (first 50)": lambda: client.get("/app/people"),
+        "people search (htmx rows)": lambda: client.get(
+            "/app/people", params={"q": "member 04"}, headers={"HX-Request": "true"}
+        ),
+        "people in a group": lambda: client.get(
+            "/app/people", params={"group": str(groups[3])}, headers={"HX-Request": "true"}
+        ),
+        "event editor": lambda: client.get(f"/app/events/{event}/edit"),
         "audience count, all groups": lambda: client.post(
             "/app/audience",
             data={"groups": [str(g) for g in groups]},

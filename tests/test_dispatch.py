@@ -572,3 +572,82 @@ async def test_a_long_job_keeps_its_lease_while_it_is_being_sent(
     assert (await sending).outcomes == {"sent": 48}
     assert stolen == []
     assert len(emulator.messages) == 48
+
+
+async def test_a_workspace_daily_limit_holds_the_rest_until_the_next_utc_day(
+    acme: Workspace,
+    globex: Workspace,
+    engine: AsyncEngine,
+    emulator: BotApiEmulator,
+    telegram: TelegramChannel,
+):
+    people = [await member(acme.client, f"P{i}", telegram_user_id=300 + i) for i in range(3)]
+    team = await group(acme.client, "Team", *people)
+    outsider = await member(globex.client, "G", telegram_user_id=399)
+    other = await group(globex.client, "Team", outsider)
+    await ok(acme.client.patch("/workspace", json={"daily_limit": 2}))
+    for ws, audience in ((acme, team), (globex, other)):
+        await ok(
+            ws.client.post(
+                "/events",
+                json={
+                    "title": "Planning",
+                    "starts_at": "2026-12-12T09:00:00Z",
+                    "audience": {"groups": [audience["id"]]},
+                    "reminder_offsets": [42 * 60],  # due 2026-12-10 15:00
+                },
+            ),
+            201,
+        )
+    at = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    assert await run_due(engine, telegram, at) == {"sent": 3, "deferred": 1}  # 2 + globex's 1
+    held = await ok(acme.client.get("/workspace"))
+    assert held["daily_limit"] == 2
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        waiting = (
+            await session.execute(
+                select(Delivery.last_error, Delivery.next_attempt_at).where(
+                    Delivery.status == "deferred"
+                )
+            )
+        ).all()
+    assert waiting == [("daily limit", datetime(2026, 12, 11, tzinfo=UTC))]
+    early = await retry_deferred(sessions, [telegram], KEY, Clock(at + timedelta(hours=8)))
+    assert early.outcomes == {}
+    next_day = await retry_deferred(sessions, [telegram], KEY, Clock(at + timedelta(hours=9)))
+    assert next_day.outcomes == {"sent": 1}
+    assert sum(len(emulator.sent_to(300 + i)) for i in range(3)) == 3
+
+
+async def test_a_workspace_rate_limit_paces_its_own_sends(
+    acme: Workspace, engine: AsyncEngine, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=310)
+    team = await group(acme.client, "Team", anna)
+    await ok(acme.client.patch("/workspace", json={"rate_per_second": 2.5}))
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Planning",
+                "starts_at": START,
+                "audience": {"groups": [team["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    paced: list[tuple[uuid.UUID, float]] = []
+
+    async def pace(workspace_id: uuid.UUID, per_second: float) -> None:
+        paced.append((workspace_id, per_second))
+
+    sessions = make_sessionmaker(engine)
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    async with sessions() as session:
+        jobs = await claim_due_jobs(session, "test", at)
+        await session.commit()
+    report = await dispatch_job(sessions, jobs[0].id, [telegram], KEY, Clock(at), pace=pace)
+    assert report.outcomes == {"sent": 1}
+    assert paced == [(acme.id, 2.5)]

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from core.settings import Settings
 from tests.conftest import Workspace, free_port
-from tests.factories import group, member, ok
+from tests.factories import group, member, ok, tag
 from tests.webapp_helpers import BOT_TOKEN, init_data
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -173,10 +173,10 @@ async def test_a_lead_picks_an_audience_and_the_count_follows_the_clicks(
     await page.goto(f"{served}/app/dev-login?telegram_user_id=5002")
     await page.get_by_role("link", name="Send a message").click()
     await page.get_by_text("0 will get it").wait_for()
-    await page.get_by_label("Backend").check()
+    await page.get_by_label("Backend", exact=True).check()
     await page.get_by_text("2 will get it").wait_for()
     assert "Anna Smirnova, Boris Lee" in await page.locator("#audience").inner_text()
-    await page.get_by_label("Design").check()
+    await page.get_by_label("Design", exact=True).check()
     await page.get_by_text("3 will get it").wait_for()
     await page.get_by_label("Text").fill("{{ member.first_name }}, the demo is at 5!")
     await page.locator("#preview").get_by_text("Lena, the demo is at 5!").wait_for()
@@ -186,3 +186,85 @@ async def test_a_lead_picks_an_audience_and_the_count_follows_the_clicks(
     assert "Progress" in await page.locator("#progress").inner_text()
     await page.get_by_label("Text").fill("{{ member.age }}")
     await page.locator("#preview").get_by_role("alert").wait_for()
+
+
+async def test_a_lead_builds_an_audience_creates_an_event_and_sees_the_answer_on_the_board(
+    acme: Workspace, served: str, browser: Browser
+):
+    owner_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "owner")
+    await member(acme.client, "Lena Lead", telegram_user_id=5002, role_ids=[owner_role["id"]])
+    anna = await member(acme.client, "Anna Smirnova", telegram_user_id=5001)
+    boris = await member(acme.client, "Boris Lee", telegram_user_id=5003)
+    vera = await member(acme.client, "Vera Stone", telegram_user_id=5004)
+    await group(acme.client, "Backend", anna, boris)
+    await group(acme.client, "Design", vera)
+    await tag(acme.client, "on-call", boris)
+
+    lead = await browser.new_page(viewport=PHONE)
+    await lead.goto(f"{served}/app/dev-login?telegram_user_id=5002")
+    await lead.get_by_role("link", name="New event").first.click()
+    await lead.get_by_role("heading", name="New event").wait_for()
+    await lead.get_by_label("Title").fill("Backend sync")
+    await lead.get_by_label("Starts at").fill("10:30")
+    await lead.get_by_label("Time zone").fill("Berlin")
+    await lead.get_by_label("Repeat").select_option("weekly")
+    await lead.get_by_label("Mon", exact=True).check()
+    await lead.get_by_label("Thu", exact=True).check()
+    await lead.get_by_label("Ask members to confirm").check()
+    await lead.get_by_label("Answers close this many hours before the start").fill("2")
+    await lead.get_by_label("Members may see who else is going").check()
+
+    # The audience: the count and the first names follow each click.
+    await lead.get_by_text("0 will get it").wait_for()
+    await lead.get_by_label("Backend", exact=True).check()
+    await lead.get_by_text("2 will get it").wait_for()
+    await lead.get_by_label("People: Find a person by name", exact=True).fill("ver")
+    await lead.locator("#found-members").get_by_label("Vera Stone").check()
+    await lead.get_by_text("3 will get it").wait_for()
+    await lead.get_by_label("Except those with the tags: #on-call").check()
+    await lead.get_by_text("2 will get it").wait_for()
+    shown = " ".join((await lead.locator("#audience").inner_text()).split())
+    assert shown == "2 will get it Anna Smirnova, Vera Stone"
+    await lead.screenshot(path=str(SCREENSHOTS / "app-lead-event-editor.png"), full_page=True)
+    await lead.get_by_role("button", name="Create").click()
+    await lead.get_by_role("heading", name="Backend sync").wait_for()
+    assert "Silent 2\nAnna Smirnova, Vera Stone" in await lead.locator("dl.board").inner_text()
+
+    # Anna answers Going in her Mini App; the board shows it.
+    anna_page = await browser.new_page(viewport=PHONE)
+    await anna_page.goto(f"{served}/app/dev-login?telegram_user_id=5001")
+    card = anna_page.locator("li.card", has_text="Backend sync").first
+    await card.get_by_role("button", name="Going", exact=True).click()
+    await card.locator('[aria-pressed="true"]', has_text="Going").wait_for()
+    await card.get_by_role("link", name="Backend sync").click()
+    await anna_page.get_by_text("Who is going").wait_for()
+    assert "weekly, on Mon and Thu" in await anna_page.locator("dl.board").inner_text()
+    await anna_page.screenshot(path=str(SCREENSHOTS / "app-member-event.png"), full_page=True)
+    await lead.reload()
+    board = await lead.locator("dl.board").inner_text()
+    assert "Going 1\nAnna Smirnova" in board and "Silent 1\nVera Stone" in board
+
+    # The lead's other pages, for the README.
+    await lead.goto(f"{served}/app/people")
+    await lead.get_by_label("Search").fill("lee")
+    await lead.locator("#people-count").get_by_text("1 of 1").wait_for()
+    await lead.get_by_label("Search").fill("")
+    await lead.locator("#people-count").get_by_text("4 of 4").wait_for()
+    await lead.get_by_label("Anna Smirnova").check()
+    await lead.get_by_label("Vera Stone").check()
+    await lead.get_by_label("With the selected people").select_option("add_tag")
+    await lead.get_by_label("Choose the group or tag.").select_option(label="#on-call")
+    await lead.get_by_role("button", name="Apply").click()
+    await lead.get_by_text("Done: 2 changed").wait_for()
+    await lead.locator("li.person", has_text="Vera Stone").get_by_text("#on-call").wait_for()
+    await lead.screenshot(path=str(SCREENSHOTS / "app-lead-people.png"), full_page=True)
+    await lead.goto(f"{served}/app/labels")
+    await lead.locator("#labels-groups").get_by_role("button", name="Delete").first.click()
+    await lead.get_by_text("Delete the group “Backend”? 2 members leave it").wait_for()
+    await lead.screenshot(path=str(SCREENSHOTS / "app-lead-groups.png"), full_page=True)
+    await lead.get_by_role("button", name="Cancel").click()
+    await lead.goto(f"{served}/app/admin")
+    await lead.get_by_label("Name", exact=True).fill("CRM sync")
+    await lead.get_by_role("button", name="Add").click()
+    await lead.get_by_text("Copy the token now").wait_for()
+    await lead.screenshot(path=str(SCREENSHOTS / "app-admin.png"), full_page=True)

@@ -82,7 +82,9 @@ async def test_adding_a_person_and_copying_invite_links(acme: Workspace, site: h
     personal = await site.post(
         "/app/people/invite", data={"member_id": ivan["id"]}, headers=headers
     )
-    assert personal.status_code == 200 and ("?start=i" in personal.text or "/start i" in personal.text)
+    assert personal.status_code == 200 and (
+        "?start=i" in personal.text or "/start i" in personal.text
+    )
     assert 'data-copy="invite-' in personal.text
     grouped = await site.post(
         "/app/people/invite",

@@ -18,7 +18,7 @@ from core.calendar.models import FeedKind
 from core.calendar.tokens import feed_state, rotate_feed
 from core.db import utcnow
 from core.errors import DomainError
-from core.events.agenda import AgendaItem, agenda, workspace_upcoming
+from core.events.agenda import AgendaItem, agenda, next_occurrence_key, workspace_upcoming
 from core.events.confirmations import answer_as_member, occurrence_key, recurrence_id_of, tally
 from core.events.lookup import get_live_event
 from core.events.models import Answer
@@ -239,7 +239,8 @@ async def board(
         return HTMLResponse(Texts(member.locale)("lead_only"), status_code=403)
     try:
         event = await get_live_event(session, system_actor(member.workspace_id), event_id)
-        counts = await tally(session, event, recurrence_id_of(occurrence[:16]))
+        occurrence = occurrence[:16] or await next_occurrence_key(session, event, utcnow())
+        counts = await tally(session, event, recurrence_id_of(occurrence))
     except (DomainError, ValueError):
         return HTMLResponse("not found", status_code=404)
     return _page(
@@ -250,7 +251,7 @@ async def board(
             "words": words,
             "event": event,
             "board": counts,
-            "occurrence": occurrence[:16],
+            "occurrence": occurrence,
             "csrf": signed.csrf,
             "can_nudge": event.confirm_before_minutes is not None and counts.counts.silent > 0,
         },

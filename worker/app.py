@@ -80,13 +80,22 @@ async def run_worker(
     sessions = make_sessionmaker(engine)
     redis = Redis.from_url(redis_url)
     channels, closables = build_channels(settings, redis)
+    workspaces = RateLimiter(redis, Limits())  # each workspace's own limit, set by its owner
     secret = settings.signing_key
     broker: AsyncBroker = build_broker(redis_url)
     broker.is_worker_process = True
     lease = timedelta(seconds=settings.job_lease_seconds)
 
     async def dispatch(job_id: str) -> None:
-        report = await dispatch_job(sessions, uuid.UUID(job_id), channels, secret, utcnow, lease)
+        report = await dispatch_job(
+            sessions,
+            uuid.UUID(job_id),
+            channels,
+            secret,
+            utcnow,
+            lease,
+            pace=workspaces.acquire_workspace,
+        )
         if report.outcomes:
             log.info("job %s: %s", job_id, report.outcomes)
 
@@ -95,7 +104,9 @@ async def run_worker(
     async def retry_loop() -> None:
         while not stop.is_set():
             try:
-                report = await retry_deferred(sessions, channels, secret, utcnow)
+                report = await retry_deferred(
+                    sessions, channels, secret, utcnow, pace=workspaces.acquire_workspace
+                )
                 if report.outcomes:
                     log.info("retried deliveries: %s", report.outcomes)
             except Exception:  # a bad moment (database restart) must not end the loop

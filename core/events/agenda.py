@@ -118,3 +118,12 @@ async def next_matching(
     """The soonest coming occurrence of a live event whose title contains ``text``."""
     found = await workspace_upcoming(session, workspace_id, now, text, limit=1)
     return found[0] if found else None
+
+
+async def next_occurrence_key(session: AsyncSession, event: Event, now: datetime) -> str:
+    """The occurrence key of the event's next occurrence (within 60 days), or "" for a one-off
+    event or one with nothing coming: what a board shows when no occurrence is named."""
+    if event.rrule is None:
+        return ""
+    coming = expand(event, await overrides_of(session, [event.id]), now, now + HORIZON)
+    return occurrence_key(coming[0].recurrence_id) if coming else ""

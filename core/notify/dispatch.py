@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +31,7 @@ from core.notify.preferences import defer_until
 from core.notify.reachability import blocked_channels, mark_unreachable
 from core.notify.scheduler import DEFAULT_LEASE, finish_job, renew_lease
 from core.notify.subjects import Subject, subject_of
-from core.teams.models import Member, MemberStatus
+from core.teams.models import Member, MemberStatus, Workspace
 from core.teams.roles import lead_ids
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,14 @@ async def _recipients(session: AsyncSession, job: Job, subject: Subject) -> list
     return list(await session.scalars(query))
 
 
-async def _send(s: _Send, secret: bytes) -> Outcome:
+# Waits for a slot under a workspace's own per-second limit (workspace id, messages a second).
+Pace = Callable[[uuid.UUID, float], Awaitable[None]]
+DAILY_LIMIT = "daily limit"
+
+
+async def _send(s: _Send, secret: bytes, pace: Pace | None) -> Outcome:
+    if pace is not None and s.rate is not None:
+        await pace(s.job.workspace_id, s.rate)
     message = s.subject.message(s.job, s.member, s.board)
     data = [encode_answer(secret, s.delivery_id, answer) for _, answer in message.buttons]
     return await s.channel.send(_address(s.channel, s.member), message, data)
@@ -97,6 +104,7 @@ async def dispatch_job(
     secret: bytes,
     now: Callable[[], datetime],
     lease: timedelta = DEFAULT_LEASE,
+    pace: Pace | None = None,
 ) -> DispatchReport:
     """Send a claimed job to everyone it concerns now; finish it. Safe to call again for the same
     job (after a crash, a lost message, a second worker): members already served are skipped.
@@ -113,6 +121,8 @@ async def dispatch_job(
             return report
         members = await _recipients(session, job, subject)
         blocked = await blocked_channels(session, (m.id for m in members))
+        workspace = await session.get_one(Workspace, subject.workspace_id)
+        allowance = await daily_allowance(session, workspace, now())
         useful_until = subject.useful_until(job)
         rows = []
         for member in members:
@@ -127,6 +137,11 @@ async def dispatch_job(
             if channel is None:
                 continue
             later = defer_until(member, now(), useful_until)
+            why = "quiet hours" if later else None
+            if later is None and allowance is not None:
+                if allowance <= 0:  # over the workspace's day: the rest waits for tomorrow
+                    later, why = next_utc_day(now()), DAILY_LIMIT
+                allowance -= 1
             rows.append(
                 {
                     "id": uuid.uuid4(),
@@ -136,7 +151,7 @@ async def dispatch_job(
                     "channel": channel.name,
                     "status": (DeliveryStatus.deferred if later else DeliveryStatus.queued).value,
                     "next_attempt_at": later,
-                    "last_error": "quiet hours" if later else None,
+                    "last_error": why,
                     "attempts": 0,
                 }
             )
@@ -212,11 +227,11 @@ async def dispatch_job(
                 report.count("dropped")
                 return report
             sends = [
-                _Send(d, member, channel, job, subject, board)
+                _Send(d, member, channel, job, subject, board, workspace.rate_per_second)
                 for d, member, channel in batch
                 if d in mine
             ]
-            await _send_and_record(session, sends, secret, now, channels, report)
+            await _send_and_record(session, sends, secret, now, channels, report, pace)
         telegram = by_name.get("telegram")
         if telegram is not None and await announce(session, job, subject, telegram, secret, now()):
             report.count("announced")
@@ -233,6 +248,7 @@ class _Send:
     job: Job
     subject: Subject
     board: ConfirmationBoard | None
+    rate: float | None = None  # the workspace's own messages-a-second limit
 
 
 async def _send_and_record(
@@ -242,9 +258,10 @@ async def _send_and_record(
     now: Callable[[], datetime],
     channels: Sequence[Channel],
     report: DispatchReport,
+    pace: Pace | None = None,
 ) -> None:
     """Send a few at once (the rate limiter paces them), then record every outcome."""
-    outcomes = await asyncio.gather(*(_send(s, secret) for s in sends))
+    outcomes = await asyncio.gather(*(_send(s, secret, pace) for s in sends))
     at = now()
     sent = []
     for s, outcome in zip(sends, outcomes, strict=True):
@@ -312,6 +329,7 @@ async def retry_deferred(
     now: Callable[[], datetime],
     *,
     limit: int = 200,
+    pace: Pace | None = None,
 ) -> DispatchReport:
     """Send again the deliveries a channel asked to retry (429, 5xx, timeouts) whose wait is over.
 
@@ -365,15 +383,41 @@ async def retry_deferred(
                 )
                 if reason is None:
                     board = await subject.board(session, job)
-                    sends.append(_Send(delivery_id, member, channel, job, subject, board))
+                    workspace = await session.get_one(Workspace, job.workspace_id)
+                    rate = workspace.rate_per_second
+                    sends.append(_Send(delivery_id, member, channel, job, subject, board, rate))
                     continue
                 outcome = Outcome(OutcomeKind.failed, reason=reason)
                 await record_outcome(
                     session, delivery_id, member, channel_name, outcome, now(), channels
                 )
                 report.count(outcome.kind.value)
-            await _send_and_record(session, sends, secret, now, channels, report)
+            await _send_and_record(session, sends, secret, now, channels, report, pace)
     return report
+
+
+def next_utc_day(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+async def daily_allowance(session: AsyncSession, workspace: Workspace, now: datetime) -> int | None:
+    """How many more messages the workspace may send today (UTC), or None without a limit.
+    Counts what went out today and what is queued or on the wire now."""
+    if workspace.daily_limit is None:
+        return None
+    midnight = datetime.combine(now.date(), time(0), tzinfo=UTC)
+    used = await session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.workspace_id == workspace.id,
+            or_(
+                and_(Delivery.status == DeliveryStatus.sent.value, Delivery.sent_at >= midnight),
+                Delivery.status.in_([DeliveryStatus.queued.value, DeliveryStatus.sending.value]),
+            ),
+        )
+    )
+    return max(0, workspace.daily_limit - (used or 0))
 
 
 async def _why_not_retry(

@@ -8,6 +8,7 @@ stays under the limits in steady state instead of bouncing off 429s.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -65,6 +66,17 @@ class RateLimiter:
         keys, intervals = self._plan(bot, chat)
         while True:
             wait = int(await self._script(keys=keys, args=intervals))
+            if wait == 0:
+                return
+            await asyncio.sleep(wait / 1_000_000)
+
+    async def acquire_workspace(self, workspace_id: uuid.UUID, per_second: float) -> None:
+        """Return when one more message of this workspace fits its own per-second limit (set by
+        its owner, below the bot's); that slot is taken."""
+        key = f"{self.prefix}:workspace:{workspace_id}"
+        interval = round(1_000_000 / per_second)
+        while True:
+            wait = int(await self._script(keys=[key], args=[interval]))
             if wait == 0:
                 return
             await asyncio.sleep(wait / 1_000_000)
