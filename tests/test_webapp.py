@@ -211,6 +211,11 @@ async def test_the_composer_is_for_leads_checks_csrf_and_sends_a_broadcast(
     assert (await site.post("/app/audience", data=form)).status_code == 403
     counted = await site.post("/app/audience", data=form, headers={"X-CSRF-Token": csrf})
     assert "<strong>1</strong>" in counted.text and "Anna" in counted.text
+    assert f'<option value="{anna["id"]}">Preview for: Anna</option>' in counted.text
+    as_anna = await site.post(
+        "/app/compose/preview", data=form | {"sample": anna["id"]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert "Hi Anna" in as_anna.text
     empty = await site.post("/app/compose/send", data={"text": "x"}, headers={"X-CSRF-Token": csrf})
     assert empty.status_code == 422 and "Pick at least one group" in empty.text
     bad = await site.post(

@@ -269,3 +269,41 @@ async def test_admin_is_for_owners_tokens_and_workspace_settings(
     lead_api = await ok(acme.client.post("/tokens", json={"name": "lead", "role": "lead"}), 201)
     refused = await client_for(lead_api["token"]).patch("/workspace", json={"daily_limit": None})
     assert refused.status_code == 403
+
+
+ANY_ID = "00000000-0000-4000-8000-000000000000"
+
+
+async def test_every_console_route_needs_a_session(site: httpx.AsyncClient):
+    pages = [
+        "/app/events/new",
+        f"/app/events/{ANY_ID}/edit",
+        f"/app/events/{ANY_ID}",
+        "/app/compose",
+        "/app/people",
+        "/app/labels",
+        "/app/admin",
+        "/app/audience/people?pq=a",
+    ]
+    for path in pages:
+        response = await site.get(path)
+        assert (response.status_code, response.headers.get("location")) == (303, "/app"), path
+    posts = [
+        "/app/events/new",
+        f"/app/events/{ANY_ID}/edit",
+        f"/app/events/{ANY_ID}/delete",
+        "/app/audience",
+        "/app/compose/send",
+        "/app/people/bulk",
+        "/app/people/add",
+        "/app/people/invite",
+        "/app/labels/groups/new",
+        f"/app/labels/tags/{ANY_ID}/merge",
+        f"/app/labels/groups/{ANY_ID}/delete",
+        "/app/admin/tokens",
+        f"/app/admin/tokens/{ANY_ID}/revoke",
+        "/app/admin/settings",
+    ]
+    for path in posts:
+        response = await site.post(path, headers={"HX-Request": "true"})
+        assert response.status_code == 401, (path, response.status_code)

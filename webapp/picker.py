@@ -91,9 +91,15 @@ async def picker_context(
 
 @router.post("", response_class=HTMLResponse)
 async def count(
-    request: Request, session: SessionDep, lead: LeadConsole, rule: AudienceForm
+    request: Request,
+    session: SessionDep,
+    lead: LeadConsole,
+    rule: AudienceForm,
+    text: Annotated[str | None, Form(max_length=4000)] = None,
+    sample: Annotated[str, Form(max_length=40)] = "",
 ) -> HTMLResponse:
-    """The live count: how many the picked audience reaches, and the first names."""
+    """The live count: how many the picked audience reaches, and the first names. For the
+    composer (which sends its text along) also the choice of whom to preview the text for."""
     try:
         preview = await preview_audience(session, lead.actor, rule, 8)
     except DomainError as exc:
@@ -101,7 +107,14 @@ async def count(
     return _page(
         request,
         "_audience.html",
-        {"words": lead.words, "preview": preview, "reachable": preview.by_status.active},
+        {
+            "words": lead.words,
+            "preview": preview,
+            "reachable": preview.by_status.active,
+            "composer": text is not None,
+            "sample": sample,
+            "member": lead.member,
+        },
     )
 
 
