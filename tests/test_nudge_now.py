@@ -12,7 +12,7 @@ from bot.emulator import BotApiEmulator
 from tests.conftest import ClientFor, Workspace
 from tests.factories import fields_of, member, ok
 from tests.test_dispatch import run_due
-from tests.test_webapp import sign_in, site  # noqa: F401 (fixture)
+from tests.webapp_helpers import sign_in
 from worker.channels import TelegramChannel
 
 
@@ -78,7 +78,7 @@ async def test_nudge_now_is_for_leads_of_the_workspace_and_checks_the_event(
 
 async def test_the_board_in_the_mini_app_has_the_nudge_button(
     acme: Workspace,
-    site: httpx.AsyncClient,  # noqa: F811
+    site: httpx.AsyncClient,
 ):
     lead_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "lead")
     await member(acme.client, "Lena", telegram_user_id=4002, role_ids=[lead_role["id"]])
