@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from html import escape
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -24,15 +23,11 @@ from core.notify.broadcasts import (
 )
 from core.notify.messages import check_broadcast_template, format_when, render_broadcast
 from core.teams.models import Member
-from webapp.console import Console, LeadConsole
+from webapp.console import Console, LeadConsole, alert
 from webapp.picker import AudienceForm, picker_context
 from webapp.routes import _page
 
 router = APIRouter(prefix="/app/compose", include_in_schema=False)
-
-
-def _alert(message: str, status: int = 422) -> HTMLResponse:
-    return HTMLResponse(f'<p class="error" role="alert">{escape(message)}</p>', status_code=status)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -62,7 +57,7 @@ async def preview(
     try:
         check_broadcast_template(text)
     except ValueError as exc:
-        return _alert(str(exc), 200)
+        return alert(str(exc), 200)
     rendered = render_broadcast(text, reader).text
     return _page(request, "_preview.html", {"reader": reader, "text": rendered})
 
@@ -97,19 +92,19 @@ async def send(
 ) -> HTMLResponse:
     words = lead.words
     if rule.is_empty:
-        return _alert(words["pick_someone"])
+        return alert(words["pick_someone"])
     try:
         at = _parse_send_at(send_at, lead.member.timezone)
     except ValueError:
-        return _alert(words["send_at_bad"])
+        return alert(words["send_at_bad"])
     try:
         out = await create_broadcast(
             session, lead.actor, BroadcastCreate(audience=rule, text=text or " ", send_at=at)
         )
     except DomainError as exc:
-        return _alert(words["send_at_bad"] if exc.detail.startswith("send_at") else exc.detail)
+        return alert(words["send_at_bad"] if exc.detail.startswith("send_at") else exc.detail)
     except ValueError as exc:
-        return _alert(str(exc))
+        return alert(str(exc))
     await session.commit()
     return _progress(request, lead, out)
 
@@ -134,6 +129,6 @@ async def cancel(
     try:
         out = await cancel_broadcast(session, lead.actor, broadcast_id)
     except DomainError as exc:
-        return _alert(exc.detail, 404 if "not found" in exc.detail else 422)
+        return alert(exc.detail, 404 if "not found" in exc.detail else 422)
     await session.commit()
     return _progress(request, lead, out)

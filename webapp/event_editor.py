@@ -17,7 +17,15 @@ from api.deps import SessionDep
 from core.errors import DomainError, Invalid, NotFound
 from core.events.agenda import AgendaItem
 from core.events.details import event_details
-from core.events.repeat import ORDINALS, WEEKDAYS, Frequency, Repeat, describe, from_rrule
+from core.events.repeat import (
+    ORDINALS,
+    WEEKDAYS,
+    Frequency,
+    Repeat,
+    describe,
+    from_rrule,
+    weekday_names,
+)
 from core.events.schemas import EventCreate, EventOut, EventUpdate
 from core.events.service import create_event, delete_event, get_event, update_event
 from core.notify.audience import AudienceRule
@@ -248,7 +256,7 @@ async def _editor(
         form_repeat=asdict(form.repeat),
         event_id=event_id,
         errors=errors,
-        weekdays=[(d, _day_names(lead.member.locale)[i]) for i, d in enumerate(WEEKDAYS)],
+        weekdays=[(d, weekday_names(lead.member.locale)[i]) for i, d in enumerate(WEEKDAYS)],
         ordinals=[(o, words[f"o_{o}"]) for o in ORDINALS],
         reminder_choices=[(m, words[f"rem_{m}"]) for m in REMINDER_CHOICES],
         described=_described(form.repeat, lead.member.locale),
@@ -261,12 +269,6 @@ def _described(repeat: Repeat, locale: str) -> str:
         return describe(repeat.to_rrule(), locale)
     except Invalid:
         return ""
-
-
-def _day_names(locale: str) -> tuple[str, ...]:
-    if locale == "ru":
-        return ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
-    return ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @router.get("/new", response_class=HTMLResponse)

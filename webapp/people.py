@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
@@ -22,6 +21,7 @@ from core.teams.models import Group, MemberStatus, Tag
 from core.teams.schemas import MemberCreate, MemberFilter, MemberIds
 from core.teams.tags import tag_members, untag_members
 from webapp.console import Console, LeadConsole, field_errors, undo
+from webapp.picker import by_name
 from webapp.routes import _page
 
 router = APIRouter(prefix="/app/people", include_in_schema=False)
@@ -32,17 +32,6 @@ BULK = {
     "add_group": add_group_members,
     "remove_group": remove_group_members,
 }
-
-
-async def _labels(session: AsyncSession, workspace_id: uuid.UUID) -> dict[str, list[Any]]:
-    async def named(model: Any) -> list[Any]:
-        return list(
-            await session.scalars(
-                select(model).where(model.workspace_id == workspace_id).order_by(model.name)
-            )
-        )
-
-    return {"groups": await named(Group), "tags": await named(Tag)}
 
 
 def _filter(q: str, status: str, group: str, tag: str, offset: int) -> MemberFilter:
@@ -99,7 +88,8 @@ async def people_page(
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") != "main":
         name = "_people_rows.html" if offset else "_people_list.html"
         return _page(request, name, lead.context(**listing))
-    labels = await _labels(session, lead.member.workspace_id)
+    ws = lead.member.workspace_id
+    labels = {"groups": await by_name(session, Group, ws), "tags": await by_name(session, Tag, ws)}
     context = lead.context(**listing, **labels, errors={}, form={"name": "", "email": ""})
     return _page(request, "people.html", context)
 

@@ -51,20 +51,21 @@ async def audience_form(
 AudienceForm = Annotated[AudienceRule, Depends(audience_form)]
 
 
+async def by_name(session: AsyncSession, model: Any, workspace_id: uuid.UUID) -> list[Any]:
+    """The workspace's groups, tags or roles, by name."""
+    return list(
+        await session.scalars(
+            select(model).where(model.workspace_id == workspace_id).order_by(model.name)
+        )
+    )
+
+
 async def picker_context(
     session: AsyncSession, workspace_id: uuid.UUID, rule: AudienceRule | None = None
 ) -> dict[str, Any]:
     """What the picker template needs: the workspace's groups, tags and roles, the rule to show
     as picked, and the names of the people it lists."""
     rule = rule or AudienceRule()
-
-    async def named(model: Any) -> list[Any]:
-        return list(
-            await session.scalars(
-                select(model).where(model.workspace_id == workspace_id).order_by(model.name)
-            )
-        )
-
     listed = [*rule.members, *rule.exclude_members]
     names: dict[uuid.UUID, str] = {}
     if listed:
@@ -78,9 +79,9 @@ async def picker_context(
             ).all()
         )
     return {
-        "groups": await named(Group),
-        "tags": await named(Tag),
-        "roles": await named(Role),
+        "groups": await by_name(session, Group, workspace_id),
+        "tags": await by_name(session, Tag, workspace_id),
+        "roles": await by_name(session, Role, workspace_id),
         "rule": rule,
         "picked": {
             field: [(i, names[i]) for i in getattr(rule, field) if i in names]

@@ -64,13 +64,7 @@ async def record_confirmation(
     if event.confirm_before_minutes is None:
         raise Invalid("answer", "this event does not ask for confirmation")
     recurrence_id = _occurrence(event, data.occurrence)
-    rule = AudienceRule.model_validate(event.audience)
-    reached = await session.scalar(
-        audience_query(event.workspace_id, rule)
-        .where(Member.id == member.id)
-        .with_only_columns(Member.id)
-    )
-    if reached is None:
+    if not await in_audience(session, event, member.id):
         raise Invalid("member_id", "this member is not in the event's audience")
     now = utcnow()
     start = recurrence_id or event.starts_at
@@ -86,6 +80,17 @@ async def record_confirmation(
         answer=data.answer,
         answered_at=now,
     )
+
+
+async def in_audience(session: AsyncSession, event: Event, member_id: uuid.UUID) -> bool:
+    """Whether the event's audience, resolved now, includes this member."""
+    rule = AudienceRule.model_validate(event.audience)
+    reached = await session.scalar(
+        audience_query(event.workspace_id, rule)
+        .where(Member.id == member_id)
+        .with_only_columns(Member.id)
+    )
+    return reached is not None
 
 
 async def confirmation_board(
@@ -172,13 +177,7 @@ async def answer_as_member(
     recurrence_id = recurrence_id_of(occurrence)
     if recurrence_id is not None:
         check_recurrence_id(event, recurrence_id)
-    rule = AudienceRule.model_validate(event.audience)
-    reached = await session.scalar(
-        audience_query(event.workspace_id, rule)
-        .where(Member.id == member.id)
-        .with_only_columns(Member.id)
-    )
-    if reached is None:
+    if not await in_audience(session, event, member.id):
         raise NotFound("event", event_id)  # not for them: as if it did not exist
     start = recurrence_id or event.starts_at
     deadline = start - timedelta(minutes=event.confirm_before_minutes)

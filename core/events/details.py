@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from core.events.confirmations import occurrence_key, recurrence_id_of, tally
+from core.events.confirmations import in_audience, occurrence_key, recurrence_id_of, tally
 from core.events.lookup import get_live_event
 from core.events.models import Answer, Confirmation
 from core.events.occurrences import check_recurrence_id, overrides_of
-from core.notify.audience import AudienceRule, audience_query
 from core.teams.models import Member
 from core.teams.permissions import system_actor
 
@@ -48,13 +47,7 @@ async def event_details(
         raise NotFound("occurrence", occurrence) from None
     if (recurrence_id is None) != (event.rrule is None):
         raise NotFound("occurrence", occurrence)
-    rule = AudienceRule.model_validate(event.audience)
-    reached = await session.scalar(
-        audience_query(event.workspace_id, rule)
-        .where(Member.id == member.id)
-        .with_only_columns(Member.id)
-    )
-    if reached is None:
+    if not await in_audience(session, event, member.id):
         raise NotFound("event", event_id)
     starts, ends = event.starts_at, event.ends_at
     if recurrence_id is not None:

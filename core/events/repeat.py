@@ -182,6 +182,11 @@ def from_rrule(rrule: str | None) -> Repeat:
     return out
 
 
+def weekday_names(locale: str) -> tuple[str, ...]:
+    """Short day names, Monday first, in the reader's language."""
+    return _WORDS.get(locale, _WORDS["en"]).day_short
+
+
 def describe(rrule: str | None, locale: str = "en") -> str:
     """The rule in plain words: "weekly on Mon and Thu", "monthly on the last Friday"."""
     if not rrule:

@@ -63,20 +63,19 @@ class RateLimiter:
 
     async def acquire(self, bot: str, chat: str) -> None:
         """Return when one more message to ``chat`` fits every limit; that slot is taken."""
-        keys, intervals = self._plan(bot, chat)
-        while True:
-            wait = int(await self._script(keys=keys, args=intervals))
-            if wait == 0:
-                return
-            await asyncio.sleep(wait / 1_000_000)
+        await self._take(*self._plan(bot, chat))
 
     async def acquire_workspace(self, workspace_id: uuid.UUID, per_second: float) -> None:
         """Return when one more message of this workspace fits its own per-second limit (set by
         its owner, below the bot's); that slot is taken."""
-        key = f"{self.prefix}:workspace:{workspace_id}"
-        interval = round(1_000_000 / per_second)
+        await self._take(
+            [f"{self.prefix}:workspace:{workspace_id}"], [round(1_000_000 / per_second)]
+        )
+
+    async def _take(self, keys: list[str], intervals: list[int]) -> None:
+        """Wait until every limit has a free slot, then take one in each."""
         while True:
-            wait = int(await self._script(keys=[key], args=[interval]))
+            wait = int(await self._script(keys=keys, args=intervals))
             if wait == 0:
                 return
             await asyncio.sleep(wait / 1_000_000)

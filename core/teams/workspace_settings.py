@@ -9,17 +9,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict
+from core.events.schemas import Offsets
 from core.teams.models import Workspace
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import _In
 from core.timezones import check_timezone
 
-MAX_OFFSET_MINUTES = 60 * 24 * 60
-
 WorkspaceName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
 ]
-Offsets = Annotated[list[Annotated[int, Field(ge=0, le=MAX_OFFSET_MINUTES)]], Field(max_length=10)]
 
 
 class WorkspaceSettings(BaseModel):
