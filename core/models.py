@@ -1,9 +1,17 @@
 """Imports every table so ``Base.metadata`` is complete (for Alembic and the schema check)."""
 
+from core.audit import AuditEntry
 from core.calendar.models import FeedToken
 from core.db import Base
 from core.events.models import Confirmation, Event, EventOverride
-from core.notify.models import Delivery, Job
+from core.notify.models import (
+    Delivery,
+    DeliveryTally,
+    IdempotencyKey,
+    Job,
+    MessageTemplate,
+    SendSecond,
+)
 from core.teams.models import (
     ApiToken,
     Group,
@@ -19,19 +27,24 @@ from core.teams.models import (
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "Base",
     "Confirmation",
     "Delivery",
+    "DeliveryTally",
     "Event",
     "EventOverride",
     "FeedToken",
     "Group",
+    "IdempotencyKey",
     "Job",
     "Member",
     "MemberGroup",
     "MemberRole",
     "MemberTag",
+    "MessageTemplate",
     "Role",
+    "SendSecond",
     "Tag",
     "TagChange",
     "Workspace",

@@ -98,7 +98,7 @@ async def send(
     except ValueError:
         return alert(words["send_at_bad"])
     try:
-        out = await create_broadcast(
+        out, _ = await create_broadcast(
             session, lead.actor, BroadcastCreate(audience=rule, text=text or " ", send_at=at)
         )
     except DomainError as exc:

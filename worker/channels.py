@@ -46,12 +46,18 @@ class TelegramChannel:
 
     async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
         markup = None
+        rows: list[list[InlineKeyboardButton]] = []
         if message.buttons:
-            row = [
-                InlineKeyboardButton(text=label, callback_data=data)
-                for (label, _), data in zip(message.buttons, button_data, strict=True)
-            ]
-            markup = InlineKeyboardMarkup(inline_keyboard=[row])
+            rows.append(
+                [
+                    InlineKeyboardButton(text=label, callback_data=data)
+                    for (label, _), data in zip(message.buttons, button_data, strict=True)
+                ]
+            )
+        # One link a row: labels stay readable on a phone.
+        rows += [[InlineKeyboardButton(text=label, url=url)] for label, url in message.links]
+        if rows:
+            markup = InlineKeyboardMarkup(inline_keyboard=rows)
         if self.limiter is not None:
             await self.limiter.acquire(str(self.bot.id), address)
         try:
@@ -91,6 +97,9 @@ class LogChannel:
         return f"{member.name} <{member.id}>"
 
     async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
-        buttons = " ".join(f"[{label}]" for label, _ in message.buttons)
+        buttons = " ".join(
+            [f"[{label}]" for label, _ in message.buttons]
+            + [f"[{label} → {url}]" for label, url in message.links]
+        )
         log.info("to %s: %s %s", address, message.text, buttons)
         return Outcome(OutcomeKind.sent, provider_message_id=f"log-{next(self._ids)}")

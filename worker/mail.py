@@ -48,6 +48,9 @@ class EmailChannel:
                 f"{label}: {self.answer_link(data)}"
                 for (label, _), data in zip(message.buttons, button_data, strict=True)
             ]
+        if message.links:
+            lines.append("")
+            lines += [f"{label}: {url}" for label, url in message.links]
         mail.set_content("\n".join(lines))
         return mail
 

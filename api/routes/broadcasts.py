@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 
 from api.deps import ActorDep, SessionDep
 from core.notify import broadcasts
@@ -13,12 +15,25 @@ router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
 
 @router.post("", status_code=201)
 async def create_broadcast(
-    data: BroadcastCreate, actor: ActorDep, session: SessionDep
+    data: BroadcastCreate,
+    actor: ActorDep,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Retry-safe: the same key within 24 h returns the first broadcast and "
+            "sends nothing again"
+        ),
+    ] = None,
 ) -> BroadcastOut:
-    """Send a message to an audience now, or at ``send_at``. The text may use
-    ``{{ member.first_name }}`` and ``{{ member.name }}``."""
-    out = await broadcasts.create_broadcast(session, actor, data)
+    """Send a message to an audience now, at ``send_at``, or (``local_time``) at ``send_at``'s
+    wall-clock time in each member's own zone. The text (or a template's) may use
+    ``{{ member.first_name }}`` and ``{{ member.name }}``; ``buttons`` add links."""
+    out, replayed = await broadcasts.create_broadcast(session, actor, data, idempotency_key)
     await session.commit()
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return out
 
 

@@ -108,7 +108,10 @@ class Confirmation(Base):
     """
 
     __tablename__ = "confirmations"
-    __table_args__ = (CheckConstraint("answer IN ('going', 'not_going', 'maybe')", name="answer"),)
+    __table_args__ = (
+        CheckConstraint("answer IN ('going', 'not_going', 'maybe')", name="answer"),
+        Index("ix_confirmations_workspace_answered", "workspace_id", "answered_at"),
+    )
 
     event_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), primary_key=True

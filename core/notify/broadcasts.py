@@ -1,45 +1,69 @@
 """Broadcasts: a lead's message to an audience, now or at a time, carried out by one job.
 
-The text is a sandboxed Jinja2 template with the member's variables; it is checked when the
-broadcast is made, so a typo is a 422 naming ``text`` and never a failed send later.
+The wording (default text, per-language variants, link buttons) is given directly or copied from a
+template, and checked when the broadcast is made (core.notify.templates). "At 09:00 local for
+everyone" (``local_time``) is one job due when the earliest zone reaches that time; each member's
+delivery waits (deferred, reason "local time") until their own zone does.
+
+``Idempotency-Key``: the same key within 24 hours returns the broadcast the first request made and
+sends nothing again; a different request under a used key is a 409.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import func, select, update
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by, short
 from core.db import utcnow
 from core.errors import Conflict, Invalid
 from core.notify.audience import AudienceRule, audience_query, validate_audience
-from core.notify.messages import check_broadcast_template
 from core.notify.models import (
     Broadcast,
     BroadcastStatus,
     Delivery,
+    DeliveryStatus,
+    IdempotencyKey,
     Job,
     JobKind,
     JobStatus,
+    MessageTemplate,
 )
+from core.notify.templates import Buttons, LinkButton, Text, Variants, buttons_json, check_content
 from core.scoping import get_scoped
 from core.teams.models import Member, MemberStatus
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import _In
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 # A broadcast "at" a time a little in the past (a slow form, clock skew) simply goes now.
 PAST_GRACE = timedelta(minutes=5)
+# The zones furthest ahead of and behind UTC: a local time happens between these two offsets.
+EARLIEST_ZONE, LATEST_ZONE = timedelta(hours=14), timedelta(hours=12)
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 class BroadcastCreate(_In):
     audience: AudienceRule
-    text: Text = Field(description="Jinja2: {{ member.first_name }}, {{ member.name }}")
+    text: Text | None = Field(
+        default=None,
+        description="Jinja2: {{ member.first_name }}, {{ member.name }}; or give template_id",
+    )
+    template_id: uuid.UUID | None = Field(
+        default=None, description="Copy text, variants and buttons from this template"
+    )
+    variants: Variants | None = None
+    buttons: Buttons | None = None
     send_at: datetime | None = Field(default=None, description="With an offset; now if omitted")
+    local_time: bool = Field(
+        default=False,
+        description="send_at is a wall-clock time in each member's own zone (offset ignored)",
+    )
 
 
 class Progress(BaseModel):
@@ -49,13 +73,18 @@ class Progress(BaseModel):
     deferred: int = 0
     unreachable: int = 0
     failed: int = 0
+    cancelled: int = 0
 
 
 class BroadcastOut(BaseModel):
     id: uuid.UUID
     text: str
+    variants: dict[str, str]
+    buttons: list[LinkButton]
+    template_id: uuid.UUID | None
     audience: AudienceRule
-    send_at: datetime
+    send_at: datetime = Field(description="When the job goes (the earliest zone, in local time)")
+    local_time: datetime | None = Field(description="The wall-clock time in each member's zone")
     status: BroadcastStatus
     job_status: JobStatus
     created_by: str
@@ -86,8 +115,12 @@ async def _view(session: AsyncSession, broadcast: Broadcast) -> BroadcastOut:
     return BroadcastOut(
         id=broadcast.id,
         text=broadcast.text,
+        variants=broadcast.variants,
+        buttons=[LinkButton.model_validate(b) for b in broadcast.buttons],
+        template_id=broadcast.template_id,
         audience=rule,
         send_at=broadcast.send_at,
+        local_time=broadcast.local_time,
         status=BroadcastStatus(broadcast.status),
         job_status=JobStatus(job.status),
         created_by=broadcast.created_by,
@@ -97,27 +130,125 @@ async def _view(session: AsyncSession, broadcast: Broadcast) -> BroadcastOut:
     )
 
 
+class _Replay(Exception):
+    """Another request with the same Idempotency-Key committed first."""
+
+
+def _request_hash(data: BroadcastCreate) -> str:
+    return hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+
+
+async def _earlier(
+    session: AsyncSession, actor: Actor, key: str, digest: str
+) -> BroadcastOut | None:
+    """The broadcast an earlier request with this key made, within the window."""
+    row = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.workspace_id == actor.workspace_id, IdempotencyKey.key == key
+        )
+    )
+    if row is None:
+        return None
+    if row.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+        return None
+    if row.request_hash != digest:
+        raise Conflict("Idempotency-Key", "was used in the last 24 hours for a different request")
+    broadcast = await session.get_one(Broadcast, row.broadcast_id)
+    return await _view(session, broadcast)
+
+
 async def create_broadcast(
-    session: AsyncSession, actor: Actor, data: BroadcastCreate
-) -> BroadcastOut:
+    session: AsyncSession,
+    actor: Actor,
+    data: BroadcastCreate,
+    idempotency_key: str | None = None,
+) -> tuple[BroadcastOut, bool]:
+    """Make the broadcast and its job. Returns it and whether it was made by an earlier request
+    with the same ``idempotency_key`` (then nothing new is made or sent)."""
     actor.require(Action.manage_events)
-    await validate_audience(session, actor.workspace_id, data.audience)
+    if idempotency_key is None:
+        return await _create(session, actor, data), False
+    if not 1 <= len(idempotency_key) <= 200:
+        raise Invalid("Idempotency-Key", "give 1 to 200 characters")
+    digest = _request_hash(data)
+    earlier = await _earlier(session, actor, idempotency_key, digest)
+    if earlier is not None:
+        return earlier, True
     try:
-        check_broadcast_template(data.text)
-    except ValueError as exc:
-        raise Invalid("text", str(exc)) from None
-    now = utcnow()
+        async with session.begin_nested():
+            out = await _create(session, actor, data)
+            claimed = await session.scalar(
+                insert(IdempotencyKey)
+                .values(
+                    id=uuid.uuid4(),
+                    workspace_id=actor.workspace_id,
+                    key=idempotency_key,
+                    request_hash=digest,
+                    broadcast_id=out.id,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing()
+                .returning(IdempotencyKey.id)
+            )
+            if claimed is None:
+                raise _Replay
+    except _Replay:
+        earlier = await _earlier(session, actor, idempotency_key, digest)
+        assert earlier is not None
+        return earlier, True
+    return out, False
+
+
+async def _content(
+    session: AsyncSession, actor: Actor, data: BroadcastCreate
+) -> tuple[str, dict[str, str], list[dict[str, str]]]:
+    """Text, variants and buttons: given, or the template's (given ones win)."""
+    if data.template_id is not None:
+        template = await get_scoped(
+            session, MessageTemplate, actor.workspace_id, data.template_id, "template"
+        )
+        text = data.text or template.text
+        variants = dict(data.variants) if data.variants is not None else template.variants
+        buttons = buttons_json(data.buttons) if data.buttons is not None else list(template.buttons)
+        return text, variants, buttons
+    if data.text is None:
+        raise Invalid("text", "give the text, or a template_id")
+    return data.text, dict(data.variants or {}), buttons_json(data.buttons or [])
+
+
+def _when(data: BroadcastCreate, now: datetime) -> tuple[datetime, datetime | None]:
+    """When the job goes, and the local wall-clock time if every member gets it in their zone."""
+    if data.local_time:
+        if data.send_at is None:
+            raise Invalid("send_at", "give the local time everyone should get it, e.g. 09:00")
+        wall = data.send_at.replace(tzinfo=None)
+        if wall.replace(tzinfo=UTC) + LATEST_ZONE < now - PAST_GRACE:
+            raise Invalid("send_at", "that time has passed in every time zone")
+        return max(wall.replace(tzinfo=UTC) - EARLIEST_ZONE, now), wall
     send_at = data.send_at or now
     if send_at.tzinfo is None:
         raise Invalid("send_at", "give a time with an offset, e.g. 2026-12-01T09:00:00+03:00")
     if send_at < now - PAST_GRACE:
         raise Invalid("send_at", "is in the past")
-    send_at = max(send_at, now)
+    return max(send_at, now), None
+
+
+async def _create(session: AsyncSession, actor: Actor, data: BroadcastCreate) -> BroadcastOut:
+    await validate_audience(session, actor.workspace_id, data.audience)
+    text, variants, buttons = await _content(session, actor, data)
+    check_content(text, variants)
+    now = utcnow()
+    send_at, local_time = _when(data, now)
     broadcast = Broadcast(
         workspace_id=actor.workspace_id,
         audience=data.audience.model_dump(mode="json"),
-        text=data.text,
+        text=text,
+        variants=variants,
+        buttons=buttons,
+        template_id=data.template_id,
         send_at=send_at,
+        local_time=local_time,
         status=BroadcastStatus.scheduled.value,
         created_by=actor.label,
         created_at=now,
@@ -137,7 +268,18 @@ async def create_broadcast(
         )
     )
     await session.flush()
-    return await _view(session, broadcast)
+    out = await _view(session, broadcast)
+    at = (
+        f"{local_time:%Y-%m-%d %H:%M} local time" if local_time else f"{send_at:%Y-%m-%d %H:%M} UTC"
+    )
+    record_by(
+        session,
+        actor,
+        "broadcast.created",
+        broadcast,
+        f"broadcast to {out.recipients} people at {at}: {short(text)}",
+    )
+    return out
 
 
 async def get_broadcast(
@@ -164,8 +306,24 @@ async def cancel_broadcast(
         .values(status=JobStatus.cancelled.value)
         .returning(Job.id)
     )
-    if stopped.first() is None and broadcast.status != BroadcastStatus.cancelled.value:
+    # Deliveries still waiting (for a member's local time, quiet hours, a retry) never go.
+    waiting = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.job_id.in_(select(Job.id).where(Job.broadcast_id == broadcast.id)),
+            Delivery.status.in_([DeliveryStatus.queued.value, DeliveryStatus.deferred.value]),
+        )
+        .values(status=DeliveryStatus.cancelled.value, next_attempt_at=None)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    held = len(waiting.all())
+    if stopped.first() is None and not held and broadcast.status != BroadcastStatus.cancelled.value:
         raise Conflict("broadcast", "it has already been sent")
+    if broadcast.status != BroadcastStatus.cancelled.value:
+        record_by(
+            session, actor, "broadcast.cancelled", broadcast, f"broadcast: {short(broadcast.text)}"
+        )
     broadcast.status = BroadcastStatus.cancelled.value
     broadcast.cancelled_at = broadcast.cancelled_at or utcnow()
     await session.flush()

@@ -87,6 +87,7 @@ async def _recipients(session: AsyncSession, job: Job, subject: Subject) -> list
 # Waits for a slot under a workspace's own per-second limit (workspace id, messages a second).
 Pace = Callable[[uuid.UUID, float], Awaitable[None]]
 DAILY_LIMIT = "daily limit"
+LOCAL_TIME = "local time"
 
 
 async def _send(s: _Send, secret: bytes, pace: Pace | None) -> Outcome:
@@ -136,8 +137,10 @@ async def dispatch_job(
             )
             if channel is None:
                 continue
-            later = defer_until(member, now(), useful_until)
-            why = "quiet hours" if later else None
+            later, why = subject.local_due(member), LOCAL_TIME
+            if later is None or later <= now():
+                later = defer_until(member, now(), useful_until)
+                why = "quiet hours" if later else None
             if later is None and allowance is not None:
                 if allowance <= 0:  # over the workspace's day: the rest waits for tomorrow
                     later, why = next_utc_day(now()), DAILY_LIMIT

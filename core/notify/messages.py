@@ -65,10 +65,12 @@ def _template(locale: str, kind: JobKind) -> Template:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """Text, plus answer buttons (label, answer) when the message asks for a confirmation."""
+    """Text, plus answer buttons (label, answer) when the message asks for a confirmation, and
+    link buttons (label, URL) a lead added to a broadcast."""
 
     text: str
     buttons: list[tuple[str, Answer]] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def subject(self) -> str:
@@ -123,13 +125,31 @@ def _broadcast_template(text: str) -> Template:
     return _environment.from_string(text)
 
 
+BROADCAST_VARIABLES = "member.name, member.first_name"
+
+
 def _member_variables(member: Member) -> dict[str, Any]:
     return {"member": {"name": member.name, "first_name": member.name.split()[0]}}
 
 
-def render_broadcast(text: str, member: Member) -> OutboundMessage:
-    """A lead's text with the member's variables ({{ member.first_name }}, {{ member.name }})."""
-    return OutboundMessage(text=_broadcast_template(text).render(_member_variables(member)))
+def pick_variant(text: str, variants: dict[str, str], locale: str) -> str:
+    """The wording in the member's language when there is one, else the default."""
+    return variants.get(locale) or text
+
+
+def render_broadcast(
+    text: str,
+    member: Member,
+    variants: dict[str, str] | None = None,
+    links: list[dict[str, str]] | None = None,
+) -> OutboundMessage:
+    """A lead's text, in the member's language if a variant exists, with the member's variables
+    ({{ member.first_name }}, {{ member.name }}) and the broadcast's link buttons."""
+    wording = pick_variant(text, variants or {}, member.locale)
+    return OutboundMessage(
+        text=_broadcast_template(wording).render(_member_variables(member)),
+        links=[(link["text"], link["url"]) for link in links or []],
+    )
 
 
 def check_broadcast_template(text: str) -> None:
@@ -140,7 +160,7 @@ def check_broadcast_template(text: str) -> None:
     except TemplateSyntaxError as exc:
         raise ValueError(f"template syntax error on line {exc.lineno}: {exc.message}") from None
     except UndefinedError as exc:
-        raise ValueError(f"{exc.message}; available: member.name, member.first_name") from None
+        raise ValueError(f"{exc.message}; available: {BROADCAST_VARIABLES}") from None
     except SecurityError as exc:
         raise ValueError(f"not allowed in a template: {exc}") from None
     if not rendered.strip():

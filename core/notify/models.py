@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -39,20 +40,58 @@ class BroadcastStatus(StrEnum):
 
 
 class Broadcast(TenantMixin, Base):
-    """A message a lead sends to an audience, now or at a time; its job carries it out."""
+    """A message a lead sends to an audience, now or at a time; its job carries it out.
+
+    ``text`` is the default wording and ``variants`` the per-language ones (``{"ru": "…"}``), copied
+    from a template when one is used, so editing the template later never changes what was sent.
+    With ``local_time`` set, ``send_at`` is the wall-clock time in each member's own zone
+    (``local_time`` holds it, naive) and the job goes when the earliest zone reaches it.
+    """
 
     __tablename__ = "broadcasts"
     __table_args__ = (CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),)
 
     audience: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     text: Mapped[str] = mapped_column(Text)
+    variants: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
+    buttons: Mapped[list[dict[str, str]]] = mapped_column(JSONB, default=list, server_default="[]")
+    template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("message_templates.id", ondelete="SET NULL")
+    )
     send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    local_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.scheduled.value)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MessageTemplate(TenantMixin, TimestampMixin, Base):
+    """A workspace's reusable message: default text, per-language variants, link buttons."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    variants: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict, server_default="{}")
+    buttons: Mapped[list[dict[str, str]]] = mapped_column(JSONB, default=list, server_default="[]")
+
+
+class IdempotencyKey(TenantMixin, Base):
+    """An ``Idempotency-Key`` a client sent with a POST, and what that POST made (24 h)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    broadcast_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow, index=True
+    )
 
 
 class JobStatus(StrEnum):
@@ -112,6 +151,7 @@ class DeliveryStatus(StrEnum):
     deferred = "deferred"
     unreachable = "unreachable"
     failed = "failed"
+    cancelled = "cancelled"  # a lead cancelled the broadcast before this one went
 
 
 class Delivery(TenantMixin, Base):
@@ -127,7 +167,8 @@ class Delivery(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("job_id", "member_id", "channel"),
         CheckConstraint(
-            "status IN ('queued', 'sending', 'sent', 'deferred', 'unreachable', 'failed')",
+            "status IN ('queued', 'sending', 'sent', 'deferred', 'unreachable', 'failed', "
+            "'cancelled')",
             name="status",
         ),
         Index("ix_deliveries_deferred", "status", "next_attempt_at"),
@@ -196,3 +237,40 @@ class ChatPost(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
+
+
+class DeliveryTally(Base):
+    """Deliveries counted by workspace, day, channel, kind, status and reason: the rollup the
+    statistics read, so they stay fast however long the history grows.
+
+    Kept exact by statement-level triggers on ``deliveries`` (migration 0010): each insert and
+    update moves its rows from their old bucket to the new one in the same transaction. A row's
+    day is the UTC day it was sent, or made if it never was. Deleting an event or a member does
+    not take back what was sent.
+    """
+
+    __tablename__ = "delivery_tallies"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class SendSecond(Base):
+    """Messages sent in each second, per workspace and channel (by the same triggers): the busiest
+    second of a day, against the workspace's per-second limit."""
+
+    __tablename__ = "send_seconds"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    second: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +43,10 @@ class Subject:
         """After this a message is pointless: the event's start or answer deadline; a day after
         a broadcast's time."""
         if self.event is None:
+            if self.broadcast is not None and self.broadcast.local_time is not None:
+                # The last zone (UTC-12) reaches the local time last.
+                latest = self.broadcast.local_time.replace(tzinfo=UTC) + timedelta(hours=12)
+                return latest + BROADCAST_USEFUL_FOR
             return job.occurrence_start + BROADCAST_USEFUL_FOR
         minutes = self.event.confirm_before_minutes
         if minutes is not None and job.kind in (
@@ -51,6 +56,12 @@ class Subject:
             return job.occurrence_start - timedelta(minutes=minutes)
         return job.occurrence_start
 
+    def local_due(self, member: Member) -> datetime | None:
+        """For a broadcast "at 09:00 local for everyone": that moment in the member's zone."""
+        if self.broadcast is None or self.broadcast.local_time is None:
+            return None
+        return self.broadcast.local_time.replace(tzinfo=ZoneInfo(member.timezone))
+
     async def board(self, session: AsyncSession, job: Job) -> ConfirmationBoard | None:
         if self.event is None or job.kind != JobKind.deadline_summary.value:
             return None
@@ -58,7 +69,8 @@ class Subject:
 
     def message(self, job: Job, member: Member, board: ConfirmationBoard | None) -> OutboundMessage:
         if self.broadcast is not None:
-            return render_broadcast(self.broadcast.text, member)
+            b = self.broadcast
+            return render_broadcast(b.text, member, b.variants, b.buttons)
         assert self.event is not None
         minutes = self.event.confirm_before_minutes
         deadline = (
