@@ -196,7 +196,7 @@ async def on_remind_choice(
         audience=AudienceRule.model_validate(data["audience"]), text=data["text"]
     )
     try:
-        out = await create_broadcast(session, actor, request)
+        out, _ = await create_broadcast(session, actor, request)
     except DomainError as exc:
         await message.edit_text(texts("remind_bad", error=exc.detail))
         return

@@ -143,15 +143,21 @@ async def calendar_link(
     await message.answer(texts("calendar_new", url=link.url, webcal=link.webcal))
 
 
-async def on_unsubscribe(message: Message, members: list[Member], texts: Texts) -> None:
+async def on_unsubscribe(
+    message: Message, session: AsyncSession, members: list[Member], texts: Texts
+) -> None:
     if not members:
         await message.answer(texts("not_member"))
         return
-    await message.answer(texts("unsubscribed" if unsubscribe(members) else "already_unsubscribed"))
+    changed = unsubscribe(session, members, "bot")
+    await message.answer(texts("unsubscribed" if changed else "already_unsubscribed"))
 
 
-async def on_resubscribe(message: Message, members: list[Member], texts: Texts) -> None:
+async def on_resubscribe(
+    message: Message, session: AsyncSession, members: list[Member], texts: Texts
+) -> None:
     if not members:
         await message.answer(texts("not_member"))
         return
-    await message.answer(texts("resubscribed" if resubscribe(members) else "already_subscribed"))
+    changed = resubscribe(session, members, "bot")
+    await message.answer(texts("resubscribed" if changed else "already_subscribed"))

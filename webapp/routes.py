@@ -365,7 +365,7 @@ async def save_settings(
     set_quiet_hours(members, window)
     set_locale(members, locale)
     set_preferred_time(members, TimeOfDay(preferred_time))
-    (resubscribe if form["subscribed"] else unsubscribe)(members)
+    (resubscribe if form["subscribed"] else unsubscribe)(session, members, "Mini App")
     await session.commit()
     form["timezone"] = zones[0]
     context = _settings_context(member, form, {}, True, signed.csrf)

@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by, short
 from core.db import utcnow
 from core.errors import Invalid
 from core.events.lookup import as_utc, get_live_event, touch
@@ -93,3 +94,10 @@ async def cancel_occurrence(
     touch(event)
     await session.flush()
     await plan_event_jobs(session, event, utcnow())
+    record_by(
+        session,
+        actor,
+        "event.occurrence_cancelled",
+        event,
+        f"event {short(event.title)!r}, occurrence {rid:%Y-%m-%d %H:%M} UTC",
+    )

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by, short
 from core.db import utcnow
 from core.errors import FieldError, Invalid
 from core.events.lookup import as_utc, get_live_event, touch
@@ -174,6 +175,7 @@ async def create_event(
     session.add(event)
     await session.flush()
     await plan_event_jobs(session, event, utcnow())
+    record_by(session, actor, "event.created", event, f"event {short(event.title)!r}")
     return _view(event)
 
 
@@ -244,6 +246,10 @@ async def update_event(
         touch(event)
         await session.flush()
         await plan_event_jobs(session, event, utcnow())
+        changed = ", ".join(sorted(patch.model_dump(exclude_unset=True)))
+        record_by(
+            session, actor, "event.changed", event, f"event {short(event.title)!r}: {changed}"
+        )
     return _view(event)
 
 
@@ -257,6 +263,7 @@ async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID)
     touch(event)
     await session.flush()
     await plan_event_jobs(session, event, utcnow())
+    record_by(session, actor, "event.deleted", event, f"event {short(event.title)!r}")
 
 
 async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> Page[EventOut]:

@@ -35,7 +35,15 @@ from core.notify.models import (
     JobStatus,
     MessageTemplate,
 )
-from core.notify.templates import Buttons, LinkButton, Text, Variants, buttons_json, check_content
+from core.notify.templates import (
+    Buttons,
+    LinkButton,
+    Text,
+    Variants,
+    buttons_json,
+    check_content,
+    wordings,
+)
 from core.scoping import get_scoped
 from core.teams.models import Member, MemberStatus
 from core.teams.permissions import Action, Actor
@@ -209,12 +217,12 @@ async def _content(
             session, MessageTemplate, actor.workspace_id, data.template_id, "template"
         )
         text = data.text or template.text
-        variants = dict(data.variants) if data.variants is not None else template.variants
+        variants = wordings(data.variants) if data.variants is not None else template.variants
         buttons = buttons_json(data.buttons) if data.buttons is not None else list(template.buttons)
         return text, variants, buttons
     if data.text is None:
         raise Invalid("text", "give the text, or a template_id")
-    return data.text, dict(data.variants or {}), buttons_json(data.buttons or [])
+    return data.text, wordings(data.variants), buttons_json(data.buttons or [])
 
 
 def _when(data: BroadcastCreate, now: datetime) -> tuple[datetime, datetime | None]:

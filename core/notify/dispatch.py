@@ -137,7 +137,8 @@ async def dispatch_job(
             )
             if channel is None:
                 continue
-            later, why = subject.local_due(member), LOCAL_TIME
+            why: str | None = LOCAL_TIME
+            later = subject.local_due(member)
             if later is None or later <= now():
                 later = defer_until(member, now(), useful_until)
                 why = "quiet hours" if later else None

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import MEMBER_BLOCKED, MEMBER_RETURNED, record
 from core.notify.channels import Channel
 from core.notify.models import ChannelBlock
 from core.teams.models import Member, MemberStatus
@@ -41,7 +42,7 @@ async def mark_unreachable(
 ) -> None:
     """Block this channel for the member; if none of ``channels`` reaches them any more, the member
     becomes unreachable. Tags, groups and history stay as they are."""
-    await session.execute(
+    added = await session.scalar(
         insert(ChannelBlock)
         .values(
             id=uuid.uuid4(),
@@ -52,7 +53,18 @@ async def mark_unreachable(
             since=now,
         )
         .on_conflict_do_nothing()
+        .returning(ChannelBlock.id)
     )
+    if added is not None and reason != MUTED:
+        record(
+            session,
+            member.workspace_id,
+            channel,
+            MEMBER_BLOCKED,
+            member,
+            f"{channel} cannot reach {member.name}: {reason}",
+            member.id,
+        )
     blocked = {c for m, c in await blocked_channels(session, [member.id]) if m == member.id}
     if all(c.name in blocked for c in channels if c.address(member) is not None):
         await session.execute(
@@ -65,13 +77,25 @@ async def mark_unreachable(
 async def restore_channel(session: AsyncSession, member: Member, channel: str) -> None:
     """The member can be reached on ``channel`` again (unblocked the bot, sent /start). A channel
     the member muted themselves stays muted."""
-    await session.execute(
-        delete(ChannelBlock).where(
+    removed = await session.scalar(
+        delete(ChannelBlock)
+        .where(
             ChannelBlock.member_id == member.id,
             ChannelBlock.channel == channel,
             ChannelBlock.reason != MUTED,
         )
+        .returning(ChannelBlock.id)
     )
+    if removed is not None:
+        record(
+            session,
+            member.workspace_id,
+            channel,
+            MEMBER_RETURNED,
+            member,
+            f"{channel} reaches {member.name} again",
+            member.id,
+        )
     if member.status == MemberStatus.unreachable.value:
         member.status = MemberStatus.active.value
 

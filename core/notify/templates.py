@@ -57,6 +57,10 @@ def check_content(text: str, variants: dict[str, str]) -> None:
         raise Invalid(errors[0].field, errors[0].message, *errors[1:])
 
 
+def wordings(variants: dict[Locale, str] | None) -> dict[str, str]:
+    return {str(locale): text for locale, text in (variants or {}).items()}
+
+
 def buttons_json(buttons: list[LinkButton]) -> list[dict[str, str]]:
     return [{"text": b.text, "url": str(b.url)} for b in buttons]
 
@@ -124,12 +128,12 @@ async def get_template(
 
 async def create_template(session: AsyncSession, actor: Actor, data: TemplateIn) -> TemplateOut:
     actor.require(Action.manage_events)
-    check_content(data.text, dict(data.variants))
+    check_content(data.text, wordings(data.variants))
     template = MessageTemplate(
         workspace_id=actor.workspace_id,
         name=data.name,
         text=data.text,
-        variants=dict(data.variants),
+        variants=wordings(data.variants),
         buttons=buttons_json(data.buttons),
     )
     session.add(template)
@@ -143,7 +147,7 @@ async def update_template(
 ) -> TemplateOut:
     template = await get_template(session, actor, template_id)
     text = data.text if data.text is not None else template.text
-    variants = dict(data.variants) if data.variants is not None else template.variants
+    variants = wordings(data.variants) if data.variants is not None else template.variants
     check_content(text, variants)
     if data.name is not None:
         template.name = data.name

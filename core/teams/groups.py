@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page, PageParams
@@ -56,6 +57,7 @@ async def create_group(session: AsyncSession, actor: Actor, data: GroupCreate) -
     group = Group(workspace_id=actor.workspace_id, name=data.name, description=data.description)
     session.add(group)
     await session.flush()
+    record_by(session, actor, "group.created", group, f"group {group.name!r}")
     return await _view(session, group)
 
 
@@ -106,6 +108,7 @@ async def update_group(
     if patch.description is not None:
         group.description = patch.description
     await session.flush()
+    record_by(session, actor, "group.changed", group, f"group {group.name!r}")
     return await _view(session, group)
 
 
@@ -113,6 +116,7 @@ async def delete_group(session: AsyncSession, actor: Actor, group_id: uuid.UUID)
     """Delete a group. Its members stay in the workspace, with their tags."""
     actor.require(Action.manage_people)
     group = await get_scoped(session, Group, actor.workspace_id, group_id, "group")
+    record_by(session, actor, "group.deleted", group, f"group {group.name!r}")
     await session.delete(group)
     await session.flush()
 

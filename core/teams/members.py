@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import Page
@@ -134,6 +135,7 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
     if role_ids is None:
         role_ids = [await builtin_role_id(session, actor.workspace_id, BuiltinRole.member)]
     await set_member_roles(session, actor, member.id, role_ids)
+    record_by(session, actor, "person.added", member, f"person {member.name!r}", member.id)
     return (await member_views(session, [member]))[0]
 
 
@@ -214,6 +216,14 @@ async def update_member(
     if "role_ids" in given and patch.role_ids is not None:
         await set_member_roles(session, actor, member.id, patch.role_ids)
     await session.flush()
+    record_by(
+        session,
+        actor,
+        "person.changed",
+        member,
+        f"person {member.name!r}: {', '.join(sorted(given))}",
+        member.id,
+    )
     return (await member_views(session, [member]))[0]
 
 
@@ -221,5 +231,6 @@ async def delete_member(session: AsyncSession, actor: Actor, member_id: uuid.UUI
     """Remove a person from the workspace, with their memberships, tags and tag history."""
     actor.require(Action.manage_people)
     member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
+    record_by(session, actor, "person.removed", member, f"person {member.name!r}")
     await session.delete(member)
     await session.flush()

@@ -14,6 +14,7 @@ from datetime import datetime, time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import MEMBER_RESUBSCRIBED, MEMBER_UNSUBSCRIBED, record
 from core.notify.channels import Channel
 from core.notify.reachability import mark_unreachable, restore_channel
 from core.teams.models import (
@@ -117,21 +118,39 @@ def set_preferred_time(members: Sequence[Member], when: TimeOfDay) -> None:
         member.preferred_time = when.value
 
 
-def unsubscribe(members: Sequence[Member]) -> bool:
+def unsubscribe(session: AsyncSession, members: Sequence[Member], via: str) -> bool:
     """True if anything changed. Unreachable members stay unreachable."""
     changed = False
     for member in members:
         if member.status == MemberStatus.active.value:
             member.status = MemberStatus.unsubscribed.value
+            record(
+                session,
+                member.workspace_id,
+                member.name,
+                MEMBER_UNSUBSCRIBED,
+                member,
+                f"unsubscribed ({via})",
+                member.id,
+            )
             changed = True
     return changed
 
 
-def resubscribe(members: Sequence[Member]) -> bool:
+def resubscribe(session: AsyncSession, members: Sequence[Member], via: str) -> bool:
     changed = False
     for member in members:
         if member.status == MemberStatus.unsubscribed.value:
             member.status = MemberStatus.active.value
+            record(
+                session,
+                member.workspace_id,
+                member.name,
+                MEMBER_RESUBSCRIBED,
+                member,
+                f"subscribed again ({via})",
+                member.id,
+            )
             changed = True
     return changed
 

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page
@@ -46,6 +47,7 @@ async def create_tag(session: AsyncSession, actor: Actor, data: TagCreate) -> Ta
     tag = Tag(workspace_id=actor.workspace_id, name=data.name)
     session.add(tag)
     await session.flush()
+    record_by(session, actor, "tag.created", tag, f"tag {tag.name!r}")
     return await _view(session, tag)
 
 
@@ -79,6 +81,7 @@ async def rename_tag(
     actor.require(Action.manage_people)
     tag = await get_scoped(session, Tag, actor.workspace_id, tag_id, "tag")
     await _ensure_free_name(session, actor, data.name, exclude=tag.id)
+    record_by(session, actor, "tag.renamed", tag, f"tag {tag.name!r} → {data.name!r}")
     tag.name = data.name
     await session.flush()
     return await _view(session, tag)
@@ -110,6 +113,7 @@ async def delete_tag(session: AsyncSession, actor: Actor, tag_id: uuid.UUID) -> 
         await session.scalars(select(MemberTag.member_id).where(MemberTag.tag_id == tag.id))
     )
     await _record(session, actor, tag, holders, "removed")
+    record_by(session, actor, "tag.deleted", tag, f"tag {tag.name!r} ({len(holders)} people)")
     await session.delete(tag)
     await session.flush()
 

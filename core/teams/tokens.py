@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by
 from core.db import utcnow
 from core.errors import NotFound, Unauthorized
 from core.secrets import digest, looks_like, new_secret
@@ -56,7 +57,15 @@ async def create_token(
     session: AsyncSession, actor: Actor, role: BuiltinRole, name: str
 ) -> IssuedToken:
     actor.require(Action.manage_tokens)
-    return await issue_token(session, actor.workspace_id, role, name)
+    issued = await issue_token(session, actor.workspace_id, role, name)
+    record_by(
+        session,
+        actor,
+        "token.created",
+        ApiToken(id=issued.id),
+        f"API token {name!r} ({role.value})",
+    )
+    return issued
 
 
 async def authenticate(session: AsyncSession, raw: str) -> Actor:
@@ -97,5 +106,6 @@ async def revoke_token(session: AsyncSession, actor: Actor, token_id: uuid.UUID)
         raise NotFound("token", token_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        record_by(session, actor, "token.revoked", row, f"API token {row.name!r}")
     await session.flush()
     return TokenOut.model_validate(row)

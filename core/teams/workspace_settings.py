@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by
 from core.errors import Conflict
 from core.events.schemas import Offsets
 from core.teams.models import Workspace
@@ -87,4 +88,7 @@ async def update_workspace_settings(
     if "daily_limit" in given:
         workspace.daily_limit = patch.daily_limit
     await session.flush()
+    record_by(
+        session, actor, "workspace.changed", workspace, f"settings: {', '.join(sorted(given))}"
+    )
     return _view(workspace)
