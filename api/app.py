@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from api import problems
 from api.deps import SessionDep
 from api.limits import BodySizeLimit
+from api.metrics import exposition
 from api.routes import (
     answer_links,
     audience,
@@ -24,13 +25,16 @@ from api.routes import (
     invites,
     members,
     roles,
+    statistics,
     tags,
     telegram,
+    templates,
     tokens,
     workspace,
 )
-from core.db import make_engine, make_sessionmaker
+from core.db import make_engine, make_sessionmaker, utcnow
 from core.embedded import database_url
+from core.notify.operations import operator_figures
 from core.settings import Settings, get_settings
 from webapp import admin as webapp_admin
 from webapp import compose as webapp_compose
@@ -100,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invites,
         code_words,
         workspace,
+        templates,
+        statistics,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
@@ -120,6 +126,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/docs")
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics(session: SessionDep) -> Response:
+        """Prometheus metrics: queue depth, deliveries by channel and outcome, job lateness.
+        Totals over all workspaces, read from Postgres."""
+        body, content_type = exposition(await operator_figures(session, utcnow()))
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(session: SessionDep) -> dict[str, str]:

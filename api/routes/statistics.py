@@ -1,0 +1,105 @@
+"""Delivery and reach statistics (JSON and CSV), a member's timeline, and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import ActorDep, SessionDep
+from core.audit import AuditOut, audit_log
+from core.notify import statistics
+from core.notify.exports import days_csv, deliveries_csv
+from core.notify.statistics import SubjectStats, WorkspaceStats
+from core.notify.timeline import Timeline, member_timeline
+
+router = APIRouter(tags=["statistics"])
+
+Since = Annotated[date | None, Query(description="First UTC day; 30 days before until by default")]
+Until = Annotated[date | None, Query(description="Last UTC day; today by default")]
+
+
+def csv_response(body: str, filename: str) -> Response:
+    return Response(
+        content=body.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/stats/days")
+async def workspace_days(
+    actor: ActorDep, session: SessionDep, since: Since = None, until: Until = None
+) -> WorkspaceStats:
+    """Per UTC day: messages sent per channel (against the daily limit), the busiest second
+    (against the per-second limit), failures, new members, unsubscribes, blocks, confirmation
+    requests and answers; and the members as they are now (active, unsubscribed, unreachable)."""
+    return await statistics.workspace_stats(session, actor, since, until)
+
+
+@router.get("/stats/days.csv", response_class=Response)
+async def workspace_days_csv(
+    actor: ActorDep, session: SessionDep, since: Since = None, until: Until = None
+) -> Response:
+    """The same per-day figures as a spreadsheet (UTF-8 CSV)."""
+    stats = await statistics.workspace_stats(session, actor, since, until)
+    return csv_response(days_csv(stats), f"vestnik-days-{stats.since}-{stats.until}.csv")
+
+
+@router.get("/broadcasts/{broadcast_id}/stats")
+async def broadcast_stats(
+    broadcast_id: uuid.UUID, actor: ActorDep, session: SessionDep
+) -> SubjectStats:
+    """Audience size, sent, failed (by reason), unreachable, waiting."""
+    return await statistics.broadcast_stats(session, actor, broadcast_id)
+
+
+@router.get("/broadcasts/{broadcast_id}/deliveries.csv", response_class=Response)
+async def broadcast_deliveries_csv(
+    broadcast_id: uuid.UUID, actor: ActorDep, session: SessionDep
+) -> Response:
+    """One line per member and channel: status, reason, when."""
+    rows = await statistics.delivery_rows(session, actor, "broadcast", broadcast_id)
+    return csv_response(deliveries_csv(rows), f"vestnik-broadcast-{broadcast_id}.csv")
+
+
+@router.get("/events/{event_id}/stats")
+async def event_stats(event_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> SubjectStats:
+    """Deliveries of every reminder, request and nudge; answers; time to the first answer."""
+    return await statistics.event_stats(session, actor, event_id)
+
+
+@router.get("/events/{event_id}/deliveries.csv", response_class=Response)
+async def event_deliveries_csv(
+    event_id: uuid.UUID, actor: ActorDep, session: SessionDep
+) -> Response:
+    rows = await statistics.delivery_rows(session, actor, "event", event_id)
+    return csv_response(deliveries_csv(rows), f"vestnik-event-{event_id}.csv")
+
+
+@router.get("/members/{member_id}/timeline")
+async def timeline(
+    member_id: uuid.UUID,
+    actor: ActorDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Timeline:
+    """What did we send to this person: every delivery and its outcome, answers, tag changes,
+    unsubscribes and blocks, newest first."""
+    return await member_timeline(session, actor, member_id, limit)
+
+
+@router.get("/audit")
+async def audit(
+    actor: ActorDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[datetime | None, Query(description="Entries before this time")] = None,
+    everyone: Annotated[
+        bool, Query(description="Include what members and messengers did themselves")
+    ] = False,
+) -> list[AuditOut]:
+    """Who created, changed, cancelled or sent what, and when; newest first."""
+    return await audit_log(session, actor, limit=limit, before=before, leads_only=not everyone)
