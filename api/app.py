@@ -40,7 +40,9 @@ from webapp import admin as webapp_admin
 from webapp import compose as webapp_compose
 from webapp import console as webapp_console
 from webapp import event_editor as webapp_events
+from webapp import insights as webapp_insights
 from webapp import labels as webapp_labels
+from webapp import message_templates as webapp_templates
 from webapp import people as webapp_people
 from webapp import picker as webapp_picker
 from webapp import routes as webapp_routes
@@ -119,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webapp_people.router)
     app.include_router(webapp_labels.router)
     app.include_router(webapp_admin.router)
+    app.include_router(webapp_insights.router)
+    app.include_router(webapp_templates.router)
     app.mount("/app/static", webapp_routes.static, name="webapp-static")
     app.add_exception_handler(webapp_routes.NotSignedIn, webapp_routes.not_signed_in)
     app.add_exception_handler(webapp_console.Refused, webapp_console.refused)

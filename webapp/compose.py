@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
@@ -22,22 +22,39 @@ from core.notify.broadcasts import (
     get_broadcast,
 )
 from core.notify.messages import check_broadcast_template, format_when, render_broadcast
+from core.notify.templates import get_template, list_templates
 from core.teams.models import Member
 from webapp.console import Console, LeadConsole, alert
 from webapp.picker import AudienceForm, picker_context
 from webapp.routes import _page
 
 router = APIRouter(prefix="/app/compose", include_in_schema=False)
+STARTER = "{{ member.first_name }}, "
 
 
 @router.get("", response_class=HTMLResponse)
 async def compose_page(request: Request, session: SessionDep, lead: LeadConsole) -> HTMLResponse:
     picker = await picker_context(session, lead.member.workspace_id)
-    return _page(
-        request,
-        "compose.html",
-        lead.context(**picker, errors={}, zone=lead.member.timezone),
+    saved = await list_templates(session, lead.actor)
+    context = lead.context(
+        **picker, errors={}, zone=lead.member.timezone, templates=saved, text=STARTER
     )
+    return _page(request, "compose.html", context)
+
+
+@router.get("/template", response_class=HTMLResponse)
+async def template_text(
+    request: Request,
+    session: SessionDep,
+    lead: LeadConsole,
+    template_id: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    """The text box filled with the chosen template's default wording (its language variants
+    and buttons come along when the broadcast is sent)."""
+    text = STARTER
+    if template_id:
+        text = (await get_template(session, lead.actor, uuid.UUID(template_id))).text
+    return _page(request, "_compose_text.html", lead.context(text=text))
 
 
 @router.post("/preview", response_class=HTMLResponse)
@@ -89,6 +106,8 @@ async def send(
     rule: AudienceForm,
     text: Annotated[str, Form(max_length=4000)] = "",
     send_at: Annotated[str, Form(max_length=32)] = "",
+    template_id: Annotated[str, Form(max_length=40)] = "",
+    local_time: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
     words = lead.words
     if rule.is_empty:
@@ -98,9 +117,14 @@ async def send(
     except ValueError:
         return alert(words["send_at_bad"])
     try:
-        out, _ = await create_broadcast(
-            session, lead.actor, BroadcastCreate(audience=rule, text=text or " ", send_at=at)
+        request_data = BroadcastCreate(
+            audience=rule,
+            text=text or " ",
+            send_at=at,
+            local_time=local_time and at is not None,
+            template_id=uuid.UUID(template_id) if template_id else None,
         )
+        out, _ = await create_broadcast(session, lead.actor, request_data)
     except DomainError as exc:
         return alert(words["send_at_bad"] if exc.detail.startswith("send_at") else exc.detail)
     except ValueError as exc:

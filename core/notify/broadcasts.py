@@ -336,3 +336,18 @@ async def cancel_broadcast(
     broadcast.cancelled_at = broadcast.cancelled_at or utcnow()
     await session.flush()
     return await _view(session, broadcast)
+
+
+async def recent_broadcasts(
+    session: AsyncSession, actor: Actor, limit: int = 10
+) -> list[uuid.UUID]:
+    """The workspace's latest broadcasts, newest first."""
+    actor.require(Action.read)
+    return list(
+        await session.scalars(
+            select(Broadcast.id)
+            .where(Broadcast.workspace_id == actor.workspace_id)
+            .order_by(Broadcast.created_at.desc())
+            .limit(limit)
+        )
+    )

@@ -429,3 +429,24 @@ async def delivery_rows(
         )
         for name, channel, kind, occurrence, status, reason, created, sent in rows
     ]
+
+
+async def recent_events(session: AsyncSession, actor: Actor, limit: int = 5) -> list[uuid.UUID]:
+    """Events that have sent something, the latest first."""
+    actor.require(Action.manage_events)
+    latest = func.max(Job.due_at)
+    return list(
+        await session.scalars(
+            select(Job.event_id)
+            .join(Event, Event.id == Job.event_id)
+            .where(
+                Job.workspace_id == actor.workspace_id,
+                Job.event_id.is_not(None),
+                Event.deleted_at.is_(None),
+                Job.due_at <= utcnow(),
+            )
+            .group_by(Job.event_id)
+            .order_by(latest.desc())
+            .limit(limit)
+        )
+    )
