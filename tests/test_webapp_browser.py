@@ -16,12 +16,17 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, async_playwright
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
+from bot.emulator import BotApiEmulator
 from core.settings import Settings
 from tests.conftest import Workspace, free_port
 from tests.factories import group, member, ok, tag
+from tests.test_dispatch import run_due
 from tests.webapp_helpers import BOT_TOKEN, init_data
+from worker.channels import TelegramChannel
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 360, "height": 640}
@@ -268,3 +273,66 @@ async def test_a_lead_builds_an_audience_creates_an_event_and_sees_the_answer_on
     await lead.get_by_role("button", name="Add").click()
     await lead.get_by_text("Copy the token now").wait_for()
     await lead.screenshot(path=str(SCREENSHOTS / "app-admin.png"), full_page=True)
+
+
+async def test_a_lead_reads_the_statistics_dashboard(
+    acme: Workspace,
+    served: str,
+    browser: Browser,
+    engine: AsyncEngine,
+    emulator: BotApiEmulator,
+    telegram: TelegramChannel,
+):
+    lead_role = next(r for r in await ok(acme.client.get("/roles")) if r["name"] == "lead")
+    await member(acme.client, "Lena Lead", telegram_user_id=5002, role_ids=[lead_role["id"]])
+    people = [
+        await member(acme.client, name, telegram_user_id=5100 + i)
+        for i, name in enumerate(["Анна Смирнова", "Boris Lee", "Vera Stone", "Gleb Orlov"])
+    ]
+    await ok(acme.client.patch("/workspace", json={"daily_limit": 6, "rate_per_second": 2}))
+    # Two weeks of history, as the worker would have written it (the triggers keep the rollup).
+    async with engine.begin() as conn:
+        await conn.execute(text(HISTORY), {"ws": acme.id})
+    emulator.block(5103)
+    await ok(
+        acme.client.post(
+            "/broadcasts",
+            json={"audience": {"members": [p["id"] for p in people]}, "text": "Hello"},
+        ),
+        201,
+    )
+    await run_due(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    page = await browser.new_page(viewport={"width": 720, "height": 900})
+    await page.goto(f"{served}/app/dev-login?telegram_user_id=5002")
+    await page.get_by_role("link", name="Statistics").click()
+    charts = page.locator("svg.chart")
+    await charts.first.wait_for()
+    assert await charts.count() == 4
+    assert "daily limit 6" in await charts.first.inner_html()
+    assert "Hello" in await page.locator("table.figures").nth(1).inner_text()
+    await page.screenshot(path=str(SCREENSHOTS / "app-lead-stats.png"), full_page=True)
+    await page.goto(f"{served}/app/people/{people[3]['id']}/timeline")
+    await page.get_by_text("Forbidden: bot was blocked by the user").first.wait_for()
+
+
+HISTORY = """
+WITH b AS (
+    INSERT INTO broadcasts (id, workspace_id, audience, text, send_at, status, created_by)
+    SELECT gen_random_uuid(), :ws, '{}', 'Earlier news ' || d, now() - d * interval '1 day',
+           'scheduled', 'Lena Lead'
+    FROM generate_series(1, 14) AS d RETURNING id, send_at
+), j AS (
+    INSERT INTO jobs (id, workspace_id, broadcast_id, kind, occurrence, occurrence_start, due_at,
+                      status, idempotency_key, attempts, created_at, updated_at)
+    SELECT gen_random_uuid(), :ws, b.id, 'broadcast', '', b.send_at, b.send_at, 'done',
+           'broadcast:' || b.id, 0, now(), now()
+    FROM b RETURNING id, due_at
+)
+INSERT INTO deliveries (id, workspace_id, job_id, member_id, channel, status, attempts, sent_at,
+                        created_at)
+SELECT gen_random_uuid(), :ws, j.id, m.id, 'telegram', 'sent', 1,
+       j.due_at + (row_number() OVER (PARTITION BY j.id ORDER BY m.name)) * interval '600 ms',
+       j.due_at
+FROM j JOIN members m ON m.workspace_id = :ws
+WHERE extract(day FROM j.due_at)::int % 3 <> 0 OR m.name < 'C'
+"""

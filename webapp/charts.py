@@ -8,7 +8,8 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT, PAD = 600, 160, 24
+WIDTH, HEIGHT, PAD = 600, 176, 24
+TOP = 40  # room for the title and the legend
 COLORS = ("#2a7ae2", "#e2a02a", "#d9534f")
 
 
@@ -28,7 +29,7 @@ def bars(
     parts = []
     for si, values in enumerate(series):
         for i, value in enumerate(values):
-            h = (HEIGHT - 2 * PAD) * value / top
+            h = (HEIGHT - PAD - TOP) * value / top
             x = PAD + i * slot + si * bar
             parts.append(
                 f'<rect x="{x:.1f}" y="{HEIGHT - PAD - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
@@ -36,7 +37,7 @@ def bars(
                 f"{value:g}</title></rect>"
             )
     if limit is not None:
-        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * limit / top
+        y = HEIGHT - PAD - (HEIGHT - PAD - TOP) * limit / top
         parts.append(
             f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d9534f" '
             f'stroke-dasharray="4 3"/><text x="{WIDTH - PAD}" y="{y - 3:.1f}" '
@@ -51,7 +52,7 @@ def line(title: str, labels: Sequence[str], values: Sequence[float | None]) -> M
     top = max([1.0, *(v for v in values if v is not None)])
     slot = (WIDTH - 2 * PAD) / max(len(labels) - 1, 1)
     points = [
-        f"{PAD + i * slot:.1f},{HEIGHT - PAD - (HEIGHT - 2 * PAD) * v / top:.1f}"
+        f"{PAD + i * slot:.1f},{HEIGHT - PAD - (HEIGHT - PAD - TOP) * v / top:.1f}"
         for i, v in enumerate(values)
         if v is not None
     ]
@@ -92,6 +93,8 @@ def _frame(
         f"{escape(first)}</text>"
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" font-size="10" text-anchor="end" '
         f'fill="currentColor">{escape(last)}</text>'
-        f'<text x="{PAD}" y="12" font-size="10" fill="currentColor">{top:g}  {legend}</text>'
+        f'<text x="{PAD}" y="13" font-size="12" font-weight="bold" fill="currentColor">'
+        f"{escape(title)}</text>"
+        f'<text x="{PAD}" y="28" font-size="10" fill="currentColor">max {top:g}  {legend}</text>'
         "</svg>"
     )

@@ -70,6 +70,7 @@ async def stats_page(request: Request, session: SessionDep, lead: LeadConsole) -
                 [d.unsubscribed for d in stats.days],
                 [d.blocked for d in stats.days],
             ],
+            words["chart_members"].split(" / "),
         ),
         line(words["chart_answers"], labels, stats.answer_rate),
     ]
