@@ -23,6 +23,7 @@ from core.db import utcnow
 from core.errors import Invalid
 from core.events.models import Answer, Confirmation, Event
 from core.notify.audience import AudienceRule, audience_query
+from core.notify.broadcasts import Progress
 from core.notify.models import (
     Broadcast,
     Delivery,
@@ -40,16 +41,9 @@ MAX_DAYS = 366
 DEFAULT_DAYS = 30
 
 
-class Outcomes(BaseModel):
+class Outcomes(Progress):
     """What happened to the messages: each delivery counted once, by its status now."""
 
-    queued: int = 0
-    sending: int = 0
-    sent: int = 0
-    deferred: int = 0
-    unreachable: int = 0
-    failed: int = 0
-    cancelled: int = 0
     failed_by_reason: dict[str, int] = Field(default_factory=dict)
     unreachable_by_reason: dict[str, int] = Field(default_factory=dict)
     sent_by_channel: dict[str, int] = Field(default_factory=dict)
