@@ -234,6 +234,17 @@ async def test_nine_local_time_reaches_each_member_at_nine_in_their_zone(
     await retry_deferred(sessions, [telegram], KEY, Clock(tokyo_nine + timedelta(hours=10)))
     assert [m.chat_id for m in emulator.messages] == [5301]
 
+    # Without local_time, a time without an offset is the workspace's (Acme: Europe/Moscow).
+    moscow = await ok(
+        _broadcast(
+            acme,
+            {"audience": {"members": [tokyo["id"]]}, "text": "x", "send_at": f"{day}T09:00:00"},
+        ),
+        201,
+    )
+    assert datetime.fromisoformat(moscow["send_at"]) == datetime.fromisoformat(
+        f"{day}T06:00:00+00:00"
+    )
     past = await _broadcast(
         acme,
         {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select, update
@@ -45,7 +46,7 @@ from core.notify.templates import (
     wordings,
 )
 from core.scoping import get_scoped
-from core.teams.models import Member, MemberStatus
+from core.teams.models import Member, MemberStatus, Workspace
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import _In
 
@@ -67,7 +68,11 @@ class BroadcastCreate(_In):
     )
     variants: Variants | None = None
     buttons: Buttons | None = None
-    send_at: datetime | None = Field(default=None, description="With an offset; now if omitted")
+    send_at: datetime | None = Field(
+        default=None,
+        description="Now if omitted; without an offset, in the workspace's zone (or, with "
+        "local_time, in each member's)",
+    )
     local_time: bool = Field(
         default=False,
         description="send_at is a wall-clock time in each member's own zone (offset ignored)",
@@ -225,8 +230,11 @@ async def _content(
     return data.text, wordings(data.variants), buttons_json(data.buttons or [])
 
 
-def _when(data: BroadcastCreate, now: datetime) -> tuple[datetime, datetime | None]:
-    """When the job goes, and the local wall-clock time if every member gets it in their zone."""
+def _when(
+    data: BroadcastCreate, now: datetime, workspace_zone: str
+) -> tuple[datetime, datetime | None]:
+    """When the job goes, and the local wall-clock time if every member gets it in their zone.
+    A time without an offset is read in the workspace's zone."""
     if data.local_time:
         if data.send_at is None:
             raise Invalid("send_at", "give the local time everyone should get it, e.g. 09:00")
@@ -236,7 +244,7 @@ def _when(data: BroadcastCreate, now: datetime) -> tuple[datetime, datetime | No
         return max(wall.replace(tzinfo=UTC) - EARLIEST_ZONE, now), wall
     send_at = data.send_at or now
     if send_at.tzinfo is None:
-        raise Invalid("send_at", "give a time with an offset, e.g. 2026-12-01T09:00:00+03:00")
+        send_at = send_at.replace(tzinfo=ZoneInfo(workspace_zone))
     if send_at < now - PAST_GRACE:
         raise Invalid("send_at", "is in the past")
     return max(send_at, now), None
@@ -247,7 +255,8 @@ async def _create(session: AsyncSession, actor: Actor, data: BroadcastCreate) ->
     text, variants, buttons = await _content(session, actor, data)
     check_content(text, variants)
     now = utcnow()
-    send_at, local_time = _when(data, now)
+    workspace = await session.get_one(Workspace, actor.workspace_id)
+    send_at, local_time = _when(data, now, workspace.timezone)
     broadcast = Broadcast(
         workspace_id=actor.workspace_id,
         audience=data.audience.model_dump(mode="json"),
