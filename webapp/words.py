@@ -413,8 +413,7 @@ _INSIGHT_PAGES = {
         "answered_in_period": "answered at least once in the period",
         "recent_broadcasts": "Recent broadcasts",
         "recent_events": "Events",
-        "audience": "audience",
-        "going": "going",
+        "audience_size": "audience",
         "first_answer": "first answer after",
         "download_csv": "Download CSV",
         "templates": "Templates",
@@ -424,8 +423,6 @@ _INSIGHT_PAGES = {
         "template_en": "Text in English (optional)",
         "link_text": "Link button: label",
         "link_url": "Link button: address (https://…)",
-        "save": "Save",
-        "delete": "Delete",
         "use_template": "Template",
         "no_template": "— write a new text —",
         "local_time": "at this time in each member's own zone",
@@ -452,8 +449,7 @@ _INSIGHT_PAGES = {
         "answered_in_period": "ответили хотя бы раз за период",
         "recent_broadcasts": "Последние рассылки",
         "recent_events": "События",
-        "audience": "аудитория",
-        "going": "идут",
+        "audience_size": "аудитория",
         "first_answer": "первый ответ через",
         "download_csv": "Скачать CSV",
         "templates": "Шаблоны",
@@ -463,8 +459,6 @@ _INSIGHT_PAGES = {
         "template_en": "Текст на английском (необязательно)",
         "link_text": "Кнопка-ссылка: надпись",
         "link_url": "Кнопка-ссылка: адрес (https://…)",
-        "save": "Сохранить",
-        "delete": "Удалить",
         "use_template": "Шаблон",
         "no_template": "— новый текст —",
         "local_time": "в это время по часовому поясу каждого участника",
@@ -478,6 +472,9 @@ _INSIGHT_PAGES = {
 }
 for _pages in (_LEAD_PAGES, _INSIGHT_PAGES):
     for _locale, _more in _pages.items():
+        # A page's word must not silently replace another page's ("Going" on the board).
+        _clash = WORDS[_locale].keys() & _more.keys()
+        assert not _clash, f"words defined twice: {sorted(_clash)}"
         WORDS[_locale].update(_more)
 
 REMINDER_CHOICES = (10080, 1440, 180, 60, 15, 0)
