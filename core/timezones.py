@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+# The zones furthest ahead of and behind UTC: a wall-clock time happens somewhere between
+# (time as UTC) - EARLIEST_ZONE and (time as UTC) + LATEST_ZONE.
+EARLIEST_ZONE, LATEST_ZONE = timedelta(hours=14), timedelta(hours=12)
+
+
+def utc_midnight(day: date) -> datetime:
+    """The start of a UTC day."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 @lru_cache(maxsize=1)

@@ -49,11 +49,10 @@ from core.scoping import get_scoped
 from core.teams.models import Member, MemberStatus, Workspace
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import _In
+from core.timezones import EARLIEST_ZONE, LATEST_ZONE
 
 # A broadcast "at" a time a little in the past (a slow form, clock skew) simply goes now.
 PAST_GRACE = timedelta(minutes=5)
-# The zones furthest ahead of and behind UTC: a local time happens between these two offsets.
-EARLIEST_ZONE, LATEST_ZONE = timedelta(hours=14), timedelta(hours=12)
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -33,6 +33,7 @@ from core.notify.scheduler import DEFAULT_LEASE, finish_job, renew_lease
 from core.notify.subjects import Subject, subject_of
 from core.teams.models import Member, MemberStatus, Workspace
 from core.teams.roles import lead_ids
+from core.timezones import utc_midnight
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -401,7 +402,7 @@ async def retry_deferred(
 
 
 def next_utc_day(now: datetime) -> datetime:
-    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    return utc_midnight(now.date() + timedelta(days=1))
 
 
 async def daily_allowance(session: AsyncSession, workspace: Workspace, now: datetime) -> int | None:
@@ -409,7 +410,7 @@ async def daily_allowance(session: AsyncSession, workspace: Workspace, now: date
     Counts what went out today and what is queued or on the wire now."""
     if workspace.daily_limit is None:
         return None
-    midnight = datetime.combine(now.date(), time(0), tzinfo=UTC)
+    midnight = utc_midnight(now.date())
     used = await session.scalar(
         select(func.count())
         .select_from(Delivery)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -36,6 +36,7 @@ from core.notify.models import (
 from core.scoping import get_scoped
 from core.teams.models import Member, MemberStatus, Workspace
 from core.teams.permissions import Action, Actor
+from core.timezones import utc_midnight
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -99,16 +100,32 @@ async def _outcomes(session: AsyncSession, jobs: Select[Any]) -> Outcomes:
     return outcomes
 
 
-async def _reach(
-    session: AsyncSession, workspace_id: uuid.UUID, rule: AudienceRule, jobs: Select[Any]
-) -> tuple[int, int]:
-    audience = await session.scalar(
+async def _subject_stats(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    kind: str,
+    subject_id: uuid.UUID,
+    title: str,
+    audience: dict[str, Any],
+    jobs: Select[Any],
+    answers: Answers | None,
+) -> SubjectStats:
+    rule = AudienceRule.model_validate(audience)
+    reached = await session.scalar(
         audience_query(workspace_id, rule).with_only_columns(func.count()).order_by(None)
     )
     addressed = await session.scalar(
         select(func.count(func.distinct(Delivery.member_id))).where(Delivery.job_id.in_(jobs))
     )
-    return audience or 0, addressed or 0
+    return SubjectStats(
+        kind=kind,
+        id=subject_id,
+        title=title,
+        audience=reached or 0,
+        addressed=addressed or 0,
+        deliveries=await _outcomes(session, jobs),
+        answers=answers,
+    )
 
 
 async def broadcast_stats(
@@ -116,17 +133,15 @@ async def broadcast_stats(
 ) -> SubjectStats:
     actor.require(Action.manage_events)
     broadcast = await get_scoped(session, Broadcast, actor.workspace_id, broadcast_id, "broadcast")
-    jobs = select(Job.id).where(Job.broadcast_id == broadcast.id)
-    rule = AudienceRule.model_validate(broadcast.audience)
-    audience, addressed = await _reach(session, actor.workspace_id, rule, jobs)
-    return SubjectStats(
-        kind="broadcast",
-        id=broadcast.id,
-        title=broadcast.text.split("\n", 1)[0][:120],
-        audience=audience,
-        addressed=addressed,
-        deliveries=await _outcomes(session, jobs),
-        answers=None,
+    return await _subject_stats(
+        session,
+        actor.workspace_id,
+        "broadcast",
+        broadcast.id,
+        broadcast.text.split("\n", 1)[0][:120],
+        broadcast.audience,
+        select(Job.id).where(Job.broadcast_id == broadcast.id),
+        None,
     )
 
 
@@ -134,17 +149,15 @@ async def event_stats(session: AsyncSession, actor: Actor, event_id: uuid.UUID) 
     """Every occurrence's reminders, requests, nudges and summaries, and every answer."""
     actor.require(Action.manage_events)
     event = await get_scoped(session, Event, actor.workspace_id, event_id, "event")
-    jobs = select(Job.id).where(Job.event_id == event.id)
-    rule = AudienceRule.model_validate(event.audience)
-    audience, addressed = await _reach(session, actor.workspace_id, rule, jobs)
-    return SubjectStats(
-        kind="event",
-        id=event.id,
-        title=event.title,
-        audience=audience,
-        addressed=addressed,
-        deliveries=await _outcomes(session, jobs),
-        answers=await _answers(session, event.id),
+    return await _subject_stats(
+        session,
+        actor.workspace_id,
+        "event",
+        event.id,
+        event.title,
+        event.audience,
+        select(Job.id).where(Job.event_id == event.id),
+        await _answers(session, event.id),
     )
 
 
@@ -256,10 +269,6 @@ def period(since: date | None, until: date | None, today: date) -> tuple[date, d
     return since, until
 
 
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
 def _day_of(column: Any) -> Any:
     return cast(func.timezone("UTC", column), Date)
 
@@ -271,7 +280,7 @@ async def workspace_stats(
     actor.require(Action.manage_events)
     since, until = period(since, until, utcnow().date())
     ws = actor.workspace_id
-    start, end = _utc(since), _utc(until + timedelta(days=1))
+    start, end = utc_midnight(since), utc_midnight(until + timedelta(days=1))
     days = {
         since + timedelta(days=i): DayStats(day=since + timedelta(days=i))
         for i in range((until - since).days + 1)

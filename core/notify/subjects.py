@@ -17,6 +17,7 @@ from core.notify.audience import AudienceRule
 from core.notify.messages import OutboundMessage, render, render_broadcast
 from core.notify.models import Broadcast, BroadcastStatus, Job, JobKind
 from core.teams.models import Member
+from core.timezones import LATEST_ZONE
 
 # A broadcast held back by quiet hours still goes out within this time of its send_at.
 BROADCAST_USEFUL_FOR = timedelta(hours=24)
@@ -45,7 +46,7 @@ class Subject:
         if self.event is None:
             if self.broadcast is not None and self.broadcast.local_time is not None:
                 # The last zone (UTC-12) reaches the local time last.
-                latest = self.broadcast.local_time.replace(tzinfo=UTC) + timedelta(hours=12)
+                latest = self.broadcast.local_time.replace(tzinfo=UTC) + LATEST_ZONE
                 return latest + BROADCAST_USEFUL_FOR
             return job.occurrence_start + BROADCAST_USEFUL_FOR
         minutes = self.event.confirm_before_minutes

@@ -118,41 +118,45 @@ def set_preferred_time(members: Sequence[Member], when: TimeOfDay) -> None:
         member.preferred_time = when.value
 
 
-def unsubscribe(session: AsyncSession, members: Sequence[Member], via: str) -> bool:
-    """True if anything changed. Unreachable members stay unreachable."""
+def _change_status(
+    session: AsyncSession,
+    members: Sequence[Member],
+    old: MemberStatus,
+    new: MemberStatus,
+    action: str,
+    summary: str,
+) -> bool:
+    """Move members from ``old`` to ``new`` status, recording each move; True if any moved."""
     changed = False
     for member in members:
-        if member.status == MemberStatus.active.value:
-            member.status = MemberStatus.unsubscribed.value
-            record(
-                session,
-                member.workspace_id,
-                member.name,
-                MEMBER_UNSUBSCRIBED,
-                member,
-                f"unsubscribed ({via})",
-                member.id,
-            )
+        if member.status == old.value:
+            member.status = new.value
+            record(session, member.workspace_id, member.name, action, member, summary, member.id)
             changed = True
     return changed
+
+
+def unsubscribe(session: AsyncSession, members: Sequence[Member], via: str) -> bool:
+    """True if anything changed. Unreachable members stay unreachable."""
+    return _change_status(
+        session,
+        members,
+        MemberStatus.active,
+        MemberStatus.unsubscribed,
+        MEMBER_UNSUBSCRIBED,
+        f"unsubscribed ({via})",
+    )
 
 
 def resubscribe(session: AsyncSession, members: Sequence[Member], via: str) -> bool:
-    changed = False
-    for member in members:
-        if member.status == MemberStatus.unsubscribed.value:
-            member.status = MemberStatus.active.value
-            record(
-                session,
-                member.workspace_id,
-                member.name,
-                MEMBER_RESUBSCRIBED,
-                member,
-                f"subscribed again ({via})",
-                member.id,
-            )
-            changed = True
-    return changed
+    return _change_status(
+        session,
+        members,
+        MemberStatus.unsubscribed,
+        MemberStatus.active,
+        MEMBER_RESUBSCRIBED,
+        f"subscribed again ({via})",
+    )
 
 
 async def blocked_the_bot(
