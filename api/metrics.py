@@ -39,7 +39,7 @@ class _Figures(Collector):
             "vestnik_job_lateness_seconds",
             "From a job's due time to its last message sent, jobs due in the last hour",
             count_value=f.lateness_count,
-            sum_value=0,
+            sum_value=f.lateness_sum,
         )
         yield lateness
         quantiles = GaugeMetricFamily(

@@ -415,3 +415,4 @@ async def test_metrics_show_queue_depth_outcomes_and_lateness(
     assert 'vestnik_deliveries_total{channel="telegram",status="sent"} 1.0' in text
     assert 'vestnik_deliveries_total{channel="telegram",status="unreachable"} 1.0' in text
     assert "vestnik_job_lateness_seconds_count 1.0" in text
+    assert float(text.split("vestnik_job_lateness_seconds_sum ")[1].split()[0]) > 0

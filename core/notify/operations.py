@@ -24,6 +24,7 @@ class OperatorFigures:
     oldest_due_seconds: float = 0.0  # how long the oldest unclaimed due job has waited
     lateness_quantiles: dict[float, float] = field(default_factory=dict)  # finished jobs, last hour
     lateness_count: int = 0
+    lateness_sum: float = 0.0
 
 
 async def operator_figures(session: AsyncSession, now: datetime) -> OperatorFigures:
@@ -57,6 +58,7 @@ async def operator_figures(session: AsyncSession, now: datetime) -> OperatorFigu
         await session.execute(
             select(
                 func.count(),
+                func.coalesce(func.sum(late), 0),
                 *(func.percentile_cont(q).within_group(late) for q in quantiles),
             ).where(
                 Job.status == JobStatus.done.value,
@@ -65,7 +67,7 @@ async def operator_figures(session: AsyncSession, now: datetime) -> OperatorFigu
             )
         )
     ).one()
-    figures.lateness_count = int(row[0])
+    figures.lateness_count, figures.lateness_sum = int(row[0]), float(row[1])
     if figures.lateness_count:
-        figures.lateness_quantiles = {q: float(v) for q, v in zip(quantiles, row[1:], strict=True)}
+        figures.lateness_quantiles = {q: float(v) for q, v in zip(quantiles, row[2:], strict=True)}
     return figures
