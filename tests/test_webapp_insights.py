@@ -71,6 +71,8 @@ async def test_a_lead_sees_charts_exports_timelines_and_the_audit_log(
     template = (await ok(acme.client.get("/templates")))[0]
     filled = await site.get("/app/compose/template", params={"template_id": template["id"]})
     assert "closed today." in filled.text
+    garbled = await site.get("/app/compose/template", params={"template_id": "not-an-id"})
+    assert garbled.status_code == 422 and "template_id" in garbled.text
     sent = await site.post(
         "/app/compose/send",
         data={"members": [anna["id"]], "text": template["text"], "template_id": template["id"]},

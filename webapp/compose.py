@@ -53,7 +53,11 @@ async def template_text(
     and buttons come along when the broadcast is sent)."""
     text = STARTER
     if template_id:
-        text = (await get_template(session, lead.actor, uuid.UUID(template_id))).text
+        try:
+            chosen = uuid.UUID(template_id)
+        except ValueError:
+            return alert("template_id: not a template id", 422)
+        text = (await get_template(session, lead.actor, chosen)).text
     return _page(request, "_compose_text.html", lead.context(text=text))
 
 
