@@ -32,7 +32,8 @@ from api.routes import (
     tokens,
     workspace,
 )
-from core.db import make_engine, make_sessionmaker, utcnow
+from core.clock import utcnow
+from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.notify.operations import operator_figures
 from core.settings import Settings, get_settings
@@ -93,6 +94,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     v1 = APIRouter(prefix="/api/v1")
+
+    @v1.get("", tags=["operations"])
+    async def index() -> dict[str, str]:
+        """Where to start: the interactive docs, the OpenAPI schema and the health check."""
+        return {
+            "name": "vestnik",
+            "version": app.version,
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "health": "/healthz",
+            "metrics": "/metrics",
+        }
+
     for module in (
         members,
         roles,

@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.notify.answers import ButtonVerdict, record_button_answer
 from core.notify.messages import BUTTONS
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
@@ -102,7 +103,11 @@ async def set_commands(bot: Bot, public_url: str) -> None:
 
 
 async def run_bot(
-    settings: Settings, redis_url: str, database_url: str, stop: asyncio.Event
+    settings: Settings,
+    redis_url: str,
+    database_url: str,
+    stop: asyncio.Event,
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Poll for updates until ``stop`` is set."""
     assert settings.telegram_token is not None
@@ -115,6 +120,11 @@ async def run_bot(
     )
     with contextlib.suppress(Exception):  # cosmetic; Telegram may be briefly unavailable
         await set_commands(bot, settings.public_url)
+
+    async def polling_started() -> None:
+        ready()
+
+    dispatcher.startup.register(polling_started)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,

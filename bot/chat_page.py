@@ -7,8 +7,16 @@ tap buttons.
 
 from __future__ import annotations
 
+# A paper plane on a blue disc: the tab shows what it is, and browsers stop asking for a favicon.
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    b'<circle cx="16" cy="16" r="16" fill="#2a8bd4"/>'
+    b'<path d="M7 15.5 24 9l-3 15-5.5-4.5-3 3 .5-4.5L20 12l-9 6z" fill="#fff"/></svg>'
+)
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>vestnik: try the bot</title>
 <style>
@@ -42,6 +50,7 @@ PAGE = """<!doctype html>
 <script>
 const $ = (id) => document.getElementById(id);
 let mine = [];
+let lastSeen = 0;
 function user() {
   return {id: Number($("uid").value), first_name: $("name").value,
           language_code: $("lang").value};
@@ -57,8 +66,11 @@ async function refresh() {
   const messages = await r.json();
   const log = $("log");
   log.replaceChildren();
-  const items = messages.map(m => ({...m, at: m.message_id * 1000}))
+  // One sequence numbers the bot's messages and the person's own, so the chat reads in order;
+  // a button's short answer sits right after the messages known when it came.
+  const items = messages.map(m => ({...m, at: m.message_id}))
     .concat(mine.filter(m => m.user === u.id));
+  lastSeen = Math.max(lastSeen, ...items.filter(m => !m.alert).map(m => m.at), 0);
   items.sort((a, b) => a.at - b.at);
   for (const m of items) {
     const div = document.createElement("div");
@@ -74,7 +86,7 @@ async function refresh() {
           const answer = await post("/emulator/press",
             {user: user(), chat_id: m.chat_id, message_id: m.message_id, data: b.callback_data});
           if (answer.text) mine.push({user: u.id, text: answer.text, alert: true,
-                                      at: Date.now() * 1000});
+                                      at: lastSeen + 0.5});
           setTimeout(refresh, 400);
         };
         kb.append(button);
@@ -89,9 +101,11 @@ $("say").onsubmit = async (e) => {
   e.preventDefault();
   const text = $("text").value.trim();
   if (!text) return;
-  mine.push({user: user().id, text, mine: true, at: Date.now() * 1000});
+  const said = {user: user().id, text, mine: true, at: Infinity};
+  mine.push(said);
   $("text").value = "";
-  await post("/emulator/send", {user: user(), text});
+  const sent = await post("/emulator/send", {user: user(), text});
+  if (sent.message_id) said.at = sent.message_id;
   setTimeout(refresh, 400);
 };
 setInterval(refresh, 2000);

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from bot.chat_page import PAGE
+from bot.chat_page import FAVICON, PAGE
 
 BOT_USER = {
     "id": 7000000001,
@@ -130,12 +130,14 @@ class BotApiEmulator:
         user: dict[str, Any],
         text: str,
         chat: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> int:
         """``user`` (id, first_name, language_code…) sends ``text`` to the bot, in a private chat
-        unless ``chat`` is given (a group)."""
-        self._update_id += 1
+        unless ``chat`` is given (a group). Returns the message's id: one sequence numbers the
+        bot's and the people's messages, so a chat reads in the order things were said."""
+        message_id = self._next_message_id
+        self._next_message_id += 1
         message: dict[str, Any] = {
-            "message_id": 100_000 + self._update_id,
+            "message_id": message_id,
             "date": int(time.time()),
             "chat": chat
             or {"id": user["id"], "type": "private", "first_name": user.get("first_name", "")},
@@ -146,6 +148,7 @@ class BotApiEmulator:
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         self.push_update({"message": message})
+        return message_id
 
     def user_presses(self, user: dict[str, Any], message: Message, data: str) -> None:
         """``user`` taps the inline button carrying ``data`` under ``message``."""
@@ -196,6 +199,7 @@ class BotApiEmulator:
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         app.router.add_get("/emulator/messages", self._list_messages)
         app.router.add_get("/emulator", self._chat_page)
+        app.router.add_get("/favicon.ico", self._favicon)
         app.router.add_post("/emulator/send", self._page_send)
         app.router.add_post("/emulator/press", self._page_press)
         self._runner = web.AppRunner(app, access_log=None)
@@ -247,6 +251,9 @@ class BotApiEmulator:
         )
 
     # -- the chat page: a person tries the bot without Telegram -------------------------------
+    async def _favicon(self, request: web.Request) -> web.Response:
+        return web.Response(body=FAVICON, content_type="image/svg+xml")
+
     async def _chat_page(self, request: web.Request) -> web.Response:
         return web.Response(text=PAGE, content_type="text/html")
 
@@ -267,8 +274,8 @@ class BotApiEmulator:
         text = str(body.get("text", "")).strip()[:4096]
         if user is None or not text:
             return web.json_response({"error": "user (with a positive id) and text"}, status=400)
-        self.user_sends(user, text)
-        return web.json_response({"ok": True})
+        message_id = self.user_sends(user, text)
+        return web.json_response({"ok": True, "message_id": message_id})
 
     async def _page_press(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.texts import Texts
-from core.db import utcnow
+from core.clock import utcnow
 from core.notify.callbacks import CHAT_VERSION
 from core.notify.chat_posts import (
     ChatAnswerVerdict,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.texts import Texts
-from core.db import utcnow
+from core.clock import utcnow
 from core.teams.invites import JoinVerdict, redeem_invite
 from core.teams.models import Member, MemberStatus
 from core.teams.roles import lead_ids

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.texts import Texts
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import DomainError
 from core.events.agenda import next_matching
 from core.events.confirmations import tally

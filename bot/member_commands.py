@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.texts import Texts
 from core.calendar.models import FeedKind
 from core.calendar.tokens import feed_state, rotate_feed
-from core.db import utcnow
+from core.clock import utcnow
 from core.events.agenda import AgendaItem, agenda
 from core.notify.messages import format_when
 from core.teams.models import Member

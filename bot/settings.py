@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.joining import Setup
 from bot.texts import Texts
-from core.db import utcnow
+from core.clock import utcnow
 from core.notify.reachability import channel_muted, set_channel_muted
 from core.teams.models import Member, TimeOfDay
 from core.teams.self_service import (

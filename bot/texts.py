@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-EN: dict[str, str] = {
+from core.plurals import Plural
+
+# A phrase with a number in it is a Plural: every form its language needs ("1 person", "2 people").
+Words = dict[str, str | Plural]
+
+EN: Words = {
     # joining
     "joined": "Hi {name}! You are now in {workspace}.",
     "welcome_back": "Welcome back, {name}! You are in {workspace}.",
@@ -129,11 +134,18 @@ EN: dict[str, str] = {
     ),
     "remind_usage": "Send /remind, a group or #tag, then the text, e.g. /remind Backend Deploy at 5",
     "remind_unknown": "There is no group or tag called “{name}”.",
-    "remind_confirm": "Send this to {count} people in {target}?\n\n{text}",
+    "remind_confirm": Plural(
+        "en",
+        count="count",
+        one="Send this to {count} person in {target}?\n\n{text}",
+        other="Send this to {count} people in {target}?\n\n{text}",
+    ),
     "remind_empty": "Nobody in {target} can get messages right now; nothing was sent.",
     "remind_send": "Send",
     "remind_cancel": "Cancel",
-    "remind_queued": "Sending to {count} people.",
+    "remind_queued": Plural(
+        "en", count="count", one="Sending to {count} person.", other="Sending to {count} people."
+    ),
     "remind_bad": "The text has a problem: {error}",
     # group chats
     "chat_link_usage": "Send /link and the name of a group, e.g. /link Backend",
@@ -155,7 +167,7 @@ EN: dict[str, str] = {
     "free_text": "I understand commands and buttons; /help lists them.",
 }
 
-RU: dict[str, str] = {
+RU: Words = {
     "joined": "Здравствуйте, {name}! Теперь вы в команде «{workspace}».",
     "welcome_back": "С возвращением, {name}! Вы в команде «{workspace}».",
     "not_yours": (
@@ -272,11 +284,25 @@ RU: dict[str, str] = {
         "Отправьте /remind, группу или #метку и текст, например /remind Backend Деплой в 17:00"
     ),
     "remind_unknown": "Нет группы или метки «{name}».",
-    "remind_confirm": "Отправить это {count} участникам ({target})?\n\n{text}",
+    "remind_confirm": Plural(
+        "ru",
+        count="count",
+        one="Отправить это {count} участнику ({target})?\n\n{text}",
+        few="Отправить это {count} участникам ({target})?\n\n{text}",
+        many="Отправить это {count} участникам ({target})?\n\n{text}",
+        other="Отправить это {count} участникам ({target})?\n\n{text}",
+    ),
     "remind_empty": "Сейчас никто в {target} не может получить сообщение; ничего не отправлено.",
     "remind_send": "Отправить",
     "remind_cancel": "Отмена",
-    "remind_queued": "Отправляю {count} участникам.",
+    "remind_queued": Plural(
+        "ru",
+        count="count",
+        one="Отправляю {count} участнику.",
+        few="Отправляю {count} участникам.",
+        many="Отправляю {count} участникам.",
+        other="Отправляю {count} участникам.",
+    ),
     "remind_bad": "С текстом что-то не так: {error}",
     "chat_link_usage": "Отправьте /link и название группы, например /link Backend",
     "chat_linked": "Этот чат привязан к группе {group}: её события будут объявляться здесь.",

@@ -17,7 +17,8 @@ from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantMixin, utcnow
+from core.clock import utcnow
+from core.db import Base, TenantMixin
 from core.teams.permissions import Action, Actor
 
 # Actions that are not a lead's: they describe what happened to a member.

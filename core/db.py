@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, func
 from sqlalchemy.ext.asyncio import (
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.clock import utcnow
 
 # Stable constraint names so Alembic migrations and the models always agree.
 NAMING = {
@@ -26,10 +28,6 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class IdMixin:

@@ -27,9 +27,14 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("VESTNIK_REDIS_URL", "REDIS_URL")
     )
     data_dir: Path = Path(".vestnik")
-    base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8000")
+    base_url: AnyHttpUrl | None = Field(
+        default=None, description="Public URL for links; unset: the host and port served"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    emulator_port: int = Field(
+        default=8081, ge=1, le=65535, description="Where `vestnik run` serves the Bot API emulator"
+    )
     telegram_token: SecretStr | None = None
     secret_key: SecretStr | None = Field(
         default=None, description="Signs answer buttons; made and kept in the data dir if unset"
@@ -111,8 +116,14 @@ class Settings(BaseSettings):
 
     @property
     def public_url(self) -> str:
-        """VESTNIK_BASE_URL without a trailing slash, for building links."""
-        return str(self.base_url).rstrip("/")
+        """VESTNIK_BASE_URL without a trailing slash, for building links; unset, the address
+        vestnik serves on (a wildcard address is shown as localhost)."""
+        if self.base_url is not None:
+            return str(self.base_url).rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def embedded(self) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
 from bot.emulator import BotApiEmulator
+from core.clock import use_clock
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
@@ -29,6 +32,54 @@ from worker.channels import TelegramChannel, make_bot
 pytest_plugins = ["tests.webapp_helpers"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--refresh-screenshots",
+        action="store_true",
+        help="write the browser tests' screenshots to docs/screenshots (the README's pictures) "
+        "instead of a temporary folder",
+    )
+
+
+@pytest.fixture(scope="session")
+def screenshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests save their screenshots; a plain run leaves the work tree alone."""
+    if request.config.getoption("--refresh-screenshots"):
+        return ROOT / "docs" / "screenshots"
+    return tmp_path_factory.mktemp("screenshots")
+
+
+# "Now" for every test: the day this suite was last rewritten. Dates written in tests (an event on
+# 2026-12-10 with a reminder a day before) keep their meaning whatever today's date is.
+TEST_EPOCH = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+class MovableClock:
+    """A clock that starts at a given moment and runs at the machine's pace; tests may move it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.set(at)
+
+    def __call__(self) -> datetime:
+        return self._at + timedelta(seconds=time.monotonic() - self._started)
+
+    def set(self, at: datetime) -> None:
+        self._at, self._started = at, time.monotonic()
+
+    def advance(self, by: timedelta) -> None:
+        self.set(self() + by)
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[MovableClock]:
+    """What vestnik's code in this process reads as now (real `vestnik` processes keep the real
+    time; tests that start them set this clock relative to the real one)."""
+    test_clock = MovableClock(TEST_EPOCH)
+    previous = use_clock(test_clock)
+    yield test_clock
+    use_clock(previous)
 
 
 @pytest.fixture(scope="session")

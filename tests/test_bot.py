@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from bot.app import run_bot
 from bot.emulator import BotApiEmulator, Message
+from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.notify.models import ChannelBlock
 from core.settings import Settings
@@ -175,7 +176,7 @@ async def test_a_group_invite_admits_people_with_tags_until_its_uses_run_out(
         await session.execute(
             update(Invite)
             .where(Invite.prefix == late["prefix"])
-            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            .values(expires_at=utcnow() - timedelta(minutes=1))
         )
         await session.commit()
     [expired] = await Chat(emulator, DASHA).send(f"/start {late['token']}")
@@ -217,7 +218,7 @@ async def test_events_and_next_show_what_is_coming_with_the_members_answer(
     )
     boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"], timezone="Asia/Tokyo")
     team = await group(acme.client, "Team", anna, boris)
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    soon = utcnow().replace(microsecond=0) + timedelta(days=2)
     event = await ok(
         acme.client.post(
             "/events",
@@ -260,7 +261,7 @@ async def test_calendar_gives_a_personal_feed_once_and_replaces_it_on_request(
     acme: Workspace, emulator: BotApiEmulator, bot: None, app: object
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"], locale="en")
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    soon = utcnow().replace(microsecond=0) + timedelta(days=3)
     await ok(
         acme.client.post(
             "/events",
@@ -401,7 +402,7 @@ async def test_who_shows_leads_the_board_and_refuses_plain_members(
     anna = await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
     boris = await member(acme.client, "Boris", telegram_user_id=BORIS["id"])
     team = await group(acme.client, "Team", anna, boris)
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    soon = utcnow().replace(microsecond=0) + timedelta(days=1)
     event = await ok(
         acme.client.post(
             "/events",
@@ -455,7 +456,7 @@ async def test_remind_sends_a_quick_broadcast_after_a_confirm_step(
     await _until(lambda: confirm.text == "Sending to 2 people.")
     sender = make_bot("123456:BOT", emulator.base_url)
     try:
-        await run_due(engine, TelegramChannel(sender), datetime.now(UTC) + timedelta(seconds=1))
+        await run_due(engine, TelegramChannel(sender), utcnow() + timedelta(seconds=1))
     finally:
         await sender.session.close()
     assert Chat(emulator, ANNA).messages[-1].text == "Deploy at 5, Anna!"
@@ -547,7 +548,7 @@ async def test_a_group_chat_linked_by_a_lead_gets_announcements_that_record_each
     )
     assert (await say(OTTO, "/link Theirs")).startswith("This chat is linked to another team")
 
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    start = utcnow().replace(microsecond=0) + timedelta(days=2)
     event = await ok(
         acme.client.post(
             "/events",
@@ -564,8 +565,8 @@ async def test_a_group_chat_linked_by_a_lead_gets_announcements_that_record_each
     sender = make_bot("123456:BOT", emulator.base_url)
     try:
         channel = TelegramChannel(sender)
-        await run_due(engine, channel, datetime.now(UTC) + timedelta(days=1, hours=12))
-        await run_due(engine, channel, datetime.now(UTC) + timedelta(days=1, hours=13))
+        await run_due(engine, channel, utcnow() + timedelta(days=1, hours=12))
+        await run_due(engine, channel, utcnow() + timedelta(days=1, hours=13))
     finally:
         await sender.session.close()
     [announcement] = [m for m in in_chat() if m.reply_markup]  # once, however often it runs

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
+from core.clock import utcnow
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok
 from tests.test_dispatch import run_due
@@ -33,23 +34,57 @@ async def test_a_broadcast_reaches_each_member_by_name_and_reports_progress(
         201,
     )
     assert created["recipients"] == 3 and created["job_status"] == "pending"
-    await run_due(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    assert created["status"] == "sending"  # due now: it goes with the scheduler's next pass
+    await run_due(engine, telegram, utcnow() + timedelta(seconds=1))
     assert sorted(m.text for m in emulator.messages) == [
         "Boris, the office is closed tomorrow.",
         "Анна, the office is closed tomorrow.",
     ]
     done = await ok(acme.client.get(f"/broadcasts/{created['id']}"))
-    assert done["job_status"] == "done"
+    assert done["job_status"] == "done" and done["status"] == "done"
     assert done["progress"]["sent"] == 2 and done["progress"]["unreachable"] == 1
     response = await acme.client.post(f"/broadcasts/{created['id']}/cancel")
     assert response.status_code == 409
+
+
+async def test_a_member_no_channel_reaches_is_counted_unreachable_and_stays_active(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=3021)
+    paper = await member(acme.client, "Pavel Paper")  # never opened the bot, no email
+    created = await ok(
+        acme.client.post(
+            "/broadcasts",
+            json={"audience": {"members": [anna["id"], paper["id"]]}, "text": "Hello"},
+        ),
+        201,
+    )
+    assert created["recipients"] == 2
+    await run_due(engine, telegram, utcnow() + timedelta(seconds=1))
+    done = await ok(acme.client.get(f"/broadcasts/{created['id']}"))
+    assert done["status"] == "done"
+    progress = {k: v for k, v in done["progress"].items() if v}
+    assert progress == {"sent": 1, "unreachable": 1}  # every recipient is in one bucket
+    timeline = await ok(acme.client.get(f"/members/{paper['id']}/timeline"))
+    assert "not joined the bot, no email" in str(timeline)
+    # Linking Telegram later brings the next message: the member was never marked unreachable.
+    assert (await ok(acme.client.get(f"/members/{paper['id']}")))["status"] == "active"
+    await ok(acme.client.patch(f"/members/{paper['id']}", json={"telegram_user_id": 3022}))
+    await ok(
+        acme.client.post(
+            "/broadcasts", json={"audience": {"members": [paper["id"]]}, "text": "Again"}
+        ),
+        201,
+    )
+    await run_due(engine, telegram, utcnow() + timedelta(seconds=1))
+    assert [m.text for m in emulator.sent_to(3022)] == ["Again"]
 
 
 async def test_a_scheduled_broadcast_can_be_cancelled_before_it_goes(
     acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=3011)
-    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    later = (utcnow() + timedelta(hours=2)).isoformat()
     created = await ok(
         acme.client.post(
             "/broadcasts",
@@ -57,9 +92,10 @@ async def test_a_scheduled_broadcast_can_be_cancelled_before_it_goes(
         ),
         201,
     )
+    assert created["status"] == "scheduled"
     cancelled = await ok(acme.client.post(f"/broadcasts/{created['id']}/cancel"))
     assert cancelled["status"] == "cancelled" and cancelled["job_status"] == "cancelled"
-    await run_due(engine, telegram, datetime.now(UTC) + timedelta(hours=3))
+    await run_due(engine, telegram, utcnow() + timedelta(hours=3))
     assert emulator.messages == []
 
 
@@ -95,7 +131,7 @@ async def test_broadcasts_are_sealed_between_workspaces(acme: Workspace, globex:
     )
     assert (await globex.client.get(f"/broadcasts/{mine['id']}")).status_code == 404
     assert (await globex.client.post(f"/broadcasts/{mine['id']}/cancel")).status_code == 404
-    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    past = (utcnow() - timedelta(hours=1)).isoformat()
     response = await acme.client.post(
         "/broadcasts",
         json={"audience": {"members": [anna["id"]]}, "text": "x", "send_at": past},

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
+from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.events.models import Answer
 from core.notify.callbacks import decode_answer
@@ -540,7 +541,7 @@ async def test_a_long_job_keeps_its_lease_while_it_is_being_sent(
 ):
     """A big broadcast outlasting its lease is not handed to a second worker meanwhile."""
     people = [await member(acme.client, f"P{i:02}", telegram_user_id=950 + i) for i in range(48)]
-    starts = datetime.now(UTC) + timedelta(minutes=60, seconds=2)
+    starts = utcnow() + timedelta(minutes=60, seconds=2)
     await ok(
         acme.client.post(
             "/events",
@@ -557,16 +558,16 @@ async def test_a_long_job_keeps_its_lease_while_it_is_being_sent(
     sessions = make_sessionmaker(engine)
     await asyncio.sleep(2.1)  # due now
     async with sessions() as session:
-        [job] = await claim_due_jobs(session, "w", datetime.now(UTC), lease=lease)
+        [job] = await claim_due_jobs(session, "w", utcnow(), lease=lease)
         await session.commit()
     emulator.delay = 0.3  # three batches of 16: about a second, longer than the lease
     sending = asyncio.create_task(
-        dispatch_job(sessions, job.id, [telegram], KEY, lambda: datetime.now(UTC), lease)
+        dispatch_job(sessions, job.id, [telegram], KEY, lambda: utcnow(), lease)
     )
     stolen = []
     while not sending.done():
         async with sessions() as session:
-            stolen += await claim_due_jobs(session, "thief", datetime.now(UTC), lease=lease)
+            stolen += await claim_due_jobs(session, "thief", utcnow(), lease=lease)
             await session.commit()
         await asyncio.sleep(0.1)
     assert (await sending).outcomes == {"sent": 48}

@@ -23,10 +23,16 @@ from core.notify.dispatch import SEND_CONCURRENCY
 from core.notify.models import Delivery
 from core.settings import Settings
 from core.teams.workspaces import create_workspace
-from tests.conftest import Workspace, child_env, vestnik_command
+from tests.conftest import MovableClock, Workspace, child_env, vestnik_command
 from tests.factories import group, member, ok
 
 LEASE_SECONDS = 3
+
+
+@pytest.fixture(autouse=True)
+def _real_time(clock: MovableClock) -> None:
+    """The real processes these tests start read the real clock; so does the API in this one."""
+    clock.set(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -65,9 +71,15 @@ def start(
             process.kill()
 
 
-async def _due_now(ws: Workspace, people: int, first_chat: int = 1000) -> None:
-    """``people`` members, each with an event whose reminder is due right away."""
-    starts = (datetime.now(UTC) + timedelta(seconds=61)).isoformat()
+async def _due_now(ws: Workspace, clock: MovableClock, people: int, first_chat: int = 1000) -> None:
+    """``people`` members, each with an event whose reminder is due right away.
+
+    The API in this process plans as if it were ten minutes ago, so every reminder is planned
+    however long creating them takes on a busy machine; the real scheduler and worker processes
+    then find them due on the real clock."""
+    real_now = datetime.now(UTC)
+    clock.set(real_now - timedelta(minutes=10))
+    starts = (real_now + timedelta(seconds=61)).isoformat()
     for i in range(people):
         person = await member(ws.client, f"Person {i}", telegram_user_id=first_chat + i)
         await ok(
@@ -99,9 +111,9 @@ def _per_chat(emulator: BotApiEmulator) -> dict[int, int]:
 
 
 async def test_two_schedulers_and_two_workers_send_each_reminder_once(
-    acme: Workspace, emulator, start
+    clock: MovableClock, acme: Workspace, emulator, start
 ):
-    await _due_now(acme, 30)
+    await _due_now(acme, clock, 30)
     for role in ("scheduler", "scheduler", "worker", "worker"):
         start(role)
     await _until(lambda: len(emulator.messages) >= 30)
@@ -110,9 +122,9 @@ async def test_two_schedulers_and_two_workers_send_each_reminder_once(
 
 
 async def test_jobs_lost_with_redis_come_back_after_their_lease(
-    acme: Workspace, emulator, start, redis_url: str
+    clock: MovableClock, acme: Workspace, emulator, start, redis_url: str
 ):
-    await _due_now(acme, 5, first_chat=2000)
+    await _due_now(acme, clock, 5, first_chat=2000)
     scheduler = start("scheduler")
     redis = Redis.from_url(redis_url)
     try:
@@ -129,9 +141,11 @@ async def test_jobs_lost_with_redis_come_back_after_their_lease(
     assert scheduler.poll() is None
 
 
-async def test_a_killed_worker_loses_no_reminder(acme: Workspace, emulator, start):
+async def test_a_killed_worker_loses_no_reminder(
+    clock: MovableClock, acme: Workspace, emulator, start
+):
     emulator.delay = 1.0  # each send takes a second: the kill lands mid-batch
-    await _due_now(acme, 6, first_chat=3000)
+    await _due_now(acme, clock, 6, first_chat=3000)
     start("scheduler")
     doomed = start("worker")
     await _until(lambda: len(emulator.messages) >= 1)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from core.clock import utcnow
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
 
@@ -76,7 +77,7 @@ async def test_moving_an_event_moves_its_jobs_and_cancelling_drops_them(acme: Wo
 
 
 async def test_reminders_already_past_are_not_planned(acme: Workspace):
-    soon = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    soon = (utcnow() + timedelta(minutes=30)).isoformat()
     event = await ok(
         acme.client.post(
             "/events", json={"title": "Soon", "starts_at": soon, "reminder_offsets": [1440, 60, 10]}
@@ -102,7 +103,7 @@ async def test_recurring_event_is_planned_over_the_horizon_with_its_exceptions(a
         201,
     )
     dues = [due for _, due, _ in await schedule(acme, event["id"])]
-    now = datetime.now(UTC)
+    now = utcnow()
     assert all(now <= datetime.fromisoformat(d) <= now + timedelta(days=30) for d in dues)
     assert "2026-12-02T07:45:00Z" not in dues
     assert "2026-12-01T07:45:00Z" in dues and "2026-12-03T07:45:00Z" in dues

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
+from core.clock import utcnow
 from tests.conftest import ClientFor, Workspace
 from tests.factories import fields_of, member, ok
 from tests.test_dispatch import run_due
@@ -17,7 +18,7 @@ from worker.channels import TelegramChannel
 
 
 async def _asking(ws: Workspace, people: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    start = utcnow().replace(microsecond=0) + timedelta(days=2)
     return await ok(  # type: ignore[no-any-return]
         ws.client.post(
             "/events",
@@ -49,7 +50,7 @@ async def test_nudge_now_reaches_only_the_silent_once_a_minute(
     assert job["kind"] == "nudge"
     again = await acme.client.post(f"/events/{event['id']}/nudge")
     assert again.status_code == 409 and fields_of(again.json()) == ["occurrence"]
-    await run_due(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await run_due(engine, telegram, utcnow() + timedelta(seconds=1))
     assert [(m.chat_id, m.text.split(",")[0]) for m in emulator.messages] == [(6002, "Boris")]
 
 

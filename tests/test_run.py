@@ -16,27 +16,29 @@ from tests.conftest import child_env, free_port, vestnik_command
 START_TIMEOUT = 90
 
 
-def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, port: int, emulator_port: int, log: Path) -> subprocess.Popen[bytes]:
     out = log.open("ab")
     return subprocess.Popen(
         vestnik_command("run", "--port", str(port)),
-        env=child_env(VESTNIK_DATA_DIR=str(data_dir)),
+        env=child_env(VESTNIK_DATA_DIR=str(data_dir), VESTNIK_EMULATOR_PORT=str(emulator_port)),
         stdout=out,
         stderr=subprocess.STDOUT,
+        # As a shell starts a background job: SIGINT ignored, which `vestnik run` must override.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
 
 
-def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], port: int, log: Path, since: int = 0
+) -> None:
+    """Wait for the banner (written after ``since`` in the log); by then every part must answer."""
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    while "vestnik is running" not in log.read_text()[since:]:
         assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        assert time.monotonic() < deadline, "no banner:\n" + log.read_text()
         time.sleep(0.2)
-    raise AssertionError("vestnik run did not become healthy:\n" + log.read_text())
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    assert "vestnik bot ready" in log.read_text()[since:]  # polling before the banner
 
 
 def _wait_for_messages(url: str, process: subprocess.Popen[bytes], log: Path) -> list[dict]:
@@ -55,20 +57,39 @@ def _interrupt(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=60)
 
 
+def _processes_using(data_dir: Path) -> list[str]:
+    """Command lines of processes still running from this data dir (Postgres, Redis, vestnik)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(data_dir) in command or str(data_dir).encode() in environ:
+            found.append(command)
+    return found
+
+
 def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
     data_dir, log, port = tmp_path / "data", tmp_path / "run.log", free_port()
-    process = _start(data_dir, port, log)
+    emulator_port = free_port()
+    process = _start(data_dir, port, emulator_port, log)
     try:
-        _wait_until_healthy(process, port, log)
+        _wait_until_ready(process, port, log)
         banner = log.read_text()
         assert f"API         http://127.0.0.1:{port}/api/v1" in banner
-        assert f"API docs    http://127.0.0.1:{port}/docs" in banner
+        assert f"(docs http://127.0.0.1:{port}/docs" in banner
+        assert f"health      http://127.0.0.1:{port}/healthz" in banner
         assert "worker      sending due reminders" in banner
         assert "bot         invites, /events, /settings" in banner
-        assert "/emulator " in banner  # the chat page to try the bot
+        assert f"http://127.0.0.1:{emulator_port}/emulator " in banner  # the chat page
         assert "Mini App    http://127.0.0.1:" in banner
+        assert 'workspace create "My team"' in banner  # none exists yet
         emulator = re.search(r"(http://127\.0\.0\.1:\d+)/emulator/messages", banner)
         assert emulator, banner
+        index = httpx.get(f"http://127.0.0.1:{port}/api/v1").json()
+        assert index["docs"] == "/docs" and index["health"] == "/healthz"
 
         created = subprocess.run(
             vestnik_command("workspace", "create", "Night Shift"),
@@ -104,22 +125,35 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
         sent = _wait_for_messages(emulator.group(1) + "/emulator/messages", process, log)
         assert [m["chat_id"] for m in sent] == [4242]
         assert sent[0]["text"].startswith("Reminder: Standup")
+
+        # Links follow the port actually served when VESTNIK_BASE_URL is not set.
+        feed = api.post(f"/members/{anna.json()['id']}/calendar-feed").json()
+        assert feed["url"].startswith(f"http://127.0.0.1:{port}/ics/"), feed
     finally:
         code = _interrupt(process)
-    assert code == 0, log.read_text()
-    assert "vestnik stopped." in log.read_text()
+    log_text = log.read_text()
+    assert code == 0, log_text
+    assert "vestnik stopped." in log_text
+    assert "Failed to fetch updates" not in log_text  # the bot stopped before the emulator
     assert not (data_dir / "postgres" / "postmaster.pid").exists()  # Postgres shut down cleanly
     assert not (data_dir / "redis" / "redis.sock").exists()  # and so did Redis
     assert (data_dir / "redis" / "dump.rdb").exists()
+    assert _processes_using(data_dir) == []
 
-    # The next start reuses the same data.
-    process = _start(data_dir, port, log)
+    # The next start reuses the same data, the same emulator port, and knows the workspace.
+    started = len(log_text)
+    process = _start(data_dir, port, emulator_port, log)
     try:
-        _wait_until_healthy(process, port, log)
+        _wait_until_ready(process, port, log, since=started)
         members = api.get("/members").json()
         assert [m["name"] for m in members["items"]] == ["Anna"]
+        second = log.read_text()[started:]
+        assert f"http://127.0.0.1:{emulator_port}/emulator " in second
+        assert "workspace create" not in second
     finally:
-        assert _interrupt(process) == 0
+        process.send_signal(signal.SIGTERM)  # as `docker stop` or a service manager would
+        assert process.wait(timeout=60) == 0
+    assert _processes_using(data_dir) == []
 
 
 def test_run_refuses_a_busy_port_with_a_clear_message(tmp_path: Path):

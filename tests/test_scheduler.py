@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.notify.models import Job, JobStatus
 from core.notify.scheduler import claim_due_jobs, extend_horizons, finish_job
@@ -128,7 +129,7 @@ async def test_recurring_events_get_their_next_jobs_as_time_goes_by(
         201,
     )
     before = {j.due_at for j in await _all_jobs(engine)}
-    later = datetime.now(UTC) + timedelta(days=20)
+    later = utcnow() + timedelta(days=20)
     async with make_sessionmaker(engine)() as session:
         assert await extend_horizons(session, later) == 1
         await session.commit()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
+from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.notify.dispatch import retry_deferred
 from tests.conftest import Workspace
@@ -66,7 +67,7 @@ async def test_broadcast_statistics_add_up_to_what_the_messenger_received(
         ),
         201,
     )
-    await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
 
     received = emulator.messages
     assert sorted(m.text for m in received) == [
@@ -158,7 +159,7 @@ async def test_templates_render_per_language_and_refuse_broken_wording(
     )
     # Editing the template later does not change what the broadcast says.
     await ok(acme.client.patch(f"/templates/{made['id']}", json={"text": "Changed"}))
-    await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
     assert sorted(m.text for m in emulator.messages) == [
         "Bob, the office is closed.",
         "Анна, офис закрыт.",
@@ -191,7 +192,7 @@ async def test_the_same_idempotency_key_sends_once(
         **{"Idempotency-Key": "order-42"},
     )
     assert mine.status_code == 201 and mine.json()["id"] != first.json()["id"]
-    await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
     assert sorted((m.chat_id, m.text) for m in emulator.messages) == [
         (5201, "Once"),
         (5202, "Once"),
@@ -203,7 +204,7 @@ async def test_nine_local_time_reaches_each_member_at_nine_in_their_zone(
 ):
     tokyo = await member(acme.client, "Tokyo", telegram_user_id=5301, timezone="Asia/Tokyo")
     berlin = await member(acme.client, "Berlin", telegram_user_id=5302, timezone="Europe/Berlin")
-    day = (datetime.now(UTC) + timedelta(days=2)).date()
+    day = (utcnow() + timedelta(days=2)).date()
     created = await ok(
         _broadcast(
             acme,
@@ -264,7 +265,7 @@ async def test_days_export_opens_in_a_spreadsheet_with_cyrillic_names(
     created = await ok(
         _broadcast(acme, {"audience": {"members": [tricky["id"]]}, "text": "Привет"}), 201
     )
-    await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
     raw = await acme.client.get(f"/broadcasts/{created['id']}/deliveries.csv")
     assert '"Пётр ""Петя"", Иванов"' in raw.content.decode("utf-8-sig")
     rows = _csv(raw)
@@ -273,7 +274,7 @@ async def test_days_export_opens_in_a_spreadsheet_with_cyrillic_names(
     days = _csv(await acme.client.get("/stats/days.csv", params={"since": "2026-01-01"}))
     header, today = days[0], days[-1]
     assert header[:3] == ["day", "sent telegram", "sent total"]
-    assert today[0] == datetime.now(UTC).date().isoformat() and today[1:3] == ["1", "1"]
+    assert today[0] == utcnow().date().isoformat() and today[1:3] == ["1", "1"]
     too_long = await acme.client.get("/stats/days", params={"since": "2020-01-01"})
     assert too_long.status_code == 422 and fields_of(too_long.json()) == ["since"]
 
@@ -283,7 +284,7 @@ async def test_a_members_timeline_and_the_audit_log_tell_what_happened(
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=5501)
     await tag(acme.client, "volunteer", anna)
-    starts = datetime.now(UTC) + timedelta(days=1)
+    starts = utcnow() + timedelta(days=1)
     event = await ok(
         acme.client.post(
             "/events",
@@ -298,7 +299,7 @@ async def test_a_members_timeline_and_the_audit_log_tell_what_happened(
         ),
         201,
     )
-    await run_due(engine, telegram, datetime.now(UTC))  # the request is due at once
+    await run_due(engine, telegram, utcnow())  # the request is due at once
     request = emulator.sent_to(5501)[0]
     await ok(
         acme.client.put(
@@ -307,7 +308,7 @@ async def test_a_members_timeline_and_the_audit_log_tell_what_happened(
     )
     emulator.block(5501)
     await ok(_broadcast(acme, {"audience": {"members": [anna["id"]]}, "text": "News"}), 201)
-    await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
 
     timeline = await ok(acme.client.get(f"/members/{anna['id']}/timeline"))
     kinds = [(i["kind"], i.get("status")) for i in timeline["items"]]
@@ -339,14 +340,14 @@ async def test_statistics_exports_timelines_templates_and_audit_are_sealed(
             "/events",
             json={
                 "title": "Ours",
-                "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+                "starts_at": (utcnow() + timedelta(days=1)).isoformat(),
                 "audience": {"members": [anna["id"]]},
             },
         ),
         201,
     )
     template = await ok(acme.client.post("/templates", json={"name": "T", "text": "x"}), 201)
-    await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
     for path in [
         f"/broadcasts/{sent['id']}/stats",
         f"/broadcasts/{sent['id']}/deliveries.csv",
@@ -396,7 +397,7 @@ async def test_metrics_show_queue_depth_outcomes_and_lateness(
     await ok(
         _broadcast(acme, {"audience": {"members": [anna["id"], boris["id"]]}, "text": "x"}), 201
     )
-    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    later = (utcnow() + timedelta(hours=1)).isoformat()
     await ok(
         _broadcast(acme, {"audience": {"members": [anna["id"]]}, "text": "y", "send_at": later}),
         201,
@@ -407,7 +408,7 @@ async def test_metrics_show_queue_depth_outcomes_and_lateness(
     ) as root:
         before = (await root.get("/metrics")).text
         assert 'vestnik_queue_depth{what="jobs_due"} 1.0' in before
-        await _drain(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+        await _drain(engine, telegram, utcnow() + timedelta(seconds=1))
         after = await root.get("/metrics")
     assert after.status_code == 200 and after.headers["content-type"].startswith("text/plain")
     text = after.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
+from core.clock import utcnow
 from core.settings import Settings
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
@@ -21,7 +22,7 @@ OTTO = {"id": 4003, "first_name": "Otto"}
 
 
 async def _event(ws: Workspace, audience: dict[str, Any], title: str = "Sync") -> dict[str, Any]:
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    start = utcnow().replace(microsecond=0) + timedelta(days=2)
     return await ok(  # type: ignore[no-any-return]
         ws.client.post(
             "/events",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
+from core.clock import utcnow
 from tests.conftest import Workspace
 from tests.factories import member, ok, role_id
 from tests.test_dispatch import run_due
@@ -79,10 +80,10 @@ async def test_a_lead_sees_charts_exports_timelines_and_the_audit_log(
         headers=headers,
     )
     assert sent.status_code == 200, sent.text
-    await run_due(engine, telegram, datetime.now(UTC) + timedelta(seconds=1))
+    await run_due(engine, telegram, utcnow() + timedelta(seconds=1))
     assert [m.text for m in emulator.messages] == ["Анна, сегодня закрыто."]
 
-    later = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT09:00")
+    later = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:00")
     local = await site.post(
         "/app/compose/send",
         data={"members": [anna["id"]], "text": "Morning", "send_at": later, "local_time": "1"},

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
+from core.clock import utcnow
 from core.settings import Settings
 
 BOT_TOKEN = "123456:WEBAPP"
@@ -25,7 +25,7 @@ def init_data(user: dict[str, Any], *, age_seconds: int = 0, token: str = BOT_TO
     fields = {
         "query_id": "AAH-test",
         "user": json.dumps(user, separators=(",", ":"), ensure_ascii=False),
-        "auth_date": str(int(time.time()) - age_seconds),
+        "auth_date": str(int(utcnow().timestamp()) - age_seconds),
     }
     check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
     secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from core.errors import DomainError, Invalid
 from core.settings import Settings, SettingsError, load_settings
@@ -31,12 +32,22 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int)
 
     sub.add_parser("migrate", help="bring the database schema up to date")
-    sub.add_parser("worker", help="send due reminders and confirmation requests (taskiq worker)")
-    sub.add_parser("bot", help="the Telegram bot: records answers pressed on message buttons")
-    sub.add_parser("scheduler", help="claim due jobs and hand them to the workers")
+    for name, what in (
+        ("worker", "send due reminders and confirmation requests (taskiq worker)"),
+        ("bot", "the Telegram bot: invites, commands, answers (long polling)"),
+        ("scheduler", "claim due jobs and hand them to the workers"),
+    ):
+        loop = sub.add_parser(name, help=what)
+        loop.add_argument(
+            "--ready-file",
+            type=Path,
+            help="create this file once ready to work (`vestnik run` waits for it)",
+        )
     emulator = sub.add_parser("emulator", help="run a local Telegram Bot API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8081)
+    emulator.add_argument(
+        "--port", type=int, default=None, help="default: VESTNIK_EMULATOR_PORT or 8081"
+    )
 
     workspace = sub.add_parser("workspace", help="manage workspaces")
     ws_sub = workspace.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -165,7 +176,7 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _loop(settings: Settings, name: str) -> int:
+async def _loop(settings: Settings, name: str, ready_file: Path | None) -> int:
     from bot.app import run_bot
     from core.embedded import EmbeddedRedis, database_url
     from worker.app import run_scheduler, run_worker
@@ -177,10 +188,15 @@ async def _loop(settings: Settings, name: str) -> int:
         redis = EmbeddedRedis(settings.data_dir / "redis")
         redis_url = await asyncio.to_thread(redis.start)
     stop = _stop_on_signals()
-    print(f"vestnik {name} started", flush=True)
+
+    def ready() -> None:
+        print(f"vestnik {name} ready", flush=True)
+        if ready_file is not None:
+            ready_file.touch()
+
     try:
         run = {"worker": run_worker, "scheduler": run_scheduler, "bot": run_bot}[name]
-        await run(settings, redis_url, db_url, stop)
+        await run(settings, redis_url, db_url, stop, ready)
     finally:
         if redis is not None:
             redis.stop()
@@ -188,7 +204,7 @@ async def _loop(settings: Settings, name: str) -> int:
     return 0
 
 
-async def _bot(settings: Settings) -> int:
+async def _bot(settings: Settings, ready_file: Path | None) -> int:
     if settings.telegram_token is None:
         print(
             "vestnik bot: set VESTNIK_TELEGRAM_TOKEN (or use `vestnik run`, which starts a local "
@@ -202,7 +218,7 @@ async def _bot(settings: Settings) -> int:
             "updates arrive at `vestnik api`, no polling process is needed"
         )
         return 0
-    return await _loop(settings, "bot")
+    return await _loop(settings, "bot", ready_file)
 
 
 async def _emulator(host: str, port: int) -> int:
@@ -228,25 +244,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vestnik: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings)
-    host = getattr(args, "host", None) or settings.host
-    port = getattr(args, "port", None) or settings.port
+    # Links (feeds, answer links) follow the address actually served unless VESTNIK_BASE_URL says.
+    settings = settings.model_copy(
+        update={
+            "host": getattr(args, "host", None) or settings.host,
+            "port": getattr(args, "port", None) or settings.port,
+        }
+    )
+    host, port = settings.host, settings.port
+    ready_file = getattr(args, "ready_file", None)
     from vestnik.database import SchemaOutdated
     from vestnik.supervisor import StartupError, run
 
     try:
         match args.command, getattr(args, "action", None):
             case "run", _:
-                return run(settings, host, port)
+                return run(settings)
             case "api", _:
                 return _serve_api(settings, host, port)
             case "migrate", _:
                 return asyncio.run(_migrate(settings))
             case ("worker" | "scheduler") as name, _:
-                return asyncio.run(_loop(settings, name))
+                return asyncio.run(_loop(settings, name, ready_file))
             case "emulator", _:
-                return asyncio.run(_emulator(args.host, args.port))
+                return asyncio.run(_emulator(args.host, args.port or settings.emulator_port))
             case "bot", _:
-                return asyncio.run(_bot(settings))
+                return asyncio.run(_bot(settings, ready_file))
             case "workspace", "create":
                 return asyncio.run(_workspace_create(settings, args.name, args.timezone))
             case "token", "create":

@@ -1,27 +1,37 @@
-"""`vestnik run`: every vestnik process on this machine, in one process group, stopped by Ctrl-C."""
+"""`vestnik run`: every vestnik process on this machine, started in order, announced only when each
+part answers, and stopped in order by Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
 
 from bot.emulator import BOT_USER
-from core.db import make_engine
+from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
+from core.teams.models import Workspace
 
-# Parts of vestnik that later issues bring; until then `run` says so instead of starting them.
 EMULATOR_BOT_USERNAME = str(BOT_USER["username"])
 # What the emulator's bot token looks like to aiogram; it is not a real token.
 EMULATOR_TOKEN = "1000000:vestnik-local-emulator"
 STOP_GRACE_SECONDS = 10
+READY_TIMEOUT_SECONDS = 180
+PR_SET_PDEATHSIG = 1
 
 
 class StartupError(Exception):
@@ -32,53 +42,116 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, setting: str = "--port") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
             raise StartupError(
-                f"port {port} on {host} is in use; stop what uses it or pick another with --port"
+                f"port {port} on {host} is in use; stop what uses it or pick another with {setting}"
             ) from None
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+def local_address(host: str) -> str:
+    """Where this machine reaches a server listening on ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 @dataclass
 class Child:
     name: str
     process: subprocess.Popen[bytes]
+    ready_file: Path | None = None
+    check: Callable[[], bool] | None = field(default=None, repr=False)
+
+    def ready(self) -> bool:
+        if self.ready_file is not None:
+            return self.ready_file.exists()
+        return self.check is not None and self.check()
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str]) -> Child:
-    return Child(name, subprocess.Popen([sys.executable, "-m", "vestnik", *args], env=env))
+def _own_group_dying_with_parent() -> None:
+    # Ctrl-C reaches only `vestnik run`, which then stops the children in order; and a child
+    # never outlives a `vestnik run` that was killed outright.
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vestnik", *args],
+        env=env,
+        preexec_fn=_own_group_dying_with_parent,
+    )
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _signal(children: list[Child], names: tuple[str, ...]) -> list[Child]:
+    chosen = [c for c in children if c.name in names and c.process.poll() is None]
+    for child in chosen:
+        child.process.send_signal(signal.SIGTERM)
+    return chosen
 
 
 def _stop(children: list[Child]) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for child in children:
-        try:
-            child.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            say(f"  {child.name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
-            child.process.kill()
-            child.process.wait()
+    """The bot first (it polls the emulator), then the rest, the emulator last."""
+    for stage in (("bot",), ("scheduler", "worker", "api"), ("emulator",)):
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in _signal(children, stage):
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"  {child.name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
+                child.process.kill()
+                child.process.wait()
 
 
-def _banner(settings: Settings, host: str, port: int, pg: str, redis: str, messenger: str) -> None:
-    base = f"http://{host}:{port}"
+def _await_ready(children: list[Child]) -> None:
+    """Return once every child answers; fail if one exits or the wait runs out."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    next_word = time.monotonic() + 5
+    while True:
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                raise StartupError(f"vestnik {child.name} exited with code {code} while starting")
+        waiting = [c.name for c in children if not c.ready()]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise StartupError(
+                f"not ready after {READY_TIMEOUT_SECONDS}s: {', '.join(waiting)} (see the log above)"
+            )
+        if time.monotonic() > next_word:
+            say(f"  still starting: {', '.join(waiting)} …")
+            next_word = time.monotonic() + 5
+        time.sleep(0.1)
+
+
+def _banner(
+    settings: Settings,
+    pg: str,
+    redis: str,
+    messenger: str,
+    has_workspace: bool,
+    seconds: float,
+) -> None:
+    base = f"http://{local_address(settings.host)}:{settings.port}"
     say("")
-    say("vestnik is running")
-    say(f"  API         {base}/api/v1")
-    say(f"  API docs    {base}/docs")
+    say(f"vestnik is running (ready in {seconds:.1f} s)")
+    say(f"  API         {base}/api/v1  (docs {base}/docs, schema {base}/openapi.json)")
+    say(f"  health      {base}/healthz  metrics {base}/metrics")
     say("  worker      sending due reminders and confirmation requests")
     say("  scheduler   claiming due jobs")
     bot = "updates through the API webhook" if settings.bot_webhook_url else "polling for updates"
@@ -86,28 +159,45 @@ def _banner(settings: Settings, host: str, port: int, pg: str, redis: str, messe
     say(f"  messenger   {messenger}")
     dev = " (or /app/dev-login?telegram_user_id=… with VESTNIK_WEBAPP_DEV_LOGIN=true)"
     say(f"  Mini App    {base}/app, opened from the bot's menu button{dev}")
+    say(f"  links       {settings.public_url} (feeds, answer links; VESTNIK_BASE_URL)")
     say(f"  Postgres    {pg}")
     say(f"  Redis       {redis}")
     say("")
-    say("Create a workspace and its first API token (from this folder, in another terminal):")
-    say('  python -m vestnik workspace create "My team"')
+    if not has_workspace:
+        say("Create a workspace and its first API token (from this folder, in another terminal):")
+        say('  python -m vestnik workspace create "My team"')
     say("Press Ctrl-C to stop.")
 
 
-def run(settings: Settings, host: str, port: int) -> int:
-    """Start embedded services if needed, migrate, start the processes, wait for Ctrl-C."""
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(settings: Settings) -> int:
+    """Start embedded services if needed, migrate, start the processes, say so once all of them
+    answer, and stop them all on SIGINT or SIGTERM."""
+    # Set explicitly: a shell starts a background job with SIGINT ignored, and `docker stop` and
+    # service managers send SIGTERM; both must stop vestnik as gracefully as Ctrl-C.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    host, port = settings.host, settings.port
     check_port_free(host, port)
-    env = dict(os.environ)
+    emulated = settings.telegram_token is None
+    if emulated:
+        check_port_free(host, settings.emulator_port, "VESTNIK_EMULATOR_PORT")
+    env = dict(os.environ, VESTNIK_HOST=host, VESTNIK_PORT=str(port))
     postgres = EmbeddedPostgres(settings.data_dir) if settings.database_url is None else None
     redis = EmbeddedRedis(settings.data_dir / "redis") if settings.redis_url is None else None
     children: list[Child] = []
+    ready_dir = Path(tempfile.mkdtemp(prefix="vestnik-run-"))
     try:
         db_url = settings.database_url
         pg_label = "external (VESTNIK_DATABASE_URL)"
         if postgres is not None:
-            say(f"starting embedded Postgres in {settings.data_dir / 'postgres'} …")
+            say(f"starting embedded Postgres in {postgres.pgdata} …")
             db_url = postgres.start()
-            pg_label = f"embedded, data in {settings.data_dir / 'postgres'}"
+            pg_label = f"embedded, data in {postgres.pgdata}"
         assert db_url is not None
         redis_url = settings.redis_url
         redis_label = "external (VESTNIK_REDIS_URL)"
@@ -119,58 +209,74 @@ def run(settings: Settings, host: str, port: int) -> int:
         env["VESTNIK_DATABASE_URL"] = db_url
         env["VESTNIK_REDIS_URL"] = redis_url
         say("applying database migrations …")
-        asyncio.run(_migrate(db_url))
+        has_workspace = asyncio.run(_migrate(db_url))
         messenger = "Telegram (VESTNIK_TELEGRAM_TOKEN)"
-        if settings.telegram_token is None:
-            emulator_port = free_port(host)
-            emulator_url = f"http://{host}:{emulator_port}"
+        reach = local_address(host)
+        if emulated:
+            emulator_url = f"http://{reach}:{settings.emulator_port}"
             env["VESTNIK_TELEGRAM_TOKEN"] = EMULATOR_TOKEN
             env["VESTNIK_TELEGRAM_API_URL"] = emulator_url
             env.setdefault("VESTNIK_TELEGRAM_BOT_USERNAME", EMULATOR_BOT_USERNAME)
-            children.append(
-                _spawn("emulator", ["emulator", "--host", host, "--port", str(emulator_port)], env)
-            )
+            args = ["emulator", "--host", host, "--port", str(settings.emulator_port)]
+            check = _answers(f"{emulator_url}/emulator/messages")
+            children.append(Child("emulator", _spawn("emulator", args, env), check=check))
             messenger = (
                 f"local Bot API emulator (no VESTNIK_TELEGRAM_TOKEN); "
                 f"try the bot as anyone: {emulator_url}/emulator "
                 f"(sent messages: {emulator_url}/emulator/messages)"
             )
         say(f"starting the API on {host}:{port}, the worker, the scheduler and the bot …")
-        children.append(_spawn("api", ["api", "--host", host, "--port", str(port)], env))
-        children.append(_spawn("worker", ["worker"], env))
-        children.append(_spawn("scheduler", ["scheduler"], env))
+        api_args = ["api", "--host", host, "--port", str(port)]
+        healthz = _answers(f"http://{reach}:{port}/healthz")
+        children.append(Child("api", _spawn("api", api_args, env), check=healthz))
+        names = ["worker", "scheduler"]
         if settings.bot_webhook_url is None:  # in webhook mode the API takes the updates
-            children.append(_spawn("bot", ["bot"], env))
-        _banner(settings, host, port, pg_label, redis_label, messenger)
+            names.append("bot")
+        for name in names:
+            marker = ready_dir / name
+            process = _spawn(name, [name, "--ready-file", str(marker)], env)
+            children.append(Child(name, process, ready_file=marker))
+        _await_ready(children)
+        _banner(
+            settings,
+            pg_label,
+            redis_label,
+            messenger,
+            has_workspace,
+            time.monotonic() - started,
+        )
         return _wait(children)
     except KeyboardInterrupt:
         say("\nstopping vestnik …")
         return 0
     finally:
+        # A second Ctrl-C while stopping must not leave Postgres or Redis running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop(children)
         if redis is not None:
             redis.stop()
         if postgres is not None:
             postgres.stop()
+        for marker in ready_dir.iterdir():
+            marker.unlink()
+        ready_dir.rmdir()
         if children:
             say("vestnik stopped.")
 
 
-async def _migrate(url: str) -> None:
+async def _migrate(url: str) -> bool:
+    """Bring the schema up to date; says whether a workspace exists already."""
     engine = make_engine(url, pool_size=1)
     try:
         await upgrade(engine)
+        async with make_sessionmaker(engine)() as session:
+            return bool(await session.scalar(select(func.count()).select_from(Workspace)))
     finally:
         await engine.dispose()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def _wait(children: list[Child]) -> int:
-    # `docker stop` and service managers send SIGTERM: stop as gracefully as on Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
     while True:
         for child in children:
             code = child.process.poll()

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import DomainError
 from core.notify.broadcasts import (
     BroadcastCreate,

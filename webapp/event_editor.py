@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
+from core.clock import utcnow
 from core.errors import DomainError, Invalid, NotFound
 from core.events.agenda import AgendaItem
 from core.events.details import event_details
@@ -274,7 +275,7 @@ def _described(repeat: Repeat, locale: str) -> str:
 @router.get("/new", response_class=HTMLResponse)
 async def new_event(request: Request, session: SessionDep, lead: LeadConsole) -> HTMLResponse:
     workspace = await session.get_one(Workspace, lead.member.workspace_id)
-    start = (datetime.now() + timedelta(days=1)).date()
+    start = (utcnow() + timedelta(days=1)).date()
     form = EventForm(
         timezone=workspace.timezone,
         date=start.isoformat(),

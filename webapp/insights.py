@@ -86,7 +86,7 @@ async def stats_page(request: Request, session: SessionDep, lead: LeadConsole) -
         charts=charts,
         broadcasts=broadcasts,
         events=events,
-        period=words["stats_period"].format(days=len(stats.days)),
+        period=words["stats_period"].format(n=len(stats.days)),
         duration=_duration,
     )
     return _page(request, "stats.html", context)

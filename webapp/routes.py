@@ -16,7 +16,7 @@ from api.deps import SessionDep
 from bot.texts import Texts
 from core.calendar.models import FeedKind
 from core.calendar.tokens import feed_state, rotate_feed
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import DomainError
 from core.events.agenda import AgendaItem, agenda, next_occurrence_key, workspace_upcoming
 from core.events.confirmations import answer_as_member, occurrence_key, recurrence_id_of, tally

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-WORDS = {
+from core.plurals import Plural
+
+# A phrase with a number in it is a Plural (`.format(n=…)` picks "1 member" or "5 members").
+WORDS: dict[str, dict[str, str | Plural]] = {
     "en": {
         "title": "My events",
         "team": "Team events",
@@ -34,7 +37,7 @@ WORDS = {
         "all": "all of them",
         "text": "Text ({{ member.first_name }} and {{ member.name }} work)",
         "send_now": "Send now",
-        "will_get_it": "will get it",
+        "will_get_it": Plural("en", one="will get it", other="will get it"),
         "in_audience": "in the audience; the others unsubscribed or cannot be reached",
         "progress": "Progress",
         "sent": "sent",
@@ -91,7 +94,7 @@ WORDS = {
         "all": "всеми",
         "text": "Текст (можно {{ member.first_name }} и {{ member.name }})",
         "send_now": "Отправить сейчас",
-        "will_get_it": "получат",
+        "will_get_it": Plural("ru", one="получит", few="получат", many="получат", other="получат"),
         "in_audience": "в аудитории; остальные отписались или недоступны",
         "progress": "Ход отправки",
         "sent": "отправлено",
@@ -225,10 +228,22 @@ _LEAD_PAGES = {
         "rename": "Rename",
         "merge_into": "Merge into",
         "delete": "Delete",
-        "members_n": "{n} members",
-        "confirm_delete_group": "Delete the group “{name}”? {n} members leave it (they stay in the team).",
-        "confirm_delete_tag": "Delete the tag “{name}”? {n} members lose it.",
-        "confirm_merge": "Merge “{name}” into “{into}”? Its {n} members join “{into}”, and “{name}” is deleted.",
+        "members_n": Plural("en", one="{n} member", other="{n} members"),
+        "confirm_delete_group": Plural(
+            "en",
+            one="Delete the group “{name}”? {n} member leaves it (and stays in the team).",
+            other="Delete the group “{name}”? {n} members leave it (they stay in the team).",
+        ),
+        "confirm_delete_tag": Plural(
+            "en",
+            one="Delete the tag “{name}”? {n} member loses it.",
+            other="Delete the tag “{name}”? {n} members lose it.",
+        ),
+        "confirm_merge": Plural(
+            "en",
+            one="Merge “{name}” into “{into}”? Its {n} member joins “{into}”, and “{name}” is deleted.",
+            other="Merge “{name}” into “{into}”? Its {n} members join “{into}”, and “{name}” is deleted.",
+        ),
         "yes_delete": "Yes, delete",
         "yes_merge": "Yes, merge",
         "cancel": "Cancel",
@@ -362,10 +377,34 @@ _LEAD_PAGES = {
         "rename": "Переименовать",
         "merge_into": "Объединить с",
         "delete": "Удалить",
-        "members_n": "участников: {n}",
-        "confirm_delete_group": "Удалить группу «{name}»? Из неё выйдут участники: {n} (в команде они останутся).",
-        "confirm_delete_tag": "Удалить метку «{name}»? Её потеряют участники: {n}.",
-        "confirm_merge": "Объединить «{name}» с «{into}»? Участники ({n}) перейдут в «{into}», а «{name}» будет удалена.",
+        "members_n": Plural(
+            "ru",
+            one="{n} участник",
+            few="{n} участника",
+            many="{n} участников",
+            other="{n} участника",
+        ),
+        "confirm_delete_group": Plural(
+            "ru",
+            one="Удалить группу «{name}»? Из неё выйдет {n} участник (в команде он останется).",
+            few="Удалить группу «{name}»? Из неё выйдут {n} участника (в команде они останутся).",
+            many="Удалить группу «{name}»? Из неё выйдут {n} участников (в команде они останутся).",
+            other="Удалить группу «{name}»? Из неё выйдут {n} участника (в команде они останутся).",
+        ),
+        "confirm_delete_tag": Plural(
+            "ru",
+            one="Удалить метку «{name}»? Её потеряет {n} участник.",
+            few="Удалить метку «{name}»? Её потеряют {n} участника.",
+            many="Удалить метку «{name}»? Её потеряют {n} участников.",
+            other="Удалить метку «{name}»? Её потеряют {n} участника.",
+        ),
+        "confirm_merge": Plural(
+            "ru",
+            one="Объединить «{name}» с «{into}»? {n} участник перейдёт в «{into}», а «{name}» будет удалена.",
+            few="Объединить «{name}» с «{into}»? {n} участника перейдут в «{into}», а «{name}» будет удалена.",
+            many="Объединить «{name}» с «{into}»? {n} участников перейдут в «{into}», а «{name}» будет удалена.",
+            other="Объединить «{name}» с «{into}»? {n} участника перейдут в «{into}», а «{name}» будет удалена.",
+        ),
         "yes_delete": "Да, удалить",
         "yes_merge": "Да, объединить",
         "cancel": "Отмена",
@@ -399,7 +438,7 @@ _LEAD_PAGES = {
 _INSIGHT_PAGES = {
     "en": {
         "stats": "Statistics",
-        "stats_period": "Last {days} days (UTC)",
+        "stats_period": Plural("en", one="Last {n} day (UTC)", other="Last {n} days (UTC)"),
         "chart_sent": "Messages sent a day",
         "chart_peak": "Busiest second (messages)",
         "chart_members": "New members / unsubscribed / blocked the bot",
@@ -435,7 +474,13 @@ _INSIGHT_PAGES = {
     },
     "ru": {
         "stats": "Статистика",
-        "stats_period": "Последние {days} дней (UTC)",
+        "stats_period": Plural(
+            "ru",
+            one="Последний {n} день (UTC)",
+            few="Последние {n} дня (UTC)",
+            many="Последние {n} дней (UTC)",
+            other="Последние {n} дня (UTC)",
+        ),
         "chart_sent": "Отправлено сообщений за день",
         "chart_peak": "Самая загруженная секунда (сообщений)",
         "chart_members": "Новые участники / отписались / заблокировали бота",

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -25,7 +26,8 @@ from taskiq.kicker import AsyncKicker
 from taskiq.receiver import Receiver
 from taskiq_redis import RedisStreamBroker
 
-from core.db import make_engine, make_sessionmaker, utcnow
+from core.clock import utcnow
+from core.db import make_engine, make_sessionmaker
 from core.notify.channels import Channel
 from core.notify.dispatch import dispatch_job, retry_deferred
 from core.notify.ratelimit import Limits, RateLimiter
@@ -73,7 +75,11 @@ def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], lis
 
 
 async def run_worker(
-    settings: Settings, redis_url: str, database_url: str, stop: asyncio.Event
+    settings: Settings,
+    redis_url: str,
+    database_url: str,
+    stop: asyncio.Event,
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
@@ -115,6 +121,7 @@ async def run_worker(
 
     await broker.startup()
     retries = asyncio.create_task(retry_loop())
+    ready()  # tasks wait in the Redis stream until the receiver below reads them
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             receiver = Receiver(
@@ -136,13 +143,18 @@ async def run_worker(
 
 
 async def run_scheduler(
-    settings: Settings, redis_url: str, database_url: str, stop: asyncio.Event
+    settings: Settings,
+    redis_url: str,
+    database_url: str,
+    stop: asyncio.Event,
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Claim due jobs and enqueue them until ``stop`` is set; extend recurring events' horizons."""
     engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
     broker = build_broker(redis_url)
     await broker.startup()
+    ready()
     kicker: AsyncKicker[..., None] = AsyncKicker(TASK, broker, labels={})
     owner = owner_name("scheduler")
     lease = timedelta(seconds=settings.job_lease_seconds)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
-from core.db import utcnow
+from core.clock import utcnow
 from core.events.models import Answer
 from core.notify.answers import (
     ButtonResult,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, SessionDep
 from core.calendar.ics_import import ImportReport, import_calendar
+from core.clock import utcnow
 from core.errors import Invalid
 from core.events import confirmations, occurrence_changes
 from core.events import service as events
@@ -99,7 +100,7 @@ async def event_occurrences(
     end: Annotated[datetime | None, Query(alias="to", description="Default: 90 days on")] = None,
 ) -> list[Occurrence]:
     """Occurrences starting in [from, to), expanded in the event's zone (at most 366 days)."""
-    lo = start or datetime.now(UTC)
+    lo = start or utcnow()
     hi = end or lo + timedelta(days=90)
     return await occurrence_changes.event_occurrences(session, actor, event_id, lo, hi)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from api.deps import SessionDep
 from core.calendar.feed import Fingerprint, feed_body, fingerprint, load_feed
 from core.calendar.tokens import open_feed_token
-from core.db import utcnow
+from core.clock import utcnow
 
 router = APIRouter(prefix="/ics", tags=["calendar feeds"])
 CALENDAR = "text/calendar; charset=utf-8"

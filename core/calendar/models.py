@@ -9,7 +9,8 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantMixin, utcnow
+from core.clock import utcnow
+from core.db import Base, TenantMixin
 
 
 class FeedKind(StrEnum):

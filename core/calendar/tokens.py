@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar.models import FeedKind, FeedToken
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import NotFound
 from core.events.lookup import get_live_event
 from core.scoping import get_scoped

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import Invalid, NotFound
 from core.events.lookup import as_utc, get_live_event
 from core.events.models import Answer, Confirmation, Event

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import NotFound
 from core.events.models import Event
 from core.scoping import get_scoped

@@ -23,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantMixin, TimestampMixin, utcnow
+from core.clock import utcnow
+from core.db import Base, TenantMixin, TimestampMixin
 
 
 class EventStatus(StrEnum):

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by, short
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import Invalid
 from core.events.lookup import as_utc, get_live_event, touch
 from core.events.models import EventOverride

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by, short
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import FieldError, Invalid
 from core.events.lookup import as_utc, get_live_event, touch
 from core.events.models import Event, EventStatus

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -22,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by, short
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from core.notify.audience import AudienceRule, audience_query, validate_audience
 from core.notify.models import (
@@ -88,6 +89,28 @@ class Progress(BaseModel):
     cancelled: int = 0
 
 
+class BroadcastState(StrEnum):
+    """Where a broadcast stands, as a lead reads it."""
+
+    scheduled = "scheduled"  # waiting for its time
+    sending = "sending"  # going out, or messages still wait (a member's local time, quiet hours,
+    # the daily limit, a retry)
+    done = "done"  # every message has its outcome: sent, unreachable, failed
+    cancelled = "cancelled"
+
+
+def _state(broadcast: Broadcast, job: Job, progress: Progress) -> BroadcastState:
+    if broadcast.status == BroadcastStatus.cancelled.value:
+        return BroadcastState.cancelled
+    if job.status == JobStatus.pending.value and job.due_at > utcnow():
+        return BroadcastState.scheduled
+    if job.status == JobStatus.pending.value:
+        return BroadcastState.sending  # due: the scheduler's next pass takes it
+    if job.status == JobStatus.claimed.value or progress.queued or progress.deferred:
+        return BroadcastState.sending
+    return BroadcastState.done
+
+
 class BroadcastOut(BaseModel):
     id: uuid.UUID
     text: str
@@ -97,7 +120,7 @@ class BroadcastOut(BaseModel):
     audience: AudienceRule
     send_at: datetime = Field(description="When the job goes (the earliest zone, in local time)")
     local_time: datetime | None = Field(description="The wall-clock time in each member's zone")
-    status: BroadcastStatus
+    status: BroadcastState
     job_status: JobStatus
     created_by: str
     created_at: datetime
@@ -117,6 +140,7 @@ async def _view(session: AsyncSession, broadcast: Broadcast) -> BroadcastOut:
             )
         ).all()
     )
+    progress = Progress(**counts)
     rule = AudienceRule.model_validate(broadcast.audience)
     reachable = await session.scalar(
         audience_query(broadcast.workspace_id, rule)
@@ -133,12 +157,12 @@ async def _view(session: AsyncSession, broadcast: Broadcast) -> BroadcastOut:
         audience=rule,
         send_at=broadcast.send_at,
         local_time=broadcast.local_time,
-        status=BroadcastStatus(broadcast.status),
+        status=_state(broadcast, job, progress),
         job_status=JobStatus(job.status),
         created_by=broadcast.created_by,
         created_at=broadcast.created_at,
         recipients=reachable or 0,
-        progress=Progress(**counts),
+        progress=progress,
     )
 
 

@@ -89,6 +89,10 @@ async def _recipients(session: AsyncSession, job: Job, subject: Subject) -> list
 Pace = Callable[[uuid.UUID, float], Awaitable[None]]
 DAILY_LIMIT = "daily limit"
 LOCAL_TIME = "local time"
+# A member in the audience whom no channel has an address for (never opened the bot, no email):
+# shown to the lead as unreachable for this message, while the member stays active, so linking
+# Telegram later brings the next messages.
+NO_CHANNEL = "no channel reaches this member (not joined the bot, no email)"
 
 
 async def _send(s: _Send, secret: bytes, pace: Pace | None) -> Outcome:
@@ -136,25 +140,29 @@ async def dispatch_job(
                 ),
                 None,
             )
-            if channel is None:
-                continue
-            why: str | None = LOCAL_TIME
-            later = subject.local_due(member)
-            if later is None or later <= now():
-                later = defer_until(member, now(), useful_until)
-                why = "quiet hours" if later else None
-            if later is None and allowance is not None:
-                if allowance <= 0:  # over the workspace's day: the rest waits for tomorrow
-                    later, why = next_utc_day(now()), DAILY_LIMIT
-                allowance -= 1
+            status = DeliveryStatus.unreachable
+            why: str | None = NO_CHANNEL
+            later: datetime | None = None
+            if channel is not None:
+                status, why = DeliveryStatus.queued, LOCAL_TIME
+                later = subject.local_due(member)
+                if later is None or later <= now():
+                    later = defer_until(member, now(), useful_until)
+                    why = "quiet hours" if later else None
+                if later is None and allowance is not None:
+                    if allowance <= 0:  # over the workspace's day: the rest waits for tomorrow
+                        later, why = next_utc_day(now()), DAILY_LIMIT
+                    allowance -= 1
+                if later is not None:
+                    status = DeliveryStatus.deferred
             rows.append(
                 {
                     "id": uuid.uuid4(),
                     "workspace_id": subject.workspace_id,
                     "job_id": job.id,
                     "member_id": member.id,
-                    "channel": channel.name,
-                    "status": (DeliveryStatus.deferred if later else DeliveryStatus.queued).value,
+                    "channel": (channel or channels[0]).name,
+                    "status": status.value,
                     "next_attempt_at": later,
                     "last_error": why,
                     "attempts": 0,
@@ -168,9 +176,9 @@ async def dispatch_job(
                 .on_conflict_do_nothing()
                 .returning(Delivery.status)
             )
-            for status in result.scalars():
-                if status == DeliveryStatus.deferred.value:
-                    report.count("deferred")
+            for written in result.scalars():
+                if written in (DeliveryStatus.deferred.value, DeliveryStatus.unreachable.value):
+                    report.count(written)
         await session.commit()
         # Every queued row of the job: the ones just made, and any a crashed worker left unsent.
         queued = list(

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.events.lookup import get_live_event
 from core.notify.models import EventMute
 from core.scoping import get_scoped

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from core.events.confirmations import occurrence_key
 from core.events.lookup import get_live_event

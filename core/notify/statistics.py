@@ -19,7 +19,7 @@ from sqlalchemy import Date, Select, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import MEMBER_BLOCKED, MEMBER_UNSUBSCRIBED, AuditEntry
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import Invalid
 from core.events.models import Answer, Confirmation, Event
 from core.notify.audience import AudienceRule, audience_query

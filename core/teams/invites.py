@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from core.notify.reachability import restore_channel
 from core.scoping import get_scoped, require_in_workspace

@@ -24,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, IdMixin, TenantMixin, TimestampMixin, utcnow
+from core.clock import utcnow
+from core.db import Base, IdMixin, TenantMixin, TimestampMixin
 
 
 class MemberStatus(StrEnum):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import NotFound, Unauthorized
 from core.secrets import digest, looks_like, new_secret
 from core.teams.models import ApiToken, BuiltinRole
