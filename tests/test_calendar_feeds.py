@@ -189,7 +189,7 @@ async def test_feed_carries_what_calendar_apps_need(acme: Workspace, public):
         audience={"members": [anna["id"]]},
     )
     link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
-    assert link["webcal"].startswith("webcal://localhost:8000/ics/ics_")
+    assert link["webcal"].startswith("webcal://127.0.0.1:8000/ics/ics_")
     raw = (await fetch(public, link)).content
     cal = Calendar.from_ical(raw)
 
@@ -201,7 +201,7 @@ async def test_feed_carries_what_calendar_apps_need(acme: Workspace, public):
     vevents = {str(v["SUMMARY"]): v for v in cal.walk("VEVENT")}
     planning = vevents["Planning, Q1; budget"]
     assert str(planning["UID"]) == f"{event['id']}@vestnik"
-    assert str(planning["URL"]) == f"http://localhost:8000/app/events/{event['id']}"
+    assert str(planning["URL"]) == f"http://127.0.0.1:8000/app/events/{event['id']}"
     assert planning.decoded("DTSTART") == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
     assert planning["DTSTART"].params["TZID"] == "Europe/Moscow"
     assert str(planning["STATUS"]) == "CONFIRMED"

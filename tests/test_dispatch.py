@@ -76,7 +76,10 @@ async def test_reminder_reaches_each_member_once_in_their_language_and_zone(
         201,
     )
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
-    assert await run_due(engine, telegram, at) == {"sent": 2}
+    assert await run_due(engine, telegram, at) == {
+        "sent": 2,
+        "unreachable": 1,
+    }  # Carl: no Telegram, no email
     assert [m.text for m in emulator.sent_to(101)] == [
         "Напоминание: Planning — четверг 10 декабря, 14:00, Room 1."
     ]

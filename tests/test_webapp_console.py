@@ -157,7 +157,7 @@ async def test_groups_and_tags_merge_and_delete_after_a_confirm_step(
     question = await site.post(
         f"/app/labels/groups/{sopranos['id']}/merge", data={"into": choir["id"]}, headers=headers
     )
-    assert "Merge “Sopranos” into “Choir”? Its 1 members" in question.text
+    assert "Merge “Sopranos” into “Choir”? Its 1 member joins" in question.text
     assert (await ok(acme.client.get(f"/groups/{sopranos['id']}")))["name"] == "Sopranos"
     merged = await site.post(
         f"/app/labels/groups/{sopranos['id']}/merge",

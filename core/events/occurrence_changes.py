@@ -38,7 +38,8 @@ async def event_occurrences(
     if hi - lo > MAX_WINDOW:
         raise Invalid("to", "the window may span at most 366 days")
     event = await get_live_event(session, actor, event_id)
-    return expand(event, await overrides_of(session, [event.id]), lo, hi)
+    zone = ZoneInfo(event.timezone)
+    return [o.in_zone(zone) for o in expand(event, await overrides_of(session, [event.id]), lo, hi)]
 
 
 async def move_occurrence(
@@ -75,7 +76,7 @@ async def move_occurrence(
     touch(event)
     await session.flush()
     await plan_event_jobs(session, event, utcnow())
-    return Occurrence(recurrence_id=rid, starts_at=starts, ends_at=ends, moved=True)
+    return Occurrence(recurrence_id=rid, starts_at=starts, ends_at=ends, moved=True).in_zone(zone)
 
 
 async def cancel_occurrence(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -136,6 +137,21 @@ class Occurrence(BaseModel):
     starts_at: datetime
     ends_at: datetime
     moved: bool = False
+    local_start: datetime | None = Field(
+        default=None, description="The start in the event's zone, with its offset"
+    )
+    local_end: datetime | None = Field(
+        default=None, description="The end in the event's zone, with its offset"
+    )
+
+    def in_zone(self, zone: ZoneInfo) -> Occurrence:
+        """The same occurrence, with its local times in ``zone`` filled in."""
+        return self.model_copy(
+            update={
+                "local_start": self.starts_at.astimezone(zone),
+                "local_end": self.ends_at.astimezone(zone),
+            }
+        )
 
 
 class OccurrenceMove(BaseModel):
