@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -74,9 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook = WebhookBot(settings, await redis_url(settings), app.state.sessions)
             await webhook.start()
         app.state.webhook = webhook
+        # Import the Mini App's sign-in check (aiogram, seconds of work) beside serving, so the
+        # first sign-in does not wait for it and the API answers without waiting either.
+        warm = asyncio.get_running_loop().run_in_executor(
+            None, importlib.import_module, "aiogram.utils.web_app"
+        )
         try:
             yield
         finally:
+            await warm
             if webhook is not None:
                 await webhook.close()
             await engine.dispose()

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,26 +60,34 @@ def start_once(data_dir: Path) -> Start:
         text=True,
     )
     assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
-    seen, api, bot, ready = "", 0.0, 0.0, 0.0
-    while not ready:
+    lines: list[str] = []
+    marks: dict[str, float] = {}
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            for mark in ("vestnik bot ready", "vestnik is running"):
+                if mark in line and mark not in marks:
+                    marks[mark] = time.monotonic() - began
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    api = 0.0
+    while "vestnik is running" not in marks:
         if process.poll() is not None:
-            raise SystemExit(f"vestnik run exited:\n{seen}{process.stdout.read() or ''}")
-        seen += process.stdout.read() or ""
-        now = time.monotonic() - began
-        if not bot and "vestnik bot ready" in seen:
-            bot = now
-        if not ready and "vestnik is running" in seen:
-            ready = now
+            reader.join(5)
+            raise SystemExit("vestnik run exited:\n" + "".join(lines))
         if not api:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                     api = time.monotonic() - began
             except httpx.HTTPError:
                 pass
-        if now > 300:
-            raise SystemExit(f"not ready in 300 s:\n{seen}")
+        if time.monotonic() - began > 300:
+            raise SystemExit("not ready in 300 s:\n" + "".join(lines))
         time.sleep(0.05)
+    ready, bot = marks["vestnik is running"], marks.get("vestnik bot ready", 0.0)
     stopping = time.monotonic()
     process.send_signal(signal.SIGINT)
     process.wait(120)

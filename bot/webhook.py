@@ -16,8 +16,6 @@ from core.settings import Settings
 from worker.channels import make_bot
 
 log = logging.getLogger(__name__)
-PATH = "/telegram/webhook"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class WebhookBot:

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from core.errors import DomainError, Invalid
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="create this file once ready to work (`vestnik run` waits for it)",
         )
+    engine = sub.add_parser(
+        "engine",
+        help="worker, scheduler and bot in one process (what `vestnik run` starts on one machine)",
+    )
+    engine.add_argument("--ready-file", type=Path, help="create this file once every part is ready")
     emulator = sub.add_parser("emulator", help="run a local Telegram Bot API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument(
@@ -168,6 +174,12 @@ async def _token_revoke(settings: Settings, workspace: str, token_id: str) -> in
     return 0
 
 
+def _engine_parts(settings: Settings) -> list[str]:
+    # The bot polls only with a token and without a webhook (then the API takes the updates).
+    polls = settings.telegram_token is not None and settings.bot_webhook_url is None
+    return ["worker", "scheduler", *(["bot"] if polls else [])]
+
+
 def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -176,10 +188,24 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _loop(settings: Settings, name: str, ready_file: Path | None) -> int:
-    from bot.app import run_bot
-    from core.embedded import EmbeddedRedis, database_url
+Part = Callable[..., Awaitable[None]]
+
+
+def _part(name: str) -> Part:
+    # Each process imports only what it runs: the bot's and the worker's aiogram take seconds.
+    if name == "bot":
+        from bot.app import run_bot
+
+        return run_bot
     from worker.app import run_scheduler, run_worker
+
+    return run_worker if name == "worker" else run_scheduler
+
+
+async def _loop(settings: Settings, names: list[str], ready_file: Path | None) -> int:
+    """Run these parts (worker, scheduler, bot) in this process until SIGINT or SIGTERM; one that
+    fails stops the others. ``ready_file`` is created once every part is ready."""
+    from core.embedded import EmbeddedRedis, database_url
 
     db_url = await database_url(settings)
     redis = None
@@ -188,19 +214,31 @@ async def _loop(settings: Settings, name: str, ready_file: Path | None) -> int:
         redis = EmbeddedRedis(settings.data_dir / "redis")
         redis_url = await asyncio.to_thread(redis.start)
     stop = _stop_on_signals()
+    waiting = set(names)
 
-    def ready() -> None:
-        print(f"vestnik {name} ready", flush=True)
-        if ready_file is not None:
-            ready_file.touch()
+    def ready_for(name: str) -> Callable[[], None]:
+        def ready() -> None:
+            print(f"vestnik {name} ready", flush=True)
+            waiting.discard(name)
+            if not waiting and ready_file is not None:
+                ready_file.touch()
+
+        return ready
 
     try:
-        run = {"worker": run_worker, "scheduler": run_scheduler, "bot": run_bot}[name]
-        await run(settings, redis_url, db_url, stop, ready)
+        parts = [
+            asyncio.create_task(_part(name)(settings, redis_url, db_url, stop, ready_for(name)))
+            for name in names
+        ]
+        await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        for outcome in await asyncio.gather(*parts, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
     finally:
         if redis is not None:
             redis.stop()
-    print(f"vestnik {name} stopped", flush=True)
+    print(f"vestnik {' + '.join(names)} stopped", flush=True)
     return 0
 
 
@@ -218,7 +256,7 @@ async def _bot(settings: Settings, ready_file: Path | None) -> int:
             "updates arrive at `vestnik api`, no polling process is needed"
         )
         return 0
-    return await _loop(settings, "bot", ready_file)
+    return await _loop(settings, ["bot"], ready_file)
 
 
 async def _emulator(host: str, port: int) -> int:
@@ -265,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             case "migrate", _:
                 return asyncio.run(_migrate(settings))
             case ("worker" | "scheduler") as name, _:
-                return asyncio.run(_loop(settings, name, ready_file))
+                return asyncio.run(_loop(settings, [name], ready_file))
+            case "engine", _:
+                return asyncio.run(_loop(settings, _engine_parts(settings), ready_file))
             case "emulator", _:
                 return asyncio.run(_emulator(args.host, args.port or settings.emulator_port))
             case "bot", _:

@@ -105,8 +105,9 @@ def _signal(children: list[Child], names: tuple[str, ...]) -> list[Child]:
 
 
 def _stop(children: list[Child]) -> None:
-    """The bot first (it polls the emulator), then the rest, the emulator last."""
-    for stage in (("bot",), ("scheduler", "worker", "api"), ("emulator",)):
+    """The bot (with the worker and scheduler) first, as it polls the emulator; then the API; the
+    emulator last."""
+    for stage in (("worker, scheduler, bot",), ("api",), ("emulator",)):
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in _signal(children, stage):
             try:
@@ -121,20 +122,22 @@ def _await_ready(children: list[Child]) -> None:
     """Return once every child answers; fail if one exits or the wait runs out."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     next_word = time.monotonic() + 5
+    waiting = list(children)
     while True:
         for child in children:
             code = child.process.poll()
             if code is not None:
                 raise StartupError(f"vestnik {child.name} exited with code {code} while starting")
-        waiting = [c.name for c in children if not c.ready()]
+        waiting = [c for c in waiting if not c.ready()]  # asked again only until it answers
         if not waiting:
             return
         if time.monotonic() > deadline:
             raise StartupError(
-                f"not ready after {READY_TIMEOUT_SECONDS}s: {', '.join(waiting)} (see the log above)"
+                f"not ready after {READY_TIMEOUT_SECONDS}s: "
+                f"{', '.join(c.name for c in waiting)} (see the log above)"
             )
         if time.monotonic() > next_word:
-            say(f"  still starting: {', '.join(waiting)} …")
+            say(f"  still starting: {', '.join(c.name for c in waiting)} …")
             next_word = time.monotonic() + 5
         time.sleep(0.1)
 
@@ -229,13 +232,11 @@ def run(settings: Settings) -> int:
         api_args = ["api", "--host", host, "--port", str(port)]
         healthz = _answers(f"http://{reach}:{port}/healthz")
         children.append(Child("api", _spawn("api", api_args, env), check=healthz))
-        names = ["worker", "scheduler"]
-        if settings.bot_webhook_url is None:  # in webhook mode the API takes the updates
-            names.append("bot")
-        for name in names:
-            marker = ready_dir / name
-            process = _spawn(name, [name, "--ready-file", str(marker)], env)
-            children.append(Child(name, process, ready_file=marker))
+        # Worker, scheduler and bot share one process here: aiogram, which both the worker and
+        # the bot need, takes seconds to import (production runs them apart: docker-compose.yml).
+        marker = ready_dir / "engine"
+        engine = _spawn("engine", ["engine", "--ready-file", str(marker)], env)
+        children.append(Child("worker, scheduler, bot", engine, ready_file=marker))
         _await_ready(children)
         _banner(
             settings,

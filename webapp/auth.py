@@ -17,8 +17,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aiogram.utils.web_app import safe_parse_webapp_init_data
-
 COOKIE = "vestnik_session"
 SESSION_LIFETIME = timedelta(hours=12)
 
@@ -39,6 +37,10 @@ def telegram_user_from_init_data(
     bot_token: str, init_data: str, now: datetime, max_age: timedelta
 ) -> int:
     """The Telegram user id in valid, fresh initData; AuthError otherwise."""
+    # Imported on use: aiogram takes seconds to import, which the API's start should not wait
+    # for (the API warms it up in the background once it answers; see api/app.py).
+    from aiogram.utils.web_app import safe_parse_webapp_init_data
+
     try:
         parsed = safe_parse_webapp_init_data(bot_token, init_data)
     except ValueError:

@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from aiogram import Bot
 from redis.asyncio import Redis
 from taskiq import AsyncBroker
 from taskiq.acks import AcknowledgeType
@@ -33,8 +33,9 @@ from core.notify.dispatch import dispatch_job, retry_deferred
 from core.notify.ratelimit import Limits, RateLimiter
 from core.notify.scheduler import claim_due_jobs, extend_horizons
 from core.settings import Settings
-from worker.channels import LogChannel, TelegramChannel, make_bot
-from worker.mail import EmailChannel
+
+if TYPE_CHECKING:
+    from aiogram import Bot
 
 log = logging.getLogger(__name__)
 TASK = "vestnik.dispatch_job"
@@ -53,6 +54,11 @@ def owner_name(role: str) -> str:
 def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], list[Bot]]:
     """The channels this deployment sends through, in order of preference (a member gets each
     message on the first one that reaches them), and the bots to close at exit."""
+    # Imported here: the scheduler shares this module but sends nothing, and aiogram takes seconds
+    # to import.
+    from worker.channels import LogChannel, TelegramChannel, make_bot
+    from worker.mail import EmailChannel
+
     channels: list[Channel] = []
     bots: list[Bot] = []
     if settings.telegram_token is not None:

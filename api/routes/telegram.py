@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
-from bot.webhook import PATH, SECRET_HEADER, WebhookBot
+from bot.webhook_address import PATH, SECRET_HEADER
+
+if TYPE_CHECKING:  # aiogram takes seconds to import; the API needs it only in webhook mode
+    from bot.webhook import WebhookBot
 
 router = APIRouter(tags=["telegram"], include_in_schema=False)
 log = logging.getLogger(__name__)
