@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -88,3 +89,19 @@ async def test_updates_are_delivered_by_get_updates(bot: Bot, emulator):
     updates = await bot.get_updates(offset=0, timeout=0)
     assert [u.message.text for u in updates] == ["/start"]
     assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == []
+
+
+async def test_the_chat_page_reads_in_the_order_things_were_said(bot: Bot, emulator):
+    """One sequence numbers what the person typed and what the bot sent, so the emulator's chat
+    page (which sorts by it) shows a reply after the message it answers."""
+    async with httpx.AsyncClient(base_url=emulator.base_url) as page:
+        person = {"id": 42, "first_name": "Anna", "language_code": "en"}
+        first = (await page.post("/emulator/send", json={"user": person, "text": "/start"})).json()
+        reply = await bot.send_message(42, "Hi Anna!")
+        second = (await page.post("/emulator/send", json={"user": person, "text": "/help"})).json()
+        assert first["message_id"] < reply.message_id < second["message_id"]
+        chat = (await page.get("/emulator/messages", params={"chat_id": 42})).json()
+        assert [m["message_id"] for m in chat] == [reply.message_id]
+        assert "at: m.message_id" in (await page.get("/emulator")).text
+        icon = await page.get("/favicon.ico")
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
