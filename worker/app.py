@@ -98,7 +98,22 @@ async def run_worker(
     broker.is_worker_process = True
     lease = timedelta(seconds=settings.job_lease_seconds)
 
+    sending: set[str] = set()
+
     async def dispatch(job_id: str) -> None:
+        # A job whose lease ran out before this worker reached it (a slow start, a busy machine)
+        # is enqueued again; the copy that arrives while this worker is still sending it has
+        # nothing to add, and running both would put two batches on the wire at once.
+        if job_id in sending:
+            log.info("job %s: already being sent by this worker", job_id)
+            return
+        sending.add(job_id)
+        try:
+            await _dispatch(job_id)
+        finally:
+            sending.discard(job_id)
+
+    async def _dispatch(job_id: str) -> None:
         report = await dispatch_job(
             sessions,
             uuid.UUID(job_id),

@@ -27,6 +27,7 @@ from core.teams.groups import add_group_members
 from core.teams.members import create_member
 from core.teams.models import Group, Invite, InviteKind, Member, Tag, Workspace
 from core.teams.permissions import Action, Actor, system_actor
+from core.teams.roles import highest_role
 from core.teams.schemas import IdList, MemberCreate, MemberIds, Ref, _In
 from core.teams.tags import tag_members
 
@@ -136,6 +137,8 @@ async def create_invite(
         member = await get_scoped(session, Member, actor.workspace_id, data.member_id, "member")
         if member.telegram_user_id is not None:
             raise Conflict("member_id", f"{member.name} is already linked to a Telegram account")
+        # Whoever opens a personal invite becomes that member: only for someone not above you.
+        actor.require_not_below(await highest_role(session, member.id), "make a personal invite")
     else:
         assert data.group_id is not None
         await get_scoped(session, Group, actor.workspace_id, data.group_id, "group")

@@ -29,7 +29,12 @@ from core.teams.models import (
     Workspace,
 )
 from core.teams.permissions import Action, Actor
-from core.teams.roles import builtin_role_id, set_member_roles
+from core.teams.roles import (
+    builtin_role_id,
+    highest_role,
+    require_another_owner,
+    set_member_roles,
+)
 from core.teams.schemas import (
     MemberCreate,
     MemberFilter,
@@ -186,10 +191,17 @@ async def list_members(session: AsyncSession, actor: Actor, flt: MemberFilter) -
 async def update_member(
     session: AsyncSession, actor: Actor, member_id: uuid.UUID, patch: MemberUpdate
 ) -> MemberOut:
-    """Change the fields present in ``patch`` (an explicit null clears email or quiet hours)."""
+    """Change the fields present in ``patch`` (an explicit null clears email or quiet hours).
+
+    Identity decides who signs in as whom: a messenger account is changed only by an owner (or
+    by the person, through the messenger), and nobody changes the email of someone above them."""
     actor.require(Action.manage_people)
     member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
     given = patch.model_fields_set
+    if "telegram_user_id" in given and patch.telegram_user_id != member.telegram_user_id:
+        actor.require(Action.link_messenger)
+    if "email" in given or "role_ids" in given:
+        actor.require_not_below(await highest_role(session, member.id), "change the email or roles")
     email = patch.email.lower() if patch.email else None
     await _check_unique(
         session,
@@ -228,9 +240,14 @@ async def update_member(
 
 
 async def delete_member(session: AsyncSession, actor: Actor, member_id: uuid.UUID) -> None:
-    """Remove a person from the workspace, with their memberships, tags and tag history."""
+    """Remove a person from the workspace, with their memberships, tags and tag history. Nobody
+    removes someone above them, and the last owner stays."""
     actor.require(Action.manage_people)
     member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
+    role = await highest_role(session, member.id)
+    actor.require_not_below(role, "remove the record")
+    if role is BuiltinRole.owner:
+        await require_another_owner(session, actor.workspace_id, member.id, "member_id")
     record_by(session, actor, "person.removed", member, f"person {member.name!r}")
     await session.delete(member)
     await session.flush()

@@ -16,6 +16,7 @@ class Action(StrEnum):
     manage_events = "manage events"
     manage_roles = "manage roles"
     grant_owner = "grant or take the owner role"
+    link_messenger = "change someone's messenger account"
     manage_tokens = "manage API tokens"
     manage_workspace = "change the workspace's settings"
 
@@ -25,6 +26,11 @@ _ALLOWED: dict[BuiltinRole, frozenset[Action]] = {
     BuiltinRole.lead: frozenset({Action.read, Action.manage_people, Action.manage_events}),
     BuiltinRole.member: frozenset({Action.read}),
 }
+
+
+# Higher acts on lower or equal, never on higher: identity and membership of an owner are the
+# owner's business, or the only way to become one would be to take over an owner's record.
+RANK = {BuiltinRole.member: 0, BuiltinRole.lead: 1, BuiltinRole.owner: 2}
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class Actor:
         """Raise Forbidden unless this actor's role allows ``action``."""
         if action not in _ALLOWED[self.role]:
             raise Forbidden(f"the {self.role.value} role may not {action.value}")
+
+    def require_not_below(self, role: BuiltinRole, what: str) -> None:
+        """Raise Forbidden if ``role`` (someone's, acted on) is higher than this actor's own."""
+        if RANK[role] > RANK[self.role]:
+            raise Forbidden(f"the {self.role.value} role may not {what} of an {role.value}")
 
 
 def system_actor(workspace_id: uuid.UUID, label: str = "cli") -> Actor:

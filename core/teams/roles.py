@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict, Invalid
 from core.scoping import get_scoped, require_in_workspace
 from core.teams.models import BuiltinRole, MemberRole, Role
-from core.teams.permissions import Action, Actor
+from core.teams.permissions import RANK, Action, Actor
 from core.teams.schemas import RoleCreate, RoleOut
 
 
@@ -63,6 +63,34 @@ async def builtin_role_id(
     return role_id
 
 
+async def highest_role(session: AsyncSession, member_id: uuid.UUID) -> BuiltinRole:
+    """The highest built-in role a member holds (owner > lead > member)."""
+    held = set(
+        await session.scalars(
+            select(Role.name)
+            .join(MemberRole, MemberRole.role_id == Role.id)
+            .where(MemberRole.member_id == member_id, Role.builtin.is_(True))
+        )
+    )
+    return max(
+        (BuiltinRole(name) for name in held), key=RANK.__getitem__, default=BuiltinRole.member
+    )
+
+
+async def require_another_owner(
+    session: AsyncSession, workspace_id: uuid.UUID, member_id: uuid.UUID, field: str
+) -> None:
+    """Refuse to leave the workspace without an owner among its members."""
+    owner_id = await builtin_role_id(session, workspace_id, BuiltinRole.owner)
+    others = await session.scalar(
+        select(func.count())
+        .select_from(MemberRole)
+        .where(MemberRole.role_id == owner_id, MemberRole.member_id != member_id)
+    )
+    if not others:
+        raise Conflict(field, "the last owner cannot be removed; make someone else owner first")
+
+
 async def set_member_roles(
     session: AsyncSession, actor: Actor, member_id: uuid.UUID, role_ids: Sequence[uuid.UUID]
 ) -> None:
@@ -75,6 +103,8 @@ async def set_member_roles(
     owner_id = await builtin_role_id(session, actor.workspace_id, BuiltinRole.owner)
     if owner_id in wanted ^ current:
         actor.require(Action.grant_owner)
+    if owner_id in current - wanted:
+        await require_another_owner(session, actor.workspace_id, member_id, "role_ids")
     if current - wanted:
         await session.execute(
             delete(MemberRole).where(

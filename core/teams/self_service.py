@@ -27,6 +27,7 @@ from core.teams.models import (
     Workspace,
 )
 from core.teams.permissions import Actor
+from core.teams.roles import highest_role
 from core.timezones import check_timezone
 
 _OFF = {"off", "none", "no", "нет", "выкл", "выключить", "-"}
@@ -47,20 +48,10 @@ async def workspace_of(session: AsyncSession, member: Member) -> Workspace:
     return await session.get_one(Workspace, member.workspace_id)
 
 
-_RANK = (BuiltinRole.owner, BuiltinRole.lead)
-
-
 async def actor_of(session: AsyncSession, member: Member, via: str = "Mini App") -> Actor:
     """The member acting for themselves, with the highest built-in role they hold: every rule
     about who may do what is then checked by core, whichever adapter they came through."""
-    held = set(
-        await session.scalars(
-            select(Role.name)
-            .join(MemberRole, MemberRole.role_id == Role.id)
-            .where(MemberRole.member_id == member.id, Role.builtin.is_(True))
-        )
-    )
-    role = next((r for r in _RANK if r.value in held), BuiltinRole.member)
+    role = await highest_role(session, member.id)
     return Actor(member.workspace_id, role, label=f"{member.name} ({via})")
 
 
