@@ -15,6 +15,7 @@ from icalendar import Event as VEvent
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
 from core.events.occurrences import end_of
+from core.events.recurrence import rule_stands
 
 if TYPE_CHECKING:
     from core.calendar.feed import Feed
@@ -157,14 +158,18 @@ class FeedBuilder:
         """The event's master VEVENT, plus one VEVENT per moved or answered occurrence."""
         out: list[VEvent] = []
         master = VEvent()
-        self._common(master, event, answers.get("") if event.rrule is None else None)
+        # A rule that fails today's checks (stored by an older vestnik) would hang calendar apps
+        # as it would hang us: the event then shows as its first occurrence only.
+        recurring = rule_stands(event.rrule, event.starts_at, event.timezone)
+        self._common(master, event, None if recurring else answers.get(""))
         self._times(master, event, event.starts_at, event.ends_at)
-        if event.rrule is not None:
+        if recurring:
+            assert event.rrule is not None
             master.add("rrule", vRecur.from_ical(event.rrule))
             if event.exdates:
                 master.add("exdate", [_local(event, d) for d in event.exdates])
         out.append(master)
-        if event.rrule is None:
+        if not recurring:
             return out
         moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in set(event.exdates)}
         answered = {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,8 +13,23 @@ from dateutil.rrule import rrule, rrulestr
 
 from core.errors import Invalid
 
+log = logging.getLogger(__name__)
+
 _FORBIDDEN_FREQ = ("SECONDLY", "MINUTELY", "HOURLY")
+_FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 MAX_OCCURRENCES = 5000
+MAX_INTERVAL = 1000
+MAX_COUNT = 10_000
+LATEST_UNTIL_YEAR = 2200
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_ORDINAL_WEEKDAY = re.compile(r"^([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
+# The most days of one month, by month (February has 29 in leap years).
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# How many days one period of each frequency can hold: BYSETPOS beyond it never matches.
+_PERIOD_DAYS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
+# A rule that never (or hardly ever) occurs makes dateutil step through every period up to the
+# year 9999 before it answers, seconds of work: a new rule must show its first occurrence by then.
+FIRST_OCCURRENCE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,21 +68,108 @@ class Recurrence:
         return any(self._instant(v) == instant for v in self.rule.between(local, local, inc=True))
 
 
+def _numbers(name: str, value: str, low: int, high: int, signed: bool) -> list[int]:
+    """A BY* list of whole numbers within ±[low, high] (or [low, high] unsigned)."""
+    out = []
+    for item in value.split(","):
+        try:
+            number = int(item)
+        except ValueError:
+            raise Invalid("rrule", f"{name}={value}: {item!r} is not a whole number") from None
+        if not low <= abs(number) <= high or (number < 0 and not signed):
+            span = f"{low}..{high}" + (f" or -{high}..-{low}" if signed else "")
+            raise Invalid("rrule", f"{name}={value}: each value must be in {span}")
+        out.append(number)
+    return out
+
+
+def _check_parts(body: str) -> dict[str, str]:
+    """Every part of an RRULE checked against RFC 5545's ranges and vestnik's bounds."""
+    parts: dict[str, str] = {}
+    for part in body.upper().split(";"):
+        name, sep, value = part.partition("=")
+        if not sep or not name or not value:
+            raise Invalid("rrule", f"{part!r} is not NAME=VALUE; e.g. 'FREQ=WEEKLY;BYDAY=MO,TH'")
+        if name in parts:
+            raise Invalid("rrule", f"{name} is given twice")
+        parts[name] = value
+    freq = parts.get("FREQ")
+    if freq in _FORBIDDEN_FREQ:
+        raise Invalid("rrule", f"FREQ={freq} is too frequent for reminders; use DAILY or slower")
+    if freq not in _FREQS:
+        raise Invalid("rrule", "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY")
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        if name in parts:
+            raise Invalid(
+                "rrule",
+                f"{name} would repeat the event within a day; the time comes from its start",
+            )
+    known = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY", "BYMONTHDAY", "BYYEARDAY"}
+    known |= {"BYWEEKNO", "BYMONTH", "BYSETPOS"}
+    unknown = sorted(set(parts) - known)
+    if unknown:
+        raise Invalid("rrule", f"unknown part {unknown[0]}")
+    if "INTERVAL" in parts:
+        _numbers("INTERVAL", parts["INTERVAL"], 1, MAX_INTERVAL, signed=False)
+        if "," in parts["INTERVAL"]:
+            raise Invalid("rrule", "INTERVAL takes one number")
+    if "COUNT" in parts:
+        _numbers("COUNT", parts["COUNT"], 1, MAX_COUNT, signed=False)
+        if "," in parts["COUNT"]:
+            raise Invalid("rrule", "COUNT takes one number")
+        if "UNTIL" in parts:
+            raise Invalid("rrule", "give COUNT or UNTIL, not both")
+    if "UNTIL" in parts and not re.fullmatch(r"\d{8}(T\d{6}Z?)?", parts["UNTIL"]):
+        raise Invalid("rrule", "UNTIL is a date (20271231) or a time (20271231T235959Z)")
+    if "UNTIL" in parts and int(parts["UNTIL"][:4]) > LATEST_UNTIL_YEAR:
+        raise Invalid("rrule", f"UNTIL must be before {LATEST_UNTIL_YEAR}")
+    if "WKST" in parts and parts["WKST"] not in _WEEKDAYS:
+        raise Invalid("rrule", "WKST is a weekday: MO, TU, WE, TH, FR, SA or SU")
+    ordinal_limit = 53 if freq == "YEARLY" else 5
+    for item in parts.get("BYDAY", "").split(",") if "BYDAY" in parts else []:
+        found = _ORDINAL_WEEKDAY.match(item)
+        if found is None:
+            raise Invalid("rrule", f"BYDAY={parts['BYDAY']}: {item!r} is not like MO, 1MO or -1FR")
+        if found.group(2) is not None:
+            if freq not in ("MONTHLY", "YEARLY"):
+                raise Invalid("rrule", "numbered weekdays (1MO, -1FR) need FREQ=MONTHLY or YEARLY")
+            if not 1 <= int(found.group(2)) <= ordinal_limit:
+                raise Invalid(
+                    "rrule", f"BYDAY={parts['BYDAY']}: the number must be 1..{ordinal_limit}"
+                )
+    months = _numbers("BYMONTH", parts["BYMONTH"], 1, 12, False) if "BYMONTH" in parts else []
+    if "BYMONTHDAY" in parts:
+        days = _numbers("BYMONTHDAY", parts["BYMONTHDAY"], 1, 31, signed=True)
+        longest = max(_MONTH_DAYS[m - 1] for m in months) if months else 31
+        if all(abs(d) > longest for d in days):
+            raise Invalid("rrule", "no month in BYMONTH has the day in BYMONTHDAY: it never occurs")
+    if "BYYEARDAY" in parts:
+        _numbers("BYYEARDAY", parts["BYYEARDAY"], 1, 366, signed=True)
+    if "BYWEEKNO" in parts:
+        if freq != "YEARLY":
+            raise Invalid("rrule", "BYWEEKNO needs FREQ=YEARLY")
+        _numbers("BYWEEKNO", parts["BYWEEKNO"], 1, 53, signed=True)
+    if "BYSETPOS" in parts:
+        _numbers("BYSETPOS", parts["BYSETPOS"], 1, _PERIOD_DAYS[freq], signed=True)
+    return parts
+
+
 def parse_rrule(text: str, first_start: datetime, timezone: str) -> Recurrence:
     """Parse an RFC 5545 RRULE (with or without the ``RRULE:`` prefix) anchored at the first start.
 
-    Raises Invalid('rrule', …) when it does not parse or repeats faster than daily.
+    Raises Invalid('rrule', …) naming what is wrong: it does not parse, repeats faster than daily,
+    or a part is out of range (INTERVAL 1..1000, COUNT 1..10000, UNTIL before 2200, BY* ranges).
     """
     body = text.strip()
     if body.upper().startswith("RRULE:"):
         body = body[6:]
-    if not body or "\n" in body or "DTSTART" in body.upper():
+    if not body or "\n" in body or "\r" in body or "DTSTART" in body.upper():
         raise Invalid("rrule", "give one RRULE line such as 'FREQ=WEEKLY;BYDAY=MO,TH'")
-    parts = dict(p.split("=", 1) for p in body.upper().split(";") if "=" in p)
-    if parts.get("FREQ") in _FORBIDDEN_FREQ:
-        raise Invalid(
-            "rrule", f"FREQ={parts['FREQ']} is too frequent for reminders; use DAILY or slower"
-        )
+    if len(body) > 500:
+        raise Invalid("rrule", "an RRULE is at most 500 characters")
+    parts = _check_parts(body)
+    if not 1900 <= first_start.year <= LATEST_UNTIL_YEAR:
+        raise Invalid("starts_at", f"a recurring event starts between 1900 and {LATEST_UNTIL_YEAR}")
     zone = ZoneInfo(timezone)
     aware = parts.get("UNTIL", "").endswith("Z")
     local = first_start.astimezone(zone)
@@ -75,6 +180,29 @@ def parse_rrule(text: str, first_start: datetime, timezone: str) -> Recurrence:
     if not isinstance(rule, rrule):
         raise Invalid("rrule", "give a single RRULE, not a rule set")
     return Recurrence(rule=rule, zone=zone, aware=aware)
+
+
+def rule_stands(text: str | None, first_start: datetime, timezone: str) -> bool:
+    """Whether a stored rule passes today's checks (one stored by an older vestnik may not)."""
+    if text is None:
+        return False
+    try:
+        parse_rrule(text, first_start, timezone)
+    except Invalid:
+        return False
+    return True
+
+
+async def require_an_occurrence(recurrence: Recurrence) -> None:
+    """Refuse a rule that never occurs (or too rarely to find its first occurrence quickly):
+    searched off the event loop, and given up after FIRST_OCCURRENCE_SECONDS."""
+    search = asyncio.get_running_loop().run_in_executor(None, next, iter(recurrence.rule), None)
+    try:
+        first = await asyncio.wait_for(asyncio.shield(search), FIRST_OCCURRENCE_SECONDS)
+    except TimeoutError:
+        first = None
+    if first is None:
+        raise Invalid("rrule", "this rule never occurs (no date matches every part)")
 
 
 def occurrence_starts(
@@ -90,5 +218,13 @@ def occurrence_starts(
     if rrule_text is None:
         return [starts_at] if window_start <= starts_at < window_end else []
     excluded = {d.astimezone(UTC) for d in exdates}
-    recurrence = parse_rrule(rrule_text, starts_at, timezone)
+    try:
+        recurrence = parse_rrule(rrule_text, starts_at, timezone)
+    except Invalid as refused:
+        # A rule stored before these checks existed (INTERVAL=0 never ends): only the first start
+        # stands until a lead fixes the rule, rather than hanging whatever expands it.
+        log.warning(
+            "event rule %r is refused (%s); only its first start counts", rrule_text, refused
+        )
+        return [starts_at] if window_start <= starts_at < window_end else []
     return [s for s in recurrence.between(window_start, window_end) if s not in excluded]

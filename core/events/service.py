@@ -16,7 +16,7 @@ from core.clock import utcnow
 from core.errors import FieldError, Invalid
 from core.events.lookup import as_utc, get_live_event, touch
 from core.events.models import Event, EventStatus
-from core.events.recurrence import parse_rrule
+from core.events.recurrence import parse_rrule, require_an_occurrence
 from core.events.schemas import (
     MAX_OFFSET_MINUTES,
     EventCreate,
@@ -82,13 +82,13 @@ def _apply_times(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
     event.starts_at, event.ends_at = starts, ends
 
 
-def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
+async def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
     if data.rrule is None or not data.rrule.strip():
         if data.exdates:
             raise Invalid("exdates", "exceptions only make sense for a recurring event (set rrule)")
         event.rrule, event.exdates = None, []
         return
-    parse_rrule(data.rrule, event.starts_at, event.timezone)
+    await require_an_occurrence(parse_rrule(data.rrule, event.starts_at, event.timezone))
     text = data.rrule.strip()
     event.rrule = text[6:] if text.upper().startswith("RRULE:") else text
     event.exdates = sorted({as_utc(d, zone) for d in data.exdates})
@@ -127,7 +127,7 @@ async def _apply(session: AsyncSession, actor: Actor, event: Event, data: EventC
     event.title, event.description, event.location = data.title, data.description, data.location
     event.timezone, event.all_day = timezone, data.all_day
     _apply_times(event, data, zone)
-    _apply_recurrence(event, data, zone)
+    await _apply_recurrence(event, data, zone)
     _apply_confirmation(event, data, zone)
     event.audience = data.audience.model_dump(mode="json")
     event.reminder_offsets = sorted(set(offsets), reverse=True)
