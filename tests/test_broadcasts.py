@@ -104,8 +104,27 @@ async def test_a_scheduled_broadcast_can_be_cancelled_before_it_goes(
     [
         ("Hi {{ member.age }}", "has no attribute 'age'"),
         ("Hi {{ member.first_name", "template syntax error on line 1"),
-        ("{{ member.__class__.__mro__ }}", "not allowed in a template"),
+        ("{{ member.__class__.__mro__ }}", "not allowed in a message"),
         ("{{ '' }}", "the message would be empty"),
+        # What could stall or crash the server is refused before it runs, in proportion to the text.
+        (
+            "{% for x in range(10000) %}{% for y in range(10000) %}x{% endfor %}{% endfor %}",
+            "loops ({% for %}) cannot be used",
+        ),
+        ("{{ 'a' * 10**7 }}", "not allowed in a message"),
+        ("{{ 'a' * 5000 }}", "repeating text past 4096"),
+        ("{{ 2 ** 100000 }}", "an exponent above 64"),
+        ("{{ member.name * 2000 }}", "repeating text past"),
+        ("{% include 'x.html' %}", "{% include %} cannot be used"),
+        ("{% import 'x.html' as x %}", "{% import %} cannot be used"),
+        ("{% extends 'base.html' %}", "{% extends %} cannot be used"),
+        ("{{ range(10**9) }}", "calling functions or methods"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "macros cannot be used"),
+        ("{{ member.name.format_map }}", "not allowed in a message"),
+        ("{{ member.name.upper() }}", "calling functions or methods"),
+        ("{% set x = 1 %}{{ x }}", "{% set %} cannot be used"),
+        ("{{ member.name|center(100000) }}", "No filter named 'center'"),
+        ("{{ 'x' ~ 1 / 0 }}", "cannot be rendered"),
     ],
 )
 async def test_bad_templates_are_refused_naming_the_text(acme: Workspace, text: str, says: str):
@@ -116,6 +135,22 @@ async def test_bad_templates_are_refused_naming_the_text(acme: Workspace, text: 
     assert response.status_code == 422, response.text
     assert fields_of(response.json()) == ["text"]
     assert says in response.json()["detail"]
+    # The same text as a template, and its preview, is the same 422 (never a 500).
+    saved = await acme.client.post("/templates", json={"name": "t", "text": text})
+    assert saved.status_code == 422 and fields_of(saved.json()) == ["text"], saved.text
+    preview = await acme.client.post(
+        "/templates/preview", json={"text": text, "member_id": anna["id"]}
+    )
+    assert preview.status_code == 422 and fields_of(preview.json()) == ["text"], preview.text
+
+
+async def test_what_a_template_may_use_still_works(acme: Workspace):
+    anna = await member(acme.client, "anna smirnova")
+    text = "{% if member.first_name %}Hi {{ member.first_name|title }}{% endif %} {{ '-' * 3 }}"
+    preview = await ok(
+        acme.client.post("/templates/preview", json={"text": text, "member_id": anna["id"]})
+    )
+    assert preview["text"] == "Hi Anna ---"
 
 
 async def test_broadcasts_are_sealed_between_workspaces(acme: Workspace, globex: Workspace):

@@ -9,13 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
-from jinja2.exceptions import SecurityError
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.events.models import Answer, Event
 from core.events.schemas import ConfirmationBoard
 from core.notify.models import JobKind
+from core.notify.wording import VARIABLES, WordingError, render_wording
 from core.teams.models import Member
 
 _WHEN = "EEEE d MMMM, HH:mm"
@@ -120,12 +120,7 @@ def render(
     return OutboundMessage(text=text, buttons=buttons)
 
 
-@lru_cache(maxsize=256)
-def _broadcast_template(text: str) -> Template:
-    return _environment.from_string(text)
-
-
-BROADCAST_VARIABLES = "member.name, member.first_name"
+BROADCAST_VARIABLES = VARIABLES
 
 
 def _member_variables(member: Member) -> dict[str, Any]:
@@ -146,22 +141,21 @@ def render_broadcast(
     """A lead's text, in the member's language if a variant exists, with the member's variables
     ({{ member.first_name }}, {{ member.name }}) and the broadcast's link buttons."""
     wording = pick_variant(text, variants or {}, member.locale)
+    try:
+        rendered = render_wording(wording, _member_variables(member))
+    except WordingError:
+        # Saved before today's checks (which refuse such a text when it is saved): the member
+        # still gets the message, as the lead wrote it.
+        rendered = wording
     return OutboundMessage(
-        text=_broadcast_template(wording).render(_member_variables(member)),
+        text=rendered,
         links=[(link["text"], link["url"]) for link in links or []],
     )
 
 
 def check_broadcast_template(text: str) -> None:
-    """Raise ValueError saying what is wrong (syntax, an unknown variable, a forbidden access)."""
+    """Raise ValueError (a WordingError) saying what is wrong: syntax, an unknown variable, a
+    forbidden construct or access, a message too long or empty."""
     sample = Member(name="Anna Example", timezone="UTC", locale="en")
-    try:
-        rendered = _broadcast_template(text).render(_member_variables(sample))
-    except TemplateSyntaxError as exc:
-        raise ValueError(f"template syntax error on line {exc.lineno}: {exc.message}") from None
-    except UndefinedError as exc:
-        raise ValueError(f"{exc.message}; available: {BROADCAST_VARIABLES}") from None
-    except SecurityError as exc:
-        raise ValueError(f"not allowed in a template: {exc}") from None
-    if not rendered.strip():
-        raise ValueError("the message would be empty")
+    if not render_wording(text, _member_variables(sample)).strip():
+        raise WordingError("the message would be empty")
