@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 from tests.conftest import Workspace
 
 
@@ -32,3 +35,29 @@ async def test_oversized_bodies_are_refused_before_parsing(acme: Workspace):
     huge = await acme.client.post("/members", json={"name": "x" * 2_000_000})
     assert huge.status_code == 413
     assert huge.json()["title"] == "Request too large"
+
+
+@pytest.mark.parametrize("token", [True, False], ids=["with a token", "without a token"])
+async def test_a_chunked_body_is_cut_off_at_the_limit_not_read_whole(
+    acme: Workspace, app, token: bool
+):
+    """No Content-Length (chunked): the API stops reading once 1 MiB has arrived, before it even
+    checks the token, so 200 MB never sit in its memory."""
+    sent = 0
+
+    async def body():
+        nonlocal sent
+        for _ in range(200 * 16):  # 200 MB in 64 KiB chunks, if anyone asked for them all
+            sent += 65536
+            yield b"x" * 65536
+
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {acme.token}"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://vestnik.test"
+    ) as client:
+        refused = await client.post("/api/v1/groups", content=body(), headers=headers)
+    assert refused.status_code == 413, refused.text
+    assert "at most 1048576 bytes" in refused.text
+    assert sent <= 2 * 1_048_576
