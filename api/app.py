@@ -15,6 +15,7 @@ from api import problems
 from api.deps import SessionDep
 from api.limits import BodySizeLimit
 from api.metrics import exposition
+from api.nul_guard import NulGuard
 from api.routes import (
     answer_links,
     audience,
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    # Added last, runs first: the size limit holds before the NUL check reads a body.
+    app.add_middleware(NulGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     v1 = APIRouter(prefix="/api/v1")

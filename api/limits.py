@@ -4,10 +4,10 @@ nothing (authentication, parsing) ever holds more than the limit in memory."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import send_problem
 
 
 class BodyTooLarge(HTTPException):
@@ -53,22 +53,5 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request too large",
-                "status": 413,
-                "detail": f"the body may be at most {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the body may be at most {self.max_bytes} bytes"
+        await send_problem(send, 413, "Request too large", detail)

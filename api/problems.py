@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.types import Send
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 
@@ -42,7 +43,22 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _field(loc: tuple[int | str, ...] | list[int | str]) -> str:
+async def send_problem(
+    send: Send, status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None
+) -> None:
+    """The same problem+json, answered from ASGI middleware (before any route runs)."""
+    response = problem(status, title, detail, errors)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def field_name(loc: tuple[int | str, ...] | list[int | str]) -> str:
     parts = list(loc)
     if (parts and parts[0] == "body") or (parts and parts[0] in ("query", "path", "header")):
         parts = parts[1:]
@@ -71,7 +87,7 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
         message = err["msg"]
         if err["type"] == "json_invalid":
             message = "the body is not valid JSON"
-        errors.append({"field": _field(err["loc"]), "message": message})
+        errors.append({"field": field_name(err["loc"]), "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return problem(422, "Invalid input", detail, errors)
 

@@ -10,13 +10,17 @@ MAX_PAGE = 200
 T = TypeVar("T")
 
 
+# Past any list a workspace can hold, and well inside Postgres' 64-bit integers.
+MAX_OFFSET = 1_000_000_000
+
+
 class PageParams(BaseModel):
     """Which page of a list to return. Unknown query parameters are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
 
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
 
 
 class NameQuery(PageParams):

@@ -29,6 +29,10 @@ Locale = Literal["en", "ru"]
 IdList = Annotated[list[uuid.UUID], Field(max_length=10_000)]
 
 
+# Telegram's ids have at most 52 significant bits; Postgres keeps them as 64-bit integers.
+TelegramId = Annotated[int, Field(gt=0, le=2**63 - 1)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,7 +49,7 @@ class QuietHours(_In):
 
 class MemberCreate(_In):
     name: Name
-    telegram_user_id: Annotated[int, Field(gt=0)] | None = None
+    telegram_user_id: TelegramId | None = None
     email: EmailStr | None = None
     timezone: TimeZoneName | None = Field(
         default=None, description="IANA zone; the workspace's zone when omitted"
@@ -60,7 +64,7 @@ class MemberCreate(_In):
 
 class MemberUpdate(_In):
     name: Name | None = None
-    telegram_user_id: Annotated[int, Field(gt=0)] | None = None
+    telegram_user_id: TelegramId | None = None
     email: EmailStr | None = None
     timezone: TimeZoneName | None = None
     locale: Locale | None = None
