@@ -66,3 +66,15 @@ async def test_a_telegram_id_past_64_bits_is_a_422(acme: Workspace):
     patched = await acme.client.patch(f"/members/{anna['id']}", json={"telegram_user_id": 10**30})
     assert patched.status_code == 422 and fields_of(patched.json()) == ["telegram_user_id"]
     assert (await ok(acme.client.get(f"/members/{anna['id']}")))["telegram_user_id"] is None
+
+
+async def test_renaming_a_template_to_a_taken_name_is_a_409_and_changes_nothing(acme: Workspace):
+    await ok(acme.client.post("/templates", json={"name": "Welcome", "text": "Hi"}), 201)
+    other = await ok(acme.client.post("/templates", json={"name": "Later", "text": "Bye"}), 201)
+    renamed = await acme.client.patch(
+        f"/templates/{other['id']}", json={"name": "Welcome", "text": "Changed"}
+    )
+    assert renamed.status_code == 409, renamed.text
+    assert fields_of(renamed.json()) == ["name"]
+    kept = await ok(acme.client.get(f"/templates/{other['id']}"))
+    assert (kept["name"], kept["text"]) == ("Later", "Bye")

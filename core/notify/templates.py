@@ -102,11 +102,21 @@ def _out(template: MessageTemplate) -> TemplateOut:
 
 
 async def _save(session: AsyncSession, template: MessageTemplate) -> None:
+    name = template.name
+    taken = Conflict("name", f"a template named {name!r} already exists")
+    with session.no_autoflush:  # the pending rename must not be flushed by this very check
+        same_name = select(MessageTemplate.id).where(
+            MessageTemplate.workspace_id == template.workspace_id, MessageTemplate.name == name
+        )
+        if template.id is not None:
+            same_name = same_name.where(MessageTemplate.id != template.id)
+        clash = await session.scalar(same_name)
+    if clash is not None:
+        raise taken
     try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict("name", f"a template named {template.name!r} already exists") from None
+        await session.flush()
+    except IntegrityError:  # a concurrent request took the name first
+        raise taken from None
 
 
 async def list_templates(session: AsyncSession, actor: Actor) -> list[TemplateOut]:
