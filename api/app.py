@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
-from api import problems
+from api import openapi, problems
 from api.deps import SessionDep
 from api.limits import BodySizeLimit
 from api.metrics import exposition
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    openapi.install(app)
     # Added last, runs first: the size limit holds before the NUL check reads a body.
     app.add_middleware(NulGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

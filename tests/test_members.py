@@ -26,7 +26,7 @@ async def test_member_preferences_are_stored_and_can_be_cleared(acme: Workspace)
         quiet_hours={"start": "22:00", "end": "08:00"},
         preferred_time="evening",
     )
-    assert anna["quiet_hours"] == {"start": "22:00:00", "end": "08:00:00"}
+    assert anna["quiet_hours"] == {"start": "22:00", "end": "08:00"}
     assert (anna["locale"], anna["preferred_time"]) == ("ru", "evening")
 
     patched = await ok(

@@ -15,9 +15,10 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,6 +90,20 @@ class Progress(BaseModel):
     cancelled: int = 0
 
 
+# A date and time with no offset (it is read in each member's own zone): JSON Schema's date-time
+# demands an offset, so it is published as a pattern.
+WallClock = Annotated[
+    datetime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+            "examples": ["2026-12-01T09:00:00"],
+        }
+    ),
+]
+
+
 class BroadcastState(StrEnum):
     """Where a broadcast stands, as a lead reads it."""
 
@@ -119,7 +134,7 @@ class BroadcastOut(BaseModel):
     template_id: uuid.UUID | None
     audience: AudienceRule
     send_at: datetime = Field(description="When the job goes (the earliest zone, in local time)")
-    local_time: datetime | None = Field(description="The wall-clock time in each member's zone")
+    local_time: WallClock | None = Field(description="The wall-clock time in each member's zone")
     status: BroadcastState
     job_status: JobStatus
     created_by: str

@@ -12,7 +12,9 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from core.paging import PageParams
@@ -37,14 +39,30 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A time of day in the member's zone, without an offset: "22:00" (seconds accepted, not kept).
+# JSON Schema's "time" format demands an offset, so it is published as a pattern instead.
+ClockTime = Annotated[
+    time,
+    AfterValidator(lambda t: t.replace(second=0, microsecond=0)),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+            "examples": ["22:00"],
+        }
+    ),
+]
+
+
 class QuietHours(_In):
     """A daily window, in the member's own zone, in which non-urgent messages wait.
 
     ``start`` after ``end`` means the window spans midnight (22:00 to 08:00).
     """
 
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
 
 
 class MemberCreate(_In):
