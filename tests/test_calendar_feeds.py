@@ -435,3 +435,34 @@ async def test_a_thousand_events_in_one_feed(acme: Workspace, public, session):
     cal = await calendar(public, await feed_link(acme, f"/members/{anna['id']}/calendar-feed"))
     assert len(cal.walk("VEVENT")) == 1000
     assert len({str(v["UID"]) for v in cal.walk("VEVENT")}) == 1000
+
+
+async def test_line_breaks_and_quotes_in_names_and_titles_keep_feeds_readable(acme: Workspace, app):
+    """A member, group or event named over two lines: every feed still answers, and parsers read
+    the names back."""
+    anna = await member(acme.client, 'Anna "Ann"\nSmirnova', email="anna@example.com")
+    team = await group(acme.client, "Back\nend", anna)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync\nnow",
+                "starts_at": "2026-12-07T10:00",
+                "audience": {"groups": [team["id"]]},
+                "confirmation_required": True,
+            },
+        ),
+        201,
+    )
+    for made in (
+        await ok(acme.client.post(f"/members/{anna['id']}/calendar-feed"), 201),
+        await ok(acme.client.post(f"/groups/{team['id']}/calendar-feed"), 201),
+    ):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://vestnik.test"
+        ) as anyone:
+            served = await anyone.get(made["url"].split("8000", 1)[1])
+        assert served.status_code == 200, served.text
+        calendar = Calendar.from_ical(served.content)
+        assert next(str(e["SUMMARY"]) for e in calendar.walk("VEVENT")).startswith("Sync\nnow")
+        assert "\\nSmirnova" in served.text or "\\nend" in served.text  # escaped, one line

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
-from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur
+from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur, vText
 from icalendar import Event as VEvent
 
 from core.events.confirmations import occurrence_key, recurrence_id_of
@@ -82,7 +82,7 @@ class FeedBuilder:
         self.calendar.add("version", "2.0")
         self.calendar.add("calscale", "GREGORIAN")
         self.calendar.add("method", "PUBLISH")
-        self.calendar.add("x-wr-calname", feed.name)
+        self.calendar.add("x-wr-calname", vText(feed.name))  # escaped, as SUMMARY is
         self.calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
         self.calendar.add("x-published-ttl", "PT1H")
 
@@ -109,7 +109,7 @@ class FeedBuilder:
             address = vCalAddress(
                 f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
             )
-            address.params["CN"] = member.name
+            address.params["CN"] = _param_text(member.name)
             address.params["ROLE"] = "REQ-PARTICIPANT"
             address.params["PARTSTAT"] = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
             address.params["RSVP"] = "TRUE"
@@ -195,6 +195,11 @@ class FeedBuilder:
         head = bytes(self.calendar.to_ical())
         end = b"END:VCALENDAR\r\n"
         return head[: -len(end)] + b"".join(self.blobs) + end
+
+
+def _param_text(value: str) -> str:
+    """A parameter value cannot hold control characters or a double quote (RFC 5545 3.1)."""
+    return "".join(" " if ch < " " or ch == "\x7f" else ch for ch in value).replace('"', "'")
 
 
 def _answered_ids(answers: dict[str, str]) -> list[datetime]:
