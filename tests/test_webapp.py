@@ -69,6 +69,13 @@ async def test_a_member_signs_in_with_telegram_and_answers_in_one_tap(
         headers={"X-CSRF-Token": csrf},
     )
     assert bad.status_code == 422
+    for garbage in ("garbage", "2026-13-45", "99999999T999999Z"):
+        odd = await site.post(
+            f"/app/events/{event['id']}/answer",
+            data={"occurrence": garbage, "choice": "going"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert odd.status_code == 422 and "20261207T070000Z" in odd.text, odd.text
 
 
 @pytest.mark.parametrize(

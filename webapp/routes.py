@@ -241,7 +241,7 @@ async def board(
         event = await get_live_event(session, system_actor(member.workspace_id), event_id)
         occurrence = occurrence[:16] or await next_occurrence_key(session, event, utcnow())
         counts = await tally(session, event, recurrence_id_of(occurrence))
-    except (DomainError, ValueError):
+    except DomainError:
         return HTMLResponse("not found", status_code=404)
     return _page(
         request,
@@ -278,8 +278,6 @@ async def nudge(
         await nudge_now(session, actor, event_id, recurrence_id_of(occurrence))
     except DomainError as exc:
         return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
-    except ValueError:
-        return HTMLResponse("not found", status_code=404)
     await session.commit()
     return HTMLResponse(f'<p role="status">{words["nudged"]}</p>')
 

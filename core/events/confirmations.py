@@ -36,8 +36,13 @@ def occurrence_key(recurrence_id: datetime | None) -> str:
 
 
 def recurrence_id_of(key: str) -> datetime | None:
-    """The inverse of occurrence_key."""
-    return datetime.strptime(key, _KEY_FORMAT).replace(tzinfo=UTC) if key else None
+    """The inverse of occurrence_key; Invalid naming ``occurrence`` for anything else."""
+    if not key:
+        return None
+    try:
+        return datetime.strptime(key, _KEY_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise Invalid("occurrence", "an occurrence looks like 20261207T070000Z") from None
 
 
 def _occurrence(event: Event, given: datetime | None) -> datetime | None:
