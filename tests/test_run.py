@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import child_env, free_port, vestnik_command
+from tests.conftest import MovableClock, child_env, free_port, vestnik_command
+from tests.webapp_helpers import init_data
 
 START_TIMEOUT = 90
 
@@ -71,7 +72,10 @@ def _processes_using(data_dir: Path) -> list[str]:
     return found
 
 
-def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
+def test_run_starts_everything_serves_the_api_and_stops_cleanly(
+    tmp_path: Path, clock: MovableClock
+):
+    clock.set(datetime.now(UTC))  # the real process signs in with the real time
     data_dir, log, port = tmp_path / "data", tmp_path / "run.log", free_port()
     emulator_port = free_port()
     process = _start(data_dir, port, emulator_port, log)
@@ -125,6 +129,18 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(tmp_path: Path):
         sent = _wait_for_messages(emulator.group(1) + "/emulator/messages", process, log)
         assert [m["chat_id"] for m in sent] == [4242]
         assert sent[0]["text"].startswith("Reminder: Standup")
+
+        # The emulator's bot token is random per data dir: Mini App sign-ins signed with the token
+        # earlier versions used for every installation are refused; its own are accepted.
+        token_file = data_dir / "emulator.token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        for bot_token, status in (
+            ("1000000:vestnik-local-emulator", 401),
+            (token_file.read_text().strip(), 204),
+        ):
+            signed = init_data({"id": 4242, "first_name": "Anna"}, token=bot_token)
+            answer = httpx.post(f"http://127.0.0.1:{port}/app/auth", data={"init_data": signed})
+            assert answer.status_code == status, answer.text
 
         # Links follow the port actually served when VESTNIK_BASE_URL is not set.
         feed = api.post(f"/members/{anna.json()['id']}/calendar-feed").json()

@@ -23,12 +23,11 @@ from bot.emulator import BOT_USER
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
+from core.secrets import emulator_token
 from core.settings import Settings
 from core.teams.models import Workspace
 
 EMULATOR_BOT_USERNAME = str(BOT_USER["username"])
-# What the emulator's bot token looks like to aiogram; it is not a real token.
-EMULATOR_TOKEN = "1000000:vestnik-local-emulator"
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 180
 PR_SET_PDEATHSIG = 1
@@ -217,7 +216,7 @@ def run(settings: Settings) -> int:
         reach = local_address(host)
         if emulated:
             emulator_url = f"http://{reach}:{settings.emulator_port}"
-            env["VESTNIK_TELEGRAM_TOKEN"] = EMULATOR_TOKEN
+            env["VESTNIK_TELEGRAM_TOKEN"] = emulator_token(settings.data_dir)
             env["VESTNIK_TELEGRAM_API_URL"] = emulator_url
             env.setdefault("VESTNIK_TELEGRAM_BOT_USERNAME", EMULATOR_BOT_USERNAME)
             args = ["emulator", "--host", host, "--port", str(settings.emulator_port)]
