@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.emulator import BotApiEmulator
 from core.db import make_sessionmaker
+from core.events.models import Answer
+from core.notify.callbacks import LINK_VERSION, decode_answer, encode_answer
 from core.notify.channels import Channel
 from core.notify.dispatch import dispatch_job, retry_deferred
 from core.notify.models import ChannelBlock, Delivery
@@ -158,6 +160,15 @@ async def test_email_carries_the_request_in_the_members_language_and_its_links_r
 
         forged = await site.post(path[:-3] + "AAA")
         assert forged.status_code == 404 and "not valid" in forged.text
+
+        # A Telegram button's data for the same delivery is not a link: the bot checks who
+        # pressed a button, a link has no presser to check, so neither passes for the other.
+        link_data = path.rsplit("/", 1)[1]
+        found = decode_answer(settings.signing_key, link_data, LINK_VERSION)
+        assert found is not None and decode_answer(settings.signing_key, link_data) is None
+        button = encode_answer(settings.signing_key, found.delivery_id, Answer.going)
+        as_link = await site.post(f"/answer/{button}")
+        assert as_link.status_code == 404 and "not valid" in as_link.text
 
 
 async def only_event(workspace: Workspace) -> str:

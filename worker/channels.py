@@ -36,6 +36,7 @@ def make_bot(token: str, api_url: str) -> Bot:
 
 class TelegramChannel:
     name = "telegram"
+    answers_by_link = False
 
     def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
         self.bot = bot
@@ -91,6 +92,7 @@ class LogChannel:
     """Writes messages to the log instead of sending them (development without any messenger)."""
 
     name = "log"
+    answers_by_link = False
     _ids = count(1)
 
     def address(self, member: Member) -> str | None:

@@ -20,6 +20,7 @@ ANSWER_PATH = "/answer/"
 
 class EmailChannel:
     name = "email"
+    answers_by_link = True
 
     def __init__(self, settings: Settings) -> None:
         assert settings.smtp_host is not None

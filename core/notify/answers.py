@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events.confirmations import save_answer
 from core.events.models import Answer, Event, EventStatus
-from core.notify.callbacks import decode_answer
+from core.notify.callbacks import BUTTON_VERSION, LINK_VERSION, decode_answer
 from core.notify.models import Delivery, Job
 from core.teams.models import Member
 
@@ -39,20 +39,21 @@ async def record_button_answer(
     The data names a delivery (so a member, an event and an occurrence) and is signed; a forwarded
     message pressed by someone else is refused, and nothing is written.
     """
-    return await _record(session, key, data, now, telegram_user_id)
+    return await _record(session, key, data, BUTTON_VERSION, now, telegram_user_id)
 
 
 async def record_link_answer(
     session: AsyncSession, key: bytes, data: str, now: datetime
 ) -> ButtonResult:
     """Record an answer given through an emailed link. The signed link went to the member's own
-    address and names one delivery; that is the proof of who answers. The caller commits."""
-    return await _record(session, key, data, now, None)
+    address and names one delivery; that is the proof of who answers. A button's data is not a
+    link: it is refused here, as a link is refused by the bot. The caller commits."""
+    return await _record(session, key, data, LINK_VERSION, now, None)
 
 
 async def describe_answer_link(session: AsyncSession, key: bytes, data: str) -> ButtonResult:
     """What a link would record, without recording it (for the confirmation page)."""
-    button = decode_answer(key, data)
+    button = decode_answer(key, data, LINK_VERSION)
     delivery = await session.get(Delivery, button.delivery_id) if button else None
     if button is None or delivery is None:
         return ButtonResult(ButtonVerdict.forged)
@@ -63,9 +64,14 @@ async def describe_answer_link(session: AsyncSession, key: bytes, data: str) -> 
 
 
 async def _record(
-    session: AsyncSession, key: bytes, data: str, now: datetime, telegram_user_id: int | None
+    session: AsyncSession,
+    key: bytes,
+    data: str,
+    version: str,
+    now: datetime,
+    telegram_user_id: int | None,
 ) -> ButtonResult:
-    button = decode_answer(key, data)
+    button = decode_answer(key, data, version)
     if button is None:
         return ButtonResult(ButtonVerdict.forged)
     delivery = await session.get(Delivery, button.delivery_id)

@@ -17,7 +17,8 @@ from core.events.models import Answer
 
 _CODES = {Answer.going: "g", Answer.not_going: "n", Answer.maybe: "m"}
 _ANSWERS = {code: answer for answer, code in _CODES.items()}
-_VERSION = "v1"  # under a message to one member: names a delivery
+BUTTON_VERSION = "v1"  # under a message to one member: names a delivery
+LINK_VERSION = "e1"  # an emailed answer link: names a delivery, no presser to check
 CHAT_VERSION = "c1"  # under an announcement in a group chat: names a chat post
 
 
@@ -37,12 +38,14 @@ def _mac(key: bytes, version: str, ident: uuid.UUID, code: str) -> str:
     return _b64(hmac.new(key, message, hashlib.sha256).digest()[:12])
 
 
-def encode_answer(key: bytes, ident: uuid.UUID, answer: Answer, version: str = _VERSION) -> str:
+def encode_answer(
+    key: bytes, ident: uuid.UUID, answer: Answer, version: str = BUTTON_VERSION
+) -> str:
     code = _CODES[answer]
     return f"{version}.{_b64(ident.bytes)}.{code}.{_mac(key, version, ident, code)}"
 
 
-def decode_answer(key: bytes, data: str, version: str = _VERSION) -> AnswerButton | None:
+def decode_answer(key: bytes, data: str, version: str = BUTTON_VERSION) -> AnswerButton | None:
     """The button's meaning, or None if the data is malformed or its signature is wrong.
     ``delivery_id`` holds the chat post's id for ``CHAT_VERSION`` data."""
     parts = data.split(".")

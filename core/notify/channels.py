@@ -30,6 +30,9 @@ class Outcome:
 
 class Channel(Protocol):
     name: str
+    # Answers come back as links opened from the member's own mailbox (the address is the proof),
+    # not as button presses whose presser the messenger names: signed apart, never interchangeable.
+    answers_by_link: bool
 
     def address(self, member: Member) -> str | None:
         """Where this member is reached on this channel, or None if they cannot be."""

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.events.models import Answer, Confirmation
 from core.events.schemas import ConfirmationBoard
 from core.notify.audience import audience_query
-from core.notify.callbacks import encode_answer
+from core.notify.callbacks import BUTTON_VERSION, LINK_VERSION, encode_answer
 from core.notify.channels import Channel, Outcome, OutcomeKind
 from core.notify.chat_posts import announce
 from core.notify.models import Delivery, DeliveryStatus, EventMute, Job, JobKind, JobStatus
@@ -99,7 +99,8 @@ async def _send(s: _Send, secret: bytes, pace: Pace | None) -> Outcome:
     if pace is not None and s.rate is not None:
         await pace(s.job.workspace_id, s.rate)
     message = s.subject.message(s.job, s.member, s.board)
-    data = [encode_answer(secret, s.delivery_id, answer) for _, answer in message.buttons]
+    version = LINK_VERSION if s.channel.answers_by_link else BUTTON_VERSION
+    data = [encode_answer(secret, s.delivery_id, a, version) for _, a in message.buttons]
     return await s.channel.send(_address(s.channel, s.member), message, data)
 
 
