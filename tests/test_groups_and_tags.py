@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok, tag
 
@@ -119,3 +123,24 @@ async def test_custom_roles_are_owner_business(acme: Workspace, client_for):
     refused = await acme.client.delete(f"/roles/{owner['id']}")
     assert refused.status_code == 422
     await ok(acme.client.delete(f"/roles/{designer['id']}"), 204)
+
+
+@pytest.mark.parametrize("kind", ["groups", "tags"])
+async def test_twenty_merges_at_once_merge_once_and_the_audit_log_says_so(
+    acme: Workspace, kind: str
+):
+    anna = await member(acme.client, "Anna")
+    make = group if kind == "groups" else tag
+    source = await make(acme.client, "Sopranos", anna)
+    target = await make(acme.client, "Choir")
+    answers = await asyncio.gather(
+        *(
+            acme.client.post(f"/{kind}/{source['id']}/merge", json={"into": target["id"]})
+            for _ in range(20)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200] + [404] * 19
+    audit = await ok(acme.client.get("/audit"))
+    merged = [e for e in audit if e["action"].endswith(".merged")]
+    assert len(merged) == 1
+    assert "'Sopranos' merged into 'Choir'" in merged[0]["summary"]

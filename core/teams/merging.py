@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import record_by
 from core.errors import Invalid
 from core.events.models import Event
 from core.notify.models import Broadcast
@@ -55,12 +56,26 @@ def _distinct(source: uuid.UUID, into: uuid.UUID) -> None:
         raise Invalid("into", "choose another one to merge into")
 
 
+async def _lock_pair(
+    session: AsyncSession, model: type[Group] | type[Tag], workspace_id: uuid.UUID, *ids: uuid.UUID
+) -> None:
+    """Lock both rows (in id order, so two merges never wait on each other in a circle): a merge
+    running at the same time waits, then finds its source gone and answers 404, once."""
+    await session.execute(
+        select(model.id)
+        .where(model.workspace_id == workspace_id, model.id.in_(sorted(ids)))
+        .order_by(model.id)
+        .with_for_update()
+    )
+
+
 async def merge_groups(
     session: AsyncSession, actor: Actor, group_id: uuid.UUID, into_id: uuid.UUID
 ) -> GroupOut:
     """Move the group's members, audiences, invites and chats into ``into_id``; delete it."""
     actor.require(Action.manage_people)
     _distinct(group_id, into_id)
+    await _lock_pair(session, Group, actor.workspace_id, group_id, into_id)
     source = await get_scoped(session, Group, actor.workspace_id, group_id, "group")
     target = await get_scoped(session, Group, actor.workspace_id, into_id, "group")
     members = list(
@@ -88,6 +103,13 @@ async def merge_groups(
     await session.execute(
         update(ChatLink).where(ChatLink.group_id == source.id).values(group_id=target.id)
     )
+    record_by(
+        session,
+        actor,
+        "group.merged",
+        target,
+        f"group {source.name!r} merged into {target.name!r} ({len(members)} members moved)",
+    )
     await session.delete(source)
     await session.flush()
     return await group_view(session, target)
@@ -100,6 +122,7 @@ async def merge_tags(
     invites, and delete it."""
     actor.require(Action.manage_people)
     _distinct(tag_id, into_id)
+    await _lock_pair(session, Tag, actor.workspace_id, tag_id, into_id)
     source = await get_scoped(session, Tag, actor.workspace_id, tag_id, "tag")
     target = await get_scoped(session, Tag, actor.workspace_id, into_id, "tag")
     holders = list(
@@ -161,6 +184,13 @@ async def merge_tags(
     )
     for invite in invites:
         invite.tag_ids = _swap(list(invite.tag_ids), str(source.id), str(target.id))
+    record_by(
+        session,
+        actor,
+        "tag.merged",
+        target,
+        f"tag {source.name!r} merged into {target.name!r} ({len(holders)} holders)",
+    )
     await session.flush()
     await session.delete(source)
     await session.flush()
