@@ -61,6 +61,14 @@ Errors are `application/problem+json` (RFC 9457); `errors[].field` names what to
 """
 
 
+WARM_UP_AFTER_SECONDS = 8.0
+
+
+async def _warm_up(module: str, after: float) -> None:
+    await asyncio.sleep(after)
+    await asyncio.to_thread(importlib.import_module, module)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -77,15 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook = WebhookBot(settings, await redis_url(settings), app.state.sessions)
             await webhook.start()
         app.state.webhook = webhook
-        # Import the Mini App's sign-in check (aiogram, seconds of work) beside serving, so the
-        # first sign-in does not wait for it and the API answers without waiting either.
-        warm = asyncio.get_running_loop().run_in_executor(
-            None, importlib.import_module, "aiogram.utils.web_app"
-        )
+        # Import the Mini App's sign-in check (aiogram, seconds of work) in the background a
+        # little after start: the first sign-in does not wait for it, and neither does the start
+        # (nor the other processes of `vestnik run` starting on the same cores).
+        warm = asyncio.create_task(_warm_up("aiogram.utils.web_app", WARM_UP_AFTER_SECONDS))
         try:
             yield
         finally:
-            await warm
+            warm.cancel()
             if webhook is not None:
                 await webhook.close()
             await engine.dispose()

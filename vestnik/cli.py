@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the REST API only")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    _after_option(api)
 
     sub.add_parser("migrate", help="bring the database schema up to date")
     for name, what in (
@@ -44,11 +46,13 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="create this file once ready to work (`vestnik run` waits for it)",
         )
+        _after_option(loop)
     engine = sub.add_parser(
         "engine",
         help="worker, scheduler and bot in one process (what `vestnik run` starts on one machine)",
     )
     engine.add_argument("--ready-file", type=Path, help="create this file once every part is ready")
+    _after_option(engine)
     emulator = sub.add_parser("emulator", help="run a local Telegram Bot API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument(
@@ -81,11 +85,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve_api(settings: Settings, host: str, port: int) -> int:
+def _after_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--after",
+        type=Path,
+        metavar="FILE",
+        help="load, then wait for FILE to exist before connecting "
+        "(`vestnik run` creates it once the schema is migrated)",
+    )
+
+
+def _wait_for(path: Path | None) -> None:
+    # Started beside the migration so that loading the code (seconds) and migrating overlap.
+    while path is not None and not path.exists():
+        time.sleep(0.05)
+
+
+def _serve_api(settings: Settings, host: str, port: int, after: Path | None) -> int:
     import uvicorn
 
     from api.app import create_app
 
+    _wait_for(after)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
     return 0
 
@@ -202,11 +223,15 @@ def _part(name: str) -> Part:
     return run_worker if name == "worker" else run_scheduler
 
 
-async def _loop(settings: Settings, names: list[str], ready_file: Path | None) -> int:
+async def _loop(
+    settings: Settings, names: list[str], ready_file: Path | None, after: Path | None = None
+) -> int:
     """Run these parts (worker, scheduler, bot) in this process until SIGINT or SIGTERM; one that
     fails stops the others. ``ready_file`` is created once every part is ready."""
     from core.embedded import EmbeddedRedis, database_url
 
+    runs = {name: _part(name) for name in names}
+    await asyncio.to_thread(_wait_for, after)
     db_url = await database_url(settings)
     redis = None
     redis_url = settings.redis_url
@@ -227,7 +252,7 @@ async def _loop(settings: Settings, names: list[str], ready_file: Path | None) -
 
     try:
         parts = [
-            asyncio.create_task(_part(name)(settings, redis_url, db_url, stop, ready_for(name)))
+            asyncio.create_task(runs[name](settings, redis_url, db_url, stop, ready_for(name)))
             for name in names
         ]
         await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
@@ -242,7 +267,7 @@ async def _loop(settings: Settings, names: list[str], ready_file: Path | None) -
     return 0
 
 
-async def _bot(settings: Settings, ready_file: Path | None) -> int:
+async def _bot(settings: Settings, ready_file: Path | None, after: Path | None) -> int:
     if settings.telegram_token is None:
         print(
             "vestnik bot: set VESTNIK_TELEGRAM_TOKEN (or use `vestnik run`, which starts a local "
@@ -256,7 +281,7 @@ async def _bot(settings: Settings, ready_file: Path | None) -> int:
             "updates arrive at `vestnik api`, no polling process is needed"
         )
         return 0
-    return await _loop(settings, ["bot"], ready_file)
+    return await _loop(settings, ["bot"], ready_file, after)
 
 
 async def _emulator(host: str, port: int) -> int:
@@ -291,25 +316,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     host, port = settings.host, settings.port
     ready_file = getattr(args, "ready_file", None)
-    from vestnik.database import SchemaOutdated
-    from vestnik.supervisor import StartupError, run
+    after = getattr(args, "after", None)
+    from vestnik.errors import SchemaOutdated, StartupError
 
     try:
         match args.command, getattr(args, "action", None):
             case "run", _:
+                from vestnik.supervisor import run
+
                 return run(settings)
             case "api", _:
-                return _serve_api(settings, host, port)
+                return _serve_api(settings, host, port, after)
             case "migrate", _:
                 return asyncio.run(_migrate(settings))
             case ("worker" | "scheduler") as name, _:
-                return asyncio.run(_loop(settings, [name], ready_file))
+                return asyncio.run(_loop(settings, [name], ready_file, after))
             case "engine", _:
-                return asyncio.run(_loop(settings, _engine_parts(settings), ready_file))
+                return asyncio.run(_loop(settings, _engine_parts(settings), ready_file, after))
             case "emulator", _:
                 return asyncio.run(_emulator(args.host, args.port or settings.emulator_port))
             case "bot", _:
-                return asyncio.run(_bot(settings, ready_file))
+                return asyncio.run(_bot(settings, ready_file, after))
             case "workspace", "create":
                 return asyncio.run(_workspace_create(settings, args.name, args.timezone))
             case "token", "create":

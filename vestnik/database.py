@@ -14,10 +14,7 @@ from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.migrate import alembic_config, upgrade
 from core.settings import Settings
-
-
-class SchemaOutdated(Exception):
-    pass
+from vestnik.errors import SchemaOutdated
 
 
 def _current_and_head(connection: Connection) -> tuple[str | None, str | None]:

@@ -26,15 +26,12 @@ from core.migrate import upgrade
 from core.secrets import emulator_token
 from core.settings import Settings
 from core.teams.models import Workspace
+from vestnik.errors import StartupError
 
 EMULATOR_BOT_USERNAME = str(BOT_USER["username"])
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 180
 PR_SET_PDEATHSIG = 1
-
-
-class StartupError(Exception):
-    pass
 
 
 def say(line: str) -> None:
@@ -210,8 +207,6 @@ def run(settings: Settings) -> int:
         assert redis_url is not None
         env["VESTNIK_DATABASE_URL"] = db_url
         env["VESTNIK_REDIS_URL"] = redis_url
-        say("applying database migrations …")
-        has_workspace = asyncio.run(_migrate(db_url))
         messenger = "Telegram (VESTNIK_TELEGRAM_TOKEN)"
         reach = local_address(host)
         if emulated:
@@ -228,14 +223,20 @@ def run(settings: Settings) -> int:
                 f"(sent messages: {emulator_url}/emulator/messages)"
             )
         say(f"starting the API on {host}:{port}, the worker, the scheduler and the bot …")
-        api_args = ["api", "--host", host, "--port", str(port)]
+        # They load their code while the schema is migrated, and connect once it is.
+        migrated = ready_dir / "migrated"
+        api_args = ["api", "--host", host, "--port", str(port), "--after", str(migrated)]
         healthz = _answers(f"http://{reach}:{port}/healthz")
         children.append(Child("api", _spawn("api", api_args, env), check=healthz))
         # Worker, scheduler and bot share one process here: aiogram, which both the worker and
         # the bot need, takes seconds to import (production runs them apart: docker-compose.yml).
         marker = ready_dir / "engine"
-        engine = _spawn("engine", ["engine", "--ready-file", str(marker)], env)
+        engine_args = ["engine", "--ready-file", str(marker), "--after", str(migrated)]
+        engine = _spawn("engine", engine_args, env)
         children.append(Child("worker, scheduler, bot", engine, ready_file=marker))
+        say("applying database migrations …")
+        has_workspace = asyncio.run(_migrate(db_url))
+        migrated.touch()
         _await_ready(children)
         _banner(
             settings,

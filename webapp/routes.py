@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -170,6 +172,8 @@ async def sign_in(
     settings = request.app.state.settings
     if settings.telegram_token is None:
         return Response("the bot is not configured (VESTNIK_TELEGRAM_TOKEN)", status_code=503)
+    # The check's aiogram helper takes seconds to import the first time: not on the event loop.
+    await asyncio.to_thread(importlib.import_module, "aiogram.utils.web_app")
     try:
         telegram_user_id = telegram_user_from_init_data(
             settings.telegram_token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE
