@@ -144,6 +144,16 @@ async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[object]:
         yield application
 
 
+@pytest.fixture
+async def public(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials: feeds and answer links are opened by the secret they carry."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+        base_url="http://localhost:8000",
+    ) as client:
+        yield client
+
+
 @dataclass
 class Workspace:
     id: uuid.UUID

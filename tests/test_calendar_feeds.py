@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 import recurring_ical_events
 from icalendar import Calendar
 
@@ -17,15 +16,6 @@ from tests.factories import group, member, ok
 # Events further back than 180 days leave a feed, so the window starts near "today".
 LO = datetime(2026, 6, 1, tzinfo=UTC)
 HI = datetime(2027, 6, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def public(app) -> httpx.AsyncClient:
-    """A client with no credentials: feeds are opened by the secret in their URL only."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://localhost:8000"
-    ) as client:
-        yield client
 
 
 async def feed_link(ws: Workspace, path: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from icalendar import Event as VEvent
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
 from core.events.occurrences import end_of
-from core.events.recurrence import rule_stands
+from core.events.recurrence import Recurrence, usable_rule
 
 if TYPE_CHECKING:
     from core.calendar.feed import Feed
@@ -40,12 +40,27 @@ def vtimezone(name: str) -> Timezone:
     return Timezone.from_tzid(name, first_date=date(2000, 1, 1), last_date=date(2040, 1, 1))
 
 
-def _local(event: Event, instant: datetime) -> datetime | date:
+def _local(event: Event, instant: datetime, exact: bool = True) -> datetime | date:
+    """DTSTART/DTEND of one instant: the event's local time, unless that wall time happens twice
+    (a fall-back day) and the instant is the second one, which every reader of a TZID time would
+    take for the first: then UTC. Not for a series' own start (``exact=False``): a UTC DTSTART
+    would make its RRULE repeat in UTC instead of wall-clock time."""
     if event.all_day:
         return instant.astimezone(ZoneInfo(event.timezone)).date()
     if event.timezone in _UTC_NAMES:
         return instant.astimezone(UTC)
-    return instant.astimezone(ZoneInfo(event.timezone))
+    local = instant.astimezone(ZoneInfo(event.timezone))
+    return instant.astimezone(UTC) if local.fold and exact else local
+
+
+def _rule_time(event: Event, recurrence: Recurrence | None, instant: datetime) -> datetime | date:
+    """EXDATE and RECURRENCE-ID of an occurrence: the wall time the rule itself produces (in a DST
+    gap that is the nonexistent time, 02:30, not the 03:30 the instant reads as), so that readers
+    match it against their own expansion of the rule."""
+    wall = recurrence.wall_time(instant) if recurrence is not None and not event.all_day else None
+    if wall is None or event.timezone in _UTC_NAMES:
+        return _local(event, instant)
+    return wall.replace(tzinfo=ZoneInfo(event.timezone), fold=0)
 
 
 # Serialised VEVENTs by everything that shapes them. icalendar takes ~1 ms per event, so a feed
@@ -122,9 +137,11 @@ class FeedBuilder:
                 alarm.add("trigger", timedelta(minutes=-minutes))
                 vevent.add_component(alarm)
 
-    def _times(self, vevent: VEvent, event: Event, start: datetime, end: datetime) -> None:
-        vevent.add("dtstart", _local(event, start))
-        vevent.add("dtend", _local(event, end))
+    def _times(
+        self, vevent: VEvent, event: Event, start: datetime, end: datetime, exact: bool = True
+    ) -> None:
+        vevent.add("dtstart", _local(event, start, exact))
+        vevent.add("dtend", _local(event, end, exact))
 
     def add(self, event: Event, overrides: list[EventOverride], answers: dict[str, str]) -> None:
         """Serialise the event (from the cache when nothing that shapes it changed)."""
@@ -160,14 +177,15 @@ class FeedBuilder:
         master = VEvent()
         # A rule that fails today's checks (stored by an older vestnik) would hang calendar apps
         # as it would hang us: the event then shows as its first occurrence only.
-        recurring = rule_stands(event.rrule, event.starts_at, event.timezone)
+        recurrence = usable_rule(event.rrule, event.starts_at, event.timezone)
+        recurring = recurrence is not None
         self._common(master, event, None if recurring else answers.get(""))
-        self._times(master, event, event.starts_at, event.ends_at)
+        self._times(master, event, event.starts_at, event.ends_at, exact=not recurring)
         if recurring:
             assert event.rrule is not None
             master.add("rrule", vRecur.from_ical(event.rrule))
             if event.exdates:
-                master.add("exdate", [_local(event, d) for d in event.exdates])
+                master.add("exdate", [_rule_time(event, recurrence, d) for d in event.exdates])
         out.append(master)
         if not recurring:
             return out
@@ -183,7 +201,7 @@ class FeedBuilder:
             end = override.ends_at if override else end_of(event, rid)
             vevent = VEvent()
             self._common(vevent, event, answered.get(rid))
-            vevent.add("recurrence-id", _local(event, rid))
+            vevent.add("recurrence-id", _rule_time(event, recurrence, rid))
             self._times(vevent, event, start, end)
             out.append(vevent)
         return out

@@ -63,9 +63,22 @@ class Recurrence:
         out = [i for i in (self._instant(v) for v in found) if lo <= i < hi]
         return out[:MAX_OCCURRENCES]
 
-    def includes(self, instant: datetime) -> bool:
+    def wall_time(self, instant: datetime) -> datetime | None:
+        """The rule's own local start of the occurrence at ``instant``, or None if the rule has
+        none there. On a spring-forward day that is the time the rule names (02:30), which does
+        not exist on the clock: the instant reads it with the offset before the gap (RFC 5545), so
+        converting the instant back would say 03:30 and miss the occurrence."""
         local = self._local(instant)
-        return any(self._instant(v) == instant for v in self.rule.between(local, local, inc=True))
+        day = timedelta(days=1)
+        for value in self.rule.between(local - day, local + day, inc=True):
+            if self._instant(value) == instant:
+                return value
+        return None
+
+    def includes(self, instant: datetime) -> bool:
+        """Whether the rule has an occurrence at exactly ``instant``: the same expansion that lists
+        occurrences, so every listed occurrence can be moved or cancelled by the instant listed."""
+        return self.wall_time(instant) is not None
 
 
 def _numbers(name: str, value: str, low: int, high: int, signed: bool) -> list[int]:
@@ -182,15 +195,14 @@ def parse_rrule(text: str, first_start: datetime, timezone: str) -> Recurrence:
     return Recurrence(rule=rule, zone=zone, aware=aware)
 
 
-def rule_stands(text: str | None, first_start: datetime, timezone: str) -> bool:
-    """Whether a stored rule passes today's checks (one stored by an older vestnik may not)."""
+def usable_rule(text: str | None, first_start: datetime, timezone: str) -> Recurrence | None:
+    """A stored rule, parsed, if it passes today's checks (one stored by an older vestnik may not)."""
     if text is None:
-        return False
+        return None
     try:
-        parse_rrule(text, first_start, timezone)
+        return parse_rrule(text, first_start, timezone)
     except Invalid:
-        return False
-    return True
+        return None
 
 
 async def require_an_occurrence(recurrence: Recurrence) -> None:

@@ -1,0 +1,96 @@
+"""Occurrences on DST change days: the API, the feed read back by icalendar + recurring-ical-events,
+and the moves and cancels that address them all name the same instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import recurring_ical_events
+from icalendar import Calendar
+
+from tests.conftest import Workspace
+from tests.factories import member, ok
+from tests.test_calendar_feeds import calendar, feed_link
+
+
+def feed_occurrences(feed: Calendar, title: str) -> list[tuple[datetime, datetime]]:
+    """What a calendar app shows in 2027, as UTC instants (icalendar + recurring-ical-events)."""
+    found = recurring_ical_events.of(feed).between(datetime(2027, 1, 1), datetime(2028, 1, 1))
+    return sorted(
+        (e.decoded("DTSTART").astimezone(UTC), e.decoded("DTEND").astimezone(UTC))
+        for e in found
+        if str(e["SUMMARY"]).startswith(title)
+    )
+
+
+# A weekly Sunday 02:30 in New York: on 2027-03-14 02:30 does not exist (clocks jump 02:00 -> 03:00)
+# and is read with the offset before the gap, -05:00, so that occurrence is at 07:30Z.
+GAP_DAY = "2027-03-14T07:30:00Z"
+# 2027-11-07 01:30 happens twice (EDT, then EST); the second is 06:30Z.
+SECOND_ONE_THIRTY = "2027-11-07T01:30:00-05:00"
+
+
+async def _weekly(ws: Workspace, anna: dict) -> dict:
+    return await ok(  # type: ignore[no-any-return]
+        ws.client.post(
+            "/events",
+            json={
+                "title": "Night shift",
+                "starts_at": "2027-03-07T02:30",
+                "timezone": "America/New_York",
+                "rrule": "FREQ=WEEKLY;BYDAY=SU",
+                "audience": {"members": [anna["id"]]},
+            },
+        ),
+        201,
+    )
+
+
+async def _listed(ws: Workspace, event: dict, lo: str, hi: str) -> list[str]:
+    rows = await ok(
+        ws.client.get(f"/events/{event['id']}/occurrences", params={"from": lo, "to": hi})
+    )
+    return [r["starts_at"] for r in rows]
+
+
+async def test_an_occurrence_in_a_spring_forward_gap_can_be_cancelled_by_the_instant_listed(
+    acme: Workspace, public: httpx.AsyncClient
+):
+    anna = await member(acme.client, "Anna")
+    event = await _weekly(acme, anna)
+    listed = await _listed(acme, event, "2027-03-13T00:00:00Z", "2027-03-15T00:00:00Z")
+    assert listed == [GAP_DAY]
+    await ok(acme.client.delete(f"/events/{event['id']}/occurrences/{GAP_DAY}"), 204)
+    assert await _listed(acme, event, "2027-03-13T00:00:00Z", "2027-03-15T00:00:00Z") == []
+
+    # The feed names the cancelled occurrence by the rule's own wall time (02:30), which readers
+    # match against their own expansion: it is gone there too, and the next week is not.
+    link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
+    feed = await calendar(public, link)
+    assert b"EXDATE;TZID=America/New_York:20270314T023000" in feed.to_ical()
+    starts = [s for s, _ in feed_occurrences(feed, "Night shift")]
+    assert datetime(2027, 3, 14, 7, 30, tzinfo=UTC) not in starts
+    assert datetime(2027, 3, 21, 6, 30, tzinfo=UTC) in starts  # 02:30 EDT
+
+
+async def test_an_occurrence_moved_to_the_second_one_thirty_keeps_its_instant_in_the_feed(
+    acme: Workspace, public: httpx.AsyncClient
+):
+    anna = await member(acme.client, "Anna")
+    event = await _weekly(acme, anna)
+    moved = await ok(
+        acme.client.put(
+            f"/events/{event['id']}/occurrences/2027-11-07T07:30:00Z",
+            json={"starts_at": SECOND_ONE_THIRTY},
+        )
+    )
+    assert moved["starts_at"] == "2027-11-07T06:30:00Z"
+    link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
+    feed = await calendar(public, link)
+    text = feed.to_ical()
+    assert b"DTSTART:20271107T063000Z" in text  # a TZID time would read as the first 01:30
+    occurrences = dict(feed_occurrences(feed, "Night shift"))
+    start = datetime(2027, 11, 7, 6, 30, tzinfo=UTC)
+    assert start in occurrences
+    assert (occurrences[start] - start).total_seconds() == 3600  # still one hour long
