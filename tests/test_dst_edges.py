@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 import recurring_ical_events
 from icalendar import Calendar
 
-from tests.conftest import Workspace
+from tests.conftest import MovableClock, Workspace
 from tests.factories import member, ok
 from tests.test_calendar_feeds import calendar, feed_link
 
@@ -94,3 +95,47 @@ async def test_an_occurrence_moved_to_the_second_one_thirty_keeps_its_instant_in
     start = datetime(2027, 11, 7, 6, 30, tzinfo=UTC)
     assert start in occurrences
     assert (occurrences[start] - start).total_seconds() == 3600  # still one hour long
+
+
+@pytest.mark.parametrize(
+    ("rule", "second"),
+    [("FREQ=WEEKLY", "2027-04-04T00:30:00Z"), ("FREQ=YEARLY", "2028-03-28T00:30:00Z")],
+)
+async def test_a_series_given_inside_a_gap_keeps_its_wall_time(
+    acme: Workspace, public: httpx.AsyncClient, clock: MovableClock, rule: str, second: str
+):
+    """02:30 on Berlin's spring-forward day does not exist: that one occurrence is read with the
+    offset before the gap (01:30Z); the series stays at 02:30 every other time (00:30Z in summer),
+    in the API, in the reminders planned and in the feed."""
+    clock.set(datetime(2027, 3, 20, tzinfo=UTC))  # the planning horizon covers the first weeks
+    anna = await member(acme.client, "Anna")
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Gap series",
+                "starts_at": "2027-03-28T02:30",
+                "timezone": "Europe/Berlin",
+                "rrule": rule,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    first = await _listed(acme, event, "2027-03-27T00:00:00Z", "2027-03-29T00:00:00Z")
+    assert first == ["2027-03-28T01:30:00Z"]
+    then = await _listed(acme, event, second[:10] + "T00:00:00Z", second[:10] + "T23:00:00Z")
+    assert then == [second]
+    schedule = await ok(acme.client.get(f"/events/{event['id']}/schedule"))
+    reminders = {j["occurrence_start"]: j["due_at"] for j in schedule if j["kind"] == "reminder"}
+    assert reminders["2027-03-28T01:30:00Z"] == "2027-03-28T00:30:00Z"
+    if rule == "FREQ=WEEKLY":
+        assert reminders[second] == "2027-04-03T23:30:00Z"
+    link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
+    feed = await calendar(public, link)
+    assert b"DTSTART;TZID=Europe/Berlin:20270328T023000" in feed.to_ical()
+    starts = [s.isoformat().replace("+00:00", "Z") for s, _ in feed_occurrences(feed, "Gap")]
+    assert starts[0] == "2027-03-28T01:30:00Z"
+    if rule == "FREQ=WEEKLY":
+        assert starts[1] == second

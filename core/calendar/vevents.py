@@ -177,10 +177,17 @@ class FeedBuilder:
         master = VEvent()
         # A rule that fails today's checks (stored by an older vestnik) would hang calendar apps
         # as it would hang us: the event then shows as its first occurrence only.
-        recurrence = usable_rule(event.rrule, event.starts_at, event.timezone)
+        first = event.starts_local or event.starts_at
+        recurrence = usable_rule(event.rrule, first, event.timezone)
         recurring = recurrence is not None
         self._common(master, event, None if recurring else answers.get(""))
-        self._times(master, event, event.starts_at, event.ends_at, exact=not recurring)
+        if recurring and event.starts_local is not None and event.timezone not in _UTC_NAMES:
+            # The series' own wall-clock start, even one the clock skips (a DST gap): readers
+            # then repeat the same wall time, as RFC 5545 asks.
+            master.add("dtstart", event.starts_local.replace(tzinfo=ZoneInfo(event.timezone)))
+            master.add("dtend", _local(event, event.ends_at, exact=False))
+        else:
+            self._times(master, event, event.starts_at, event.ends_at, exact=not recurring)
         if recurring:
             assert event.rrule is not None
             master.add("rrule", vRecur.from_ical(event.rrule))

@@ -55,6 +55,10 @@ class Event(TenantMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64))
     all_day: Mapped[bool] = mapped_column(Boolean, default=False)
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The start as given, in wall-clock time of ``timezone`` (no offset): a series repeats at it,
+    # even when the first one falls in a DST gap (then ``starts_at`` reads it with the offset
+    # before the gap). Null for all-day events.
+    starts_local: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)

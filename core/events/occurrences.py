@@ -50,6 +50,7 @@ def expand(
     moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in excluded}
     base = occurrence_starts(
         starts_at=event.starts_at,
+        starts_local=event.starts_local,
         timezone=event.timezone,
         rrule_text=event.rrule,
         exdates=list(event.exdates),
@@ -98,7 +99,7 @@ def check_recurrence_id(
             "only a recurring event has occurrences to move; PATCH the event instead",
         )
     rid = as_utc(recurrence_id, ZoneInfo(event.timezone))
-    recurrence = parse_rrule(event.rrule, event.starts_at, event.timezone)
+    recurrence = parse_rrule(event.rrule, event.starts_local or event.starts_at, event.timezone)
     if not recurrence.includes(rid) or rid in set(event.exdates):
         raise Invalid(field, f"{rid.isoformat()} is not an occurrence of this event")
     return rid

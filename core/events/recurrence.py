@@ -185,7 +185,13 @@ def parse_rrule(text: str, first_start: datetime, timezone: str) -> Recurrence:
         raise Invalid("starts_at", f"a recurring event starts between 1900 and {LATEST_UNTIL_YEAR}")
     zone = ZoneInfo(timezone)
     aware = parts.get("UNTIL", "").endswith("Z")
-    local = first_start.astimezone(zone)
+    # A naive first start is the series' wall-clock start as given (it may not exist on the
+    # clock: a DST gap); an aware one is an instant, shown in the zone.
+    local = (
+        first_start.replace(tzinfo=zone)
+        if first_start.tzinfo is None
+        else first_start.astimezone(zone)
+    )
     try:
         rule = rrulestr(body, dtstart=local if aware else local.replace(tzinfo=None))
     except (ValueError, TypeError) as exc:
@@ -220,6 +226,7 @@ async def require_an_occurrence(recurrence: Recurrence) -> None:
 def occurrence_starts(
     *,
     starts_at: datetime,
+    starts_local: datetime | None = None,
     timezone: str,
     rrule_text: str | None,
     exdates: list[datetime],
@@ -231,7 +238,7 @@ def occurrence_starts(
         return [starts_at] if window_start <= starts_at < window_end else []
     excluded = {d.astimezone(UTC) for d in exdates}
     try:
-        recurrence = parse_rrule(rrule_text, starts_at, timezone)
+        recurrence = parse_rrule(rrule_text, starts_local or starts_at, timezone)
     except Invalid as refused:
         # A rule stored before these checks existed (INTERVAL=0 never ends): only the first start
         # stands until a lead fixes the rule, rather than hanging whatever expands it.

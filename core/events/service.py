@@ -66,6 +66,7 @@ def _apply_times(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
         if end < data.start_date:
             raise Invalid("end_date", "must not be before start_date")
         event.start_date, event.end_date = data.start_date, end
+        event.starts_local = None
         event.starts_at = _midnight(data.start_date, zone)
         event.ends_at = _midnight(end + timedelta(days=1), zone)
         return
@@ -80,6 +81,10 @@ def _apply_times(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
         raise Invalid("ends_at", "must be after starts_at")
     event.start_date = event.end_date = None
     event.starts_at, event.ends_at = starts, ends
+    # As given: a naive time is the wall-clock start even where the clock skips it (a DST gap).
+    event.starts_local = (
+        data.starts_at if data.starts_at.tzinfo is None else starts.astimezone(zone)
+    ).replace(tzinfo=None, fold=0)
 
 
 async def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> None:
@@ -88,7 +93,8 @@ async def _apply_recurrence(event: Event, data: EventCreate, zone: ZoneInfo) -> 
             raise Invalid("exdates", "exceptions only make sense for a recurring event (set rrule)")
         event.rrule, event.exdates = None, []
         return
-    await require_an_occurrence(parse_rrule(data.rrule, event.starts_at, event.timezone))
+    first = event.starts_local or event.starts_at
+    await require_an_occurrence(parse_rrule(data.rrule, first, event.timezone))
     text = data.rrule.strip()
     event.rrule = text[6:] if text.upper().startswith("RRULE:") else text
     event.exdates = sorted({as_utc(d, zone) for d in data.exdates})
