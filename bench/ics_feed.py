@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.calendar.feed import Feed, build_feed, clear_caches, feed_body, fingerprint, load_feed
 from core.calendar.models import FeedKind
 from core.calendar.tokens import open_feed_token, rotate_feed
-from core.calendar.vevents import FeedBuilder, vtimezone
+from core.calendar.vevents import FeedBuilder
+from core.calendar.zones import vtimezone
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres
 from core.events.models import Confirmation, Event, EventOverride

@@ -3,13 +3,15 @@ and the moves and cancels that address them all name the same instants."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import recurring_ical_events
 from icalendar import Calendar
 
+from core.calendar.zones import transitions, vtimezone
 from tests.conftest import MovableClock, Workspace
 from tests.factories import member, ok
 from tests.test_calendar_feeds import calendar, feed_link
@@ -139,3 +141,49 @@ async def test_a_series_given_inside_a_gap_keeps_its_wall_time(
     assert starts[0] == "2027-03-28T01:30:00Z"
     if rule == "FREQ=WEEKLY":
         assert starts[1] == second
+
+
+ZONES = [
+    "America/New_York",
+    "Europe/Berlin",
+    "Pacific/Chatham",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Europe/Moscow",
+    "America/Sao_Paulo",
+    "Pacific/Apia",
+]
+
+
+@pytest.mark.parametrize("name", ZONES)
+def test_served_vtimezones_change_offset_exactly_when_tzdata_does(name: str):
+    """Every onset, read as RFC 5545 says (local time with TZOFFSETFROM), is the instant tzdata
+    changes the offset: the second before still has TZOFFSETFROM, the onset has TZOFFSETTO; and
+    every change tzdata has in those years is there."""
+    component = Calendar.from_ical(vtimezone(name).to_ical()).walk("VTIMEZONE")[0]
+    zone = ZoneInfo(name)
+    onsets = []
+    for observance in component.subcomponents:
+        before = observance["TZOFFSETFROM"].td
+        after = observance["TZOFFSETTO"].td
+        if before == after:
+            continue  # the zone's state on the first day
+        locals_ = [observance.decoded("DTSTART")]
+        rdates = observance.get("RDATE", [])
+        for rdate in rdates if isinstance(rdates, list) else [rdates]:
+            locals_ += [d.dt for d in rdate.dts]
+        for local in locals_:
+            instant = (local - before).replace(tzinfo=UTC)
+            assert (instant - timedelta(seconds=1)).astimezone(zone).utcoffset() == before, local
+            assert instant.astimezone(zone).utcoffset() == after, local
+            onsets.append(instant)
+    changes = [
+        t.at
+        for t in transitions(
+            zone, datetime(2000, 1, 1, tzinfo=UTC), datetime(2040, 1, 1, tzinfo=UTC)
+        )
+        if t.before != t.after
+    ]
+    assert sorted(onsets) == changes
+    if name == "America/New_York":
+        assert datetime(2027, 3, 14, 7, 0, tzinfo=UTC) in onsets  # 02:00 EST, not 08:00Z

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -12,6 +11,7 @@ from cachetools import LRUCache
 from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur, vText
 from icalendar import Event as VEvent
 
+from core.calendar.zones import vtimezone
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
 from core.events.occurrences import end_of
@@ -32,12 +32,6 @@ _ANSWER_TEXT = {
     "en": {"going": "going", "not_going": "not going", "maybe": "maybe"},
     "ru": {"going": "иду", "not_going": "не иду", "maybe": "возможно"},
 }
-
-
-@lru_cache(maxsize=256)
-def vtimezone(name: str) -> Timezone:
-    # Building a VTIMEZONE walks the zone's transitions; each zone is built once per process.
-    return Timezone.from_tzid(name, first_date=date(2000, 1, 1), last_date=date(2040, 1, 1))
 
 
 def _local(event: Event, instant: datetime, exact: bool = True) -> datetime | date:
