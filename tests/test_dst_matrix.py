@@ -1,0 +1,170 @@
+"""Zones × rules × starts (inside a spring-forward gap, in a fall-back overlap, at 10:00) over 14
+months: the API's occurrences, the reminders planned, the member feed read by icalendar +
+recurring-ical-events and the group feed read by vobject (through the served VTIMEZONE) all equal an
+independent dateutil expansion in wall-clock time, compared as UTC instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import recurring_ical_events
+import vobject
+from dateutil.rrule import rrulestr
+from icalendar import Calendar
+
+from core.calendar.zones import transitions
+from tests.conftest import MovableClock, Workspace
+from tests.factories import group, member, ok
+from tests.test_calendar_feeds import feed_link
+
+ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Pacific/Chatham",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Pacific/Apia",
+    "Europe/Moscow",
+    "America/Sao_Paulo",
+]
+RULES = ["weekly", "monthly", "daily", "yearly"]
+SPAN = timedelta(days=14 * 31)
+YEAR = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def _starts(name: str) -> dict[str, datetime]:
+    """Local wall-clock starts to try in this zone in 2027: 10:00 always; inside the first spring
+    gap and the first fall-back overlap where the zone has them."""
+    zone = ZoneInfo(name)
+    out = {"10:00": datetime(2027, 6, 8, 10, 0)}
+    for change in transitions(zone, YEAR, YEAR.replace(year=2028)):
+        shift = change.after - change.before
+        if shift > timedelta(0) and "gap" not in out:
+            out["gap"] = (change.at + change.before).replace(tzinfo=None) + shift / 2
+        if shift < timedelta(0) and "overlap" not in out:
+            out["overlap"] = (change.at + change.after).replace(tzinfo=None) - shift / 2
+    return out
+
+
+CASES = [(z, r, s) for z in ZONES for s in _starts(z) for r in RULES]
+
+
+def _rule(kind: str, local: datetime) -> str:
+    weekday = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[local.weekday()]
+    other = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[(local.weekday() + 3) % 7]
+    nth = (local.day - 1) // 7 + 1
+    return {
+        "weekly": f"FREQ=WEEKLY;BYDAY={weekday},{other}",
+        "monthly": f"FREQ=MONTHLY;BYDAY={nth}{weekday}",
+        "daily": "FREQ=DAILY",
+        "yearly": "FREQ=YEARLY",
+    }[kind]
+
+
+def _oracle(
+    rule: str, local: datetime, zone: ZoneInfo, lo: datetime, hi: datetime
+) -> list[datetime]:
+    """dateutil in wall-clock time; a wall time the clock skips is read with the offset before
+    the gap, an ambiguous one as the first (PEP 495's fold=0, RFC 5545's reading)."""
+    walls = rrulestr(rule, dtstart=local).between(local - timedelta(days=1), local + SPAN, inc=True)
+    instants = (w.replace(tzinfo=zone).astimezone(UTC) for w in walls)
+    return sorted(i for i in instants if lo <= i < hi)
+
+
+def _skipped_or_doubled(instant: datetime, zone: ZoneInfo) -> bool:
+    """Whether the clock changes within three hours of this instant (its wall time may be in the
+    gap or the overlap, however a reader resolved it)."""
+    around = (instant - timedelta(hours=3), instant + timedelta(hours=3))
+    return around[0].astimezone(zone).utcoffset() != around[1].astimezone(zone).utcoffset()
+
+
+def _utc(values: list[datetime]) -> list[datetime]:
+    return sorted(v.astimezone(UTC) for v in values)
+
+
+@pytest.mark.parametrize(("zone_name", "rule_kind", "start_kind"), CASES)
+async def test_api_reminders_and_both_feeds_agree_with_an_independent_expansion(
+    acme: Workspace,
+    public: httpx.AsyncClient,
+    clock: MovableClock,
+    zone_name: str,
+    rule_kind: str,
+    start_kind: str,
+):
+    zone = ZoneInfo(zone_name)
+    local = _starts(zone_name)[start_kind]
+    rule = _rule(rule_kind, local)
+    first = local.replace(tzinfo=zone).astimezone(UTC)
+    lo, hi = first - timedelta(hours=1), first + SPAN + timedelta(minutes=7)  # off any occurrence
+    expected = _oracle(rule, local, zone, lo, hi)
+    exdates = expected[1:3] if rule_kind == "daily" else []
+    expected = [e for e in expected if e not in exdates]
+    clock.set(first - timedelta(days=1))
+
+    anna = await member(acme.client, "Anna", timezone=zone_name)
+    team = await group(acme.client, "Team", anna)
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Matrix",
+                "starts_at": local.isoformat(),
+                "timezone": zone_name,
+                "rrule": rule,
+                "exdates": [e.isoformat() for e in exdates],
+                "audience": {"groups": [team["id"]]},
+                "reminder_offsets": [30],
+            },
+        ),
+        201,
+    )
+
+    # The API, in windows of at most 366 days.
+    listed: list[datetime] = []
+    cut = lo + timedelta(days=300)
+    for a, b in ((lo, cut), (cut, hi)):
+        rows = await ok(
+            acme.client.get(
+                f"/events/{event['id']}/occurrences",
+                params={"from": a.isoformat(), "to": b.isoformat()},
+            )
+        )
+        listed += [datetime.fromisoformat(r["starts_at"]) for r in rows]
+    assert sorted(listed) == expected
+
+    # The reminders planned so far (the recurring horizon): 30 minutes before each occurrence.
+    schedule = await ok(acme.client.get(f"/events/{event['id']}/schedule"))
+    planned = {
+        datetime.fromisoformat(j["occurrence_start"]): datetime.fromisoformat(j["due_at"])
+        for j in schedule
+        if j["kind"] == "reminder"
+    }
+    assert planned, "no reminder planned"
+    assert set(planned) <= set(expected)
+    assert all(due == start - timedelta(minutes=30) for start, due in planned.items())
+    assert sorted(planned) == expected[: len(planned)]
+
+    # The member's feed through icalendar + recurring-ical-events.
+    member_feed = await public.get(
+        httpx.URL((await feed_link(acme, f"/members/{anna['id']}/calendar-feed"))["url"]).path
+    )
+    parsed = Calendar.from_ical(member_feed.content)
+    seen = recurring_ical_events.of(parsed).between(lo, hi)
+    assert _utc([e.decoded("DTSTART") for e in seen if str(e["SUMMARY"]) == "Matrix"]) == expected
+
+    # The group's feed through vobject, which builds its zone from the served VTIMEZONE.
+    group_feed = await public.get(
+        httpx.URL((await feed_link(acme, f"/groups/{team['id']}/calendar-feed"))["url"]).path
+    )
+    vevent = next(
+        v for v in vobject.readOne(group_feed.text).vevent_list if v.summary.value == "Matrix"
+    )
+    occurrences = vevent.getrruleset(addRDate=True).between(lo, hi, inc=True)
+    # vobject reads a wall time the clock skips with the offset after the gap, and an ambiguous
+    # one as the second: not RFC 5545's reading (icalendar's, above). On every other occurrence
+    # it must agree, which also proves the served VTIMEZONE.
+    plain = [e for e in expected if not _skipped_or_doubled(e, zone)]
+    assert [o for o in _utc(list(occurrences)) if not _skipped_or_doubled(o, zone)] == plain
