@@ -26,7 +26,11 @@ Offsets = Annotated[list[Offset], Field(max_length=10)]
 ExDates = Annotated[list[datetime], Field(max_length=1000)]
 TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
 
-_LOCAL = "A time without an offset is read in the event's time zone."
+_LOCAL = (
+    "A time without an offset is read in the event's time zone. A time the clock skips there (a "
+    "DST gap) is read with the offset before the gap, and a series repeats at the time as given; "
+    "a time that happens twice (a fall-back overlap) is the first, unless an offset says which."
+)
 
 
 class EventCreate(BaseModel):
