@@ -134,6 +134,12 @@ async def test_api_reminders_and_both_feeds_agree_with_an_independent_expansion(
         )
         listed += [datetime.fromisoformat(r["starts_at"]) for r in rows]
     assert sorted(listed) == expected
+    # Every occurrence lasts exactly as long as the first (an hour), DST change days included.
+    assert all(
+        datetime.fromisoformat(r["ends_at"]) - datetime.fromisoformat(r["starts_at"])
+        == timedelta(hours=1)
+        for r in rows
+    )
 
     # The reminders planned so far (the recurring horizon): 30 minutes before each occurrence.
     schedule = await ok(acme.client.get(f"/events/{event['id']}/schedule"))
@@ -152,8 +158,11 @@ async def test_api_reminders_and_both_feeds_agree_with_an_independent_expansion(
         httpx.URL((await feed_link(acme, f"/members/{anna['id']}/calendar-feed"))["url"]).path
     )
     parsed = Calendar.from_ical(member_feed.content)
-    seen = recurring_ical_events.of(parsed).between(lo, hi)
-    assert _utc([e.decoded("DTSTART") for e in seen if str(e["SUMMARY"]) == "Matrix"]) == expected
+    seen = [
+        e for e in recurring_ical_events.of(parsed).between(lo, hi) if str(e["SUMMARY"]) == "Matrix"
+    ]
+    assert _utc([e.decoded("DTSTART") for e in seen]) == expected
+    assert {e.decoded("DTEND") - e.decoded("DTSTART") for e in seen} == {timedelta(hours=1)}
 
     # The group's feed through vobject, which builds its zone from the served VTIMEZONE.
     group_feed = await public.get(

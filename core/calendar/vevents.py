@@ -177,9 +177,15 @@ class FeedBuilder:
         self._common(master, event, None if recurring else answers.get(""))
         if recurring and event.starts_local is not None and event.timezone not in _UTC_NAMES:
             # The series' own wall-clock start, even one the clock skips (a DST gap): readers
-            # then repeat the same wall time, as RFC 5545 asks.
+            # then repeat the same wall time, as RFC 5545 asks. Its length as a DURATION in hours
+            # and minutes, which is exact (RFC 5545 3.3.6): readers that subtract wall times
+            # would make a DTEND across a DST change an hour off.
             master.add("dtstart", event.starts_local.replace(tzinfo=ZoneInfo(event.timezone)))
-            master.add("dtend", _local(event, event.ends_at, exact=False))
+            length = event.ends_at - event.starts_at
+            if length < timedelta(days=1):
+                master.add("duration", length)
+            else:  # "P1D" would be a nominal day
+                master.add("dtend", _local(event, event.ends_at, exact=False))
         else:
             self._times(master, event, event.starts_at, event.ends_at, exact=not recurring)
         if recurring:

@@ -27,6 +27,11 @@ def wall_duration(event: Event) -> timedelta:
 
 
 def end_of(event: Event, start: datetime) -> datetime:
+    """When an occurrence starting at ``start`` ends: the first one's exact duration (RFC 5545: a
+    DTEND gives every instance "the same exact duration"), so a two-hour meeting on a DST change
+    day is still two hours. All-day events keep their days (midnight to midnight)."""
+    if not event.all_day:
+        return start + (event.ends_at - event.starts_at)
     zone = ZoneInfo(event.timezone)
     local = start.astimezone(zone).replace(tzinfo=None) + wall_duration(event)
     return local.replace(tzinfo=zone).astimezone(UTC)
