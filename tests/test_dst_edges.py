@@ -9,12 +9,23 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import recurring_ical_events
+import vobject
 from icalendar import Calendar
 
 from core.calendar.zones import transitions, vtimezone
 from tests.conftest import MovableClock, Workspace
 from tests.factories import member, ok
 from tests.test_calendar_feeds import calendar, feed_link
+
+
+def vobject_starts(text: str, title: str) -> list[datetime]:
+    """What a vobject-based calendar shows in 2027, overrides applied by RECURRENCE-ID, in UTC."""
+    vevents = [v for v in vobject.readOne(text).vevent_list if v.summary.value.startswith(title)]
+    master = next(v for v in vevents if not hasattr(v, "recurrence_id"))
+    moved = {v.recurrence_id.value: v.dtstart.value for v in vevents if v is not master}
+    lo, hi = datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+    found = master.getrruleset(addRDate=True).between(lo, hi, inc=True)
+    return sorted(moved.get(o, o).astimezone(UTC) for o in found)
 
 
 def feed_occurrences(feed: Calendar, title: str) -> list[tuple[datetime, datetime]]:
@@ -75,6 +86,7 @@ async def test_an_occurrence_in_a_spring_forward_gap_can_be_cancelled_by_the_ins
     starts = [s for s, _ in feed_occurrences(feed, "Night shift")]
     assert datetime(2027, 3, 14, 7, 30, tzinfo=UTC) not in starts
     assert datetime(2027, 3, 21, 6, 30, tzinfo=UTC) in starts  # 02:30 EDT
+    assert vobject_starts(feed.to_ical().decode(), "Night shift") == starts  # a second reader
 
 
 async def test_an_occurrence_moved_to_the_second_one_thirty_keeps_its_instant_in_the_feed(
@@ -94,6 +106,7 @@ async def test_an_occurrence_moved_to_the_second_one_thirty_keeps_its_instant_in
     text = feed.to_ical()
     assert b"DTSTART:20271107T063000Z" in text  # a TZID time would read as the first 01:30
     occurrences = dict(feed_occurrences(feed, "Night shift"))
+    assert vobject_starts(text.decode(), "Night shift") == sorted(occurrences)
     start = datetime(2027, 11, 7, 6, 30, tzinfo=UTC)
     assert start in occurrences
     assert (occurrences[start] - start).total_seconds() == 3600  # still one hour long

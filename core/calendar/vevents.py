@@ -12,6 +12,7 @@ from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur, vText
 from icalendar import Event as VEvent
 
 from core.calendar.zones import vtimezone
+from core.clock import utcnow
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
 from core.events.occurrences import end_of
@@ -79,11 +80,15 @@ class FeedBuilder:
         *,
         cache: bool = True,
         zone_component: Callable[[str], Timezone] = vtimezone,
+        now: datetime | None = None,
     ) -> None:
         self.feed = feed
         self.base_url = base_url.rstrip("/")
         self.cache = cache
         self.zone_component = zone_component
+        # Occurrences on DST change days are spelled out around now (see _shaky); by the month,
+        # so cached VEVENTs stay valid for weeks.
+        self.month = (now or utcnow()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         self.calendar = Calendar()
         self.zones: set[str] = set()
         self.blobs: list[bytes] = []
@@ -148,6 +153,7 @@ class FeedBuilder:
             None if member is None else (member.id, member.name, member.email, member.locale),
             tuple(sorted(answers.items())),
             tuple(sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)),
+            self.month,
         )
         cached = _VEVENTS.get(key) if self.cache else None
         if cached is None:
@@ -172,7 +178,7 @@ class FeedBuilder:
         # A rule that fails today's checks (stored by an older vestnik) would hang calendar apps
         # as it would hang us: the event then shows as its first occurrence only.
         first = event.starts_local or event.starts_at
-        recurrence = usable_rule(event.rrule, first, event.timezone)
+        recurrence = usable_rule(event.rrule, first, event.timezone, event.starts_at)
         recurring = recurrence is not None
         self._common(master, event, None if recurring else answers.get(""))
         if recurring and event.starts_local is not None and event.timezone not in _UTC_NAMES:
@@ -202,16 +208,52 @@ class FeedBuilder:
             for rid in _answered_ids(answers)
             if rid not in set(event.exdates)
         }
-        for rid in sorted(set(moved) | set(answered)):
+        assert recurrence is not None
+        shaky = self._shaky(event, recurrence)
+        for rid in sorted(set(moved) | set(answered) | shaky):
             override = moved.get(rid)
             start = override.starts_at if override else rid
             end = override.ends_at if override else end_of(event, rid)
             vevent = VEvent()
             self._common(vevent, event, answered.get(rid))
             vevent.add("recurrence-id", _rule_time(event, recurrence, rid))
-            self._times(vevent, event, start, end)
+            if override is None and rid in shaky:
+                vevent.add("dtstart", start)  # in UTC: no reader can take it for another hour
+                vevent.add("dtend", end)
+            else:
+                self._times(vevent, event, start, end)
             out.append(vevent)
         return out
+
+    def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
+        """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
+        twice. RFC 5545 says how to read those (the offset before a gap; the first of two), but
+        not every reader does (vobject takes the offset after a gap and the second of two), so
+        each is repeated as an override at its exact UTC time, which every reader takes as is."""
+        if event.all_day or event.timezone in _UTC_NAMES:
+            return set()
+        zone = ZoneInfo(event.timezone)
+        lo, hi = self.month - timedelta(days=31), self.month + timedelta(days=400)
+        excluded = set(event.exdates)
+        found = set()
+        near = timedelta(hours=3)
+        for instant in recurrence.between(max(lo, event.starts_at), hi):
+            if (
+                instant in excluded
+                or (instant - near).astimezone(zone).utcoffset()
+                == (instant + near).astimezone(zone).utcoffset()
+            ):
+                continue  # no change of the clock anywhere near: the wall time is plain
+            wall = recurrence.wall_time(instant)
+            if wall is None:
+                continue
+            wall = wall.replace(tzinfo=None)
+            if (
+                wall.replace(tzinfo=zone, fold=0).utcoffset()
+                != wall.replace(tzinfo=zone, fold=1).utcoffset()
+            ):
+                found.add(instant)
+        return found
 
     def to_ical(self) -> bytes:
         """VCALENDAR properties, then a VTIMEZONE per zone used, then the events."""

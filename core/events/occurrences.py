@@ -104,7 +104,9 @@ def check_recurrence_id(
             "only a recurring event has occurrences to move; PATCH the event instead",
         )
     rid = as_utc(recurrence_id, ZoneInfo(event.timezone))
-    recurrence = parse_rrule(event.rrule, event.starts_local or event.starts_at, event.timezone)
+    recurrence = parse_rrule(
+        event.rrule, event.starts_local or event.starts_at, event.timezone, event.starts_at
+    )
     if not recurrence.includes(rid) or rid in set(event.exdates):
         raise Invalid(field, f"{rid.isoformat()} is not an occurrence of this event")
     return rid

@@ -44,12 +44,18 @@ class Recurrence:
     rule: rrule
     zone: ZoneInfo
     aware: bool
+    # The series' first start as an instant, when it was given with an offset that picks the
+    # second of two equal wall times (01:30 on a fall-back day): that occurrence is at it, the
+    # rest read their wall time as the first (RFC 5545).
+    first: tuple[datetime, datetime] | None = None
 
     def _local(self, instant: datetime) -> datetime:
         local = instant.astimezone(self.zone)
         return local if self.aware else local.replace(tzinfo=None)
 
     def _instant(self, value: datetime) -> datetime:
+        if self.first is not None and value == self.first[0]:
+            return self.first[1]
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.zone)
         return value.astimezone(UTC)
@@ -167,7 +173,9 @@ def _check_parts(body: str) -> dict[str, str]:
     return parts
 
 
-def parse_rrule(text: str, first_start: datetime, timezone: str) -> Recurrence:
+def parse_rrule(
+    text: str, first_start: datetime, timezone: str, first_instant: datetime | None = None
+) -> Recurrence:
     """Parse an RFC 5545 RRULE (with or without the ``RRULE:`` prefix) anchored at the first start.
 
     Raises Invalid('rrule', …) naming what is wrong: it does not parse, repeats faster than daily,
@@ -198,15 +206,21 @@ def parse_rrule(text: str, first_start: datetime, timezone: str) -> Recurrence:
         raise Invalid("rrule", f"not a valid RRULE: {exc}") from None
     if not isinstance(rule, rrule):
         raise Invalid("rrule", "give a single RRULE, not a rule set")
-    return Recurrence(rule=rule, zone=zone, aware=aware)
+    dtstart = local if aware else local.replace(tzinfo=None)
+    first = None
+    if first_instant is not None and local.replace(fold=0).astimezone(UTC) != first_instant:
+        first = (dtstart, first_instant)
+    return Recurrence(rule=rule, zone=zone, aware=aware, first=first)
 
 
-def usable_rule(text: str | None, first_start: datetime, timezone: str) -> Recurrence | None:
+def usable_rule(
+    text: str | None, first_start: datetime, timezone: str, first_instant: datetime | None = None
+) -> Recurrence | None:
     """A stored rule, parsed, if it passes today's checks (one stored by an older vestnik may not)."""
     if text is None:
         return None
     try:
-        return parse_rrule(text, first_start, timezone)
+        return parse_rrule(text, first_start, timezone, first_instant)
     except Invalid:
         return None
 
@@ -238,7 +252,7 @@ def occurrence_starts(
         return [starts_at] if window_start <= starts_at < window_end else []
     excluded = {d.astimezone(UTC) for d in exdates}
     try:
-        recurrence = parse_rrule(rrule_text, starts_local or starts_at, timezone)
+        recurrence = parse_rrule(rrule_text, starts_local or starts_at, timezone, starts_at)
     except Invalid as refused:
         # A rule stored before these checks existed (INTERVAL=0 never ends): only the first start
         # stands until a lead fixes the rule, rather than hanging whatever expands it.
