@@ -50,7 +50,17 @@ def _starts(name: str) -> dict[str, datetime]:
     return out
 
 
-CASES = [(z, r, s) for z in ZONES for s in _starts(z) for r in RULES]
+# History the zones' rules no longer produce: Moscow's last fall-back (2014), Sao Paulo's last
+# spring-forward at midnight (2018) before Brazil dropped DST. (Apia's skipped 30 December 2011
+# is not here yet: read as RFC 5545 says, its 10:00 falls on the same instant as the 31st's, and
+# the API and the readers disagree on that day; see the issue.)
+HISTORY = {
+    "Europe/Moscow": datetime(2014, 10, 20, 1, 30),
+    "America/Sao_Paulo": datetime(2018, 10, 21, 0, 30),
+}
+CASES = [(z, r, s) for z in ZONES for s in _starts(z) for r in RULES] + [
+    (z, r, "history") for z in HISTORY for r in RULES
+]
 
 
 def _rule(kind: str, local: datetime) -> str:
@@ -89,7 +99,7 @@ async def test_api_reminders_and_both_feeds_agree_with_an_independent_expansion(
     start_kind: str,
 ):
     zone = ZoneInfo(zone_name)
-    local = _starts(zone_name)[start_kind]
+    local = HISTORY[zone_name] if start_kind == "history" else _starts(zone_name)[start_kind]
     rule = _rule(rule_kind, local)
     first = local.replace(tzinfo=zone, fold=int(start_kind == "second")).astimezone(UTC)
     given = local.isoformat()
