@@ -194,8 +194,10 @@ class FeedBuilder:
                 master.add("dtend", _local(event, event.ends_at, exact=False))
         else:
             self._times(master, event, event.starts_at, event.ends_at, exact=not recurring)
+        shaky: set[datetime] = set()
         if recurring:
-            assert event.rrule is not None
+            assert event.rrule is not None and recurrence is not None
+            shaky = self._shaky(event, recurrence)
             master.add("rrule", vRecur.from_ical(event.rrule))
             if event.exdates:
                 master.add("exdate", [_rule_time(event, recurrence, d) for d in event.exdates])
@@ -208,8 +210,6 @@ class FeedBuilder:
             for rid in _answered_ids(answers)
             if rid not in set(event.exdates)
         }
-        assert recurrence is not None
-        shaky = self._shaky(event, recurrence)
         for rid in sorted(set(moved) | set(answered) | shaky):
             override = moved.get(rid)
             start = override.starts_at if override else rid
@@ -229,28 +229,27 @@ class FeedBuilder:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
         twice. RFC 5545 says how to read those (the offset before a gap; the first of two), but
         not every reader does (vobject takes the offset after a gap and the second of two), so
-        each is repeated as an override at its exact UTC time, which every reader takes as is."""
+        each is repeated as an override at its exact UTC time, which every reader takes as is.
+        (A zone that skipped a whole day, Apia on 30 December 2011, makes that day's wall time
+        land on the next day's instant: RFC 5545 counts the two as one.)"""
         if event.all_day or event.timezone in _UTC_NAMES:
             return set()
         zone = ZoneInfo(event.timezone)
         lo, hi = self.month - timedelta(days=31), self.month + timedelta(days=400)
         excluded = set(event.exdates)
-        found = set()
-        near = timedelta(hours=3)
-        for instant in recurrence.between(max(lo, event.starts_at), hi):
+        found: set[datetime] = set()
+        near = timedelta(hours=26)  # the widest change of offset tzdata has is a whole day
+        for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi):
             if (
                 instant in excluded
                 or (instant - near).astimezone(zone).utcoffset()
                 == (instant + near).astimezone(zone).utcoffset()
             ):
                 continue  # no change of the clock anywhere near: the wall time is plain
-            wall = recurrence.wall_time(instant)
-            if wall is None:
-                continue
-            wall = wall.replace(tzinfo=None)
+            naive = wall.replace(tzinfo=None)
             if (
-                wall.replace(tzinfo=zone, fold=0).utcoffset()
-                != wall.replace(tzinfo=zone, fold=1).utcoffset()
+                naive.replace(tzinfo=zone, fold=0).utcoffset()
+                != naive.replace(tzinfo=zone, fold=1).utcoffset()
             ):
                 found.add(instant)
         return found

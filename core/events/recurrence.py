@@ -60,13 +60,20 @@ class Recurrence:
             value = value.replace(tzinfo=self.zone)
         return value.astimezone(UTC)
 
-    def between(self, lo: datetime, hi: datetime) -> list[datetime]:
-        """Starts in [lo, hi) as UTC instants (at most MAX_OCCURRENCES)."""
-        # Widen by a day each side: a local wall-clock window is not the same as a UTC window.
+    def walls_between(self, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+        """(the rule's wall time, its instant) for the starts in [lo, hi), in rule order."""
+        # Widen by two days each side: a local wall-clock window is not the same as a UTC window
+        # (a zone that skipped a whole day, Apia in 2011, is a day off).
         found = self.rule.between(
-            self._local(lo - timedelta(days=1)), self._local(hi + timedelta(days=1)), inc=True
+            self._local(lo - timedelta(days=2)), self._local(hi + timedelta(days=2)), inc=True
         )
-        out = [i for i in (self._instant(v) for v in found) if lo <= i < hi]
+        pairs = ((v, self._instant(v)) for v in found)
+        return [(v, i) for v, i in pairs if lo <= i < hi]
+
+    def between(self, lo: datetime, hi: datetime) -> list[datetime]:
+        """Starts in [lo, hi) as UTC instants (at most MAX_OCCURRENCES). Two wall times that fall
+        on one instant (a day a zone skipped reads as the next) are one occurrence (RFC 5545)."""
+        out = sorted(dict.fromkeys(i for _, i in self.walls_between(lo, hi)))
         return out[:MAX_OCCURRENCES]
 
     def wall_time(self, instant: datetime) -> datetime | None:
