@@ -101,3 +101,15 @@ async def test_a_rule_stored_before_the_checks_cannot_hang_the_api(
         answered = await asyncio.wait_for(anyone.get(path), 30)
     assert answered.status_code == 200 and "BEGIN:VEVENT" in answered.text
     assert "RRULE" not in answered.text  # calendar apps would loop on it as dateutil does
+
+
+async def test_an_expansion_is_bounded_and_a_window_too_wide_is_refused(acme: Workspace):
+    """The most a call can ask for: a daily series over 366 days (a rule can repeat at most daily,
+    and a window spans at most 366 days); wider is a 422 naming `to`, never a long answer."""
+    event = await ok(acme.client.post("/events", json={**BASE, "rrule": "FREQ=DAILY"}), 201)
+    widest = {"from": "2027-01-01T00:00:00Z", "to": "2028-01-02T00:00:00Z"}
+    rows = await ok(acme.client.get(f"/events/{event['id']}/occurrences", params=widest))
+    assert len(rows) == 366
+    wider = {"from": "2027-01-01T00:00:00Z", "to": "2028-01-03T00:00:00Z"}
+    refused = await acme.client.get(f"/events/{event['id']}/occurrences", params=wider)
+    assert refused.status_code == 422 and fields_of(refused.json()) == ["to"]
