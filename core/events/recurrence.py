@@ -81,12 +81,8 @@ class Recurrence:
         none there. On a spring-forward day that is the time the rule names (02:30), which does
         not exist on the clock: the instant reads it with the offset before the gap (RFC 5545), so
         converting the instant back would say 03:30 and miss the occurrence."""
-        local = self._local(instant)
-        day = timedelta(days=1)
-        for value in self.rule.between(local - day, local + day, inc=True):
-            if self._instant(value) == instant:
-                return value
-        return None
+        found = self.walls_between(instant, instant + timedelta(microseconds=1))
+        return found[0][0] if found else None
 
     def includes(self, instant: datetime) -> bool:
         """Whether the rule has an occurrence at exactly ``instant``: the same expansion that lists
@@ -258,13 +254,10 @@ def occurrence_starts(
     if rrule_text is None:
         return [starts_at] if window_start <= starts_at < window_end else []
     excluded = {d.astimezone(UTC) for d in exdates}
-    try:
-        recurrence = parse_rrule(rrule_text, starts_local or starts_at, timezone, starts_at)
-    except Invalid as refused:
+    recurrence = usable_rule(rrule_text, starts_local or starts_at, timezone, starts_at)
+    if recurrence is None:
         # A rule stored before these checks existed (INTERVAL=0 never ends): only the first start
         # stands until a lead fixes the rule, rather than hanging whatever expands it.
-        log.warning(
-            "event rule %r is refused (%s); only its first start counts", rrule_text, refused
-        )
+        log.warning("event rule %r fails today's checks; only its first start counts", rrule_text)
         return [starts_at] if window_start <= starts_at < window_end else []
     return [s for s in recurrence.between(window_start, window_end) if s not in excluded]
