@@ -8,34 +8,25 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import recurring_ical_events
-import vobject
 from icalendar import Calendar
 
 from core.calendar.zones import transitions, vtimezone
+from tests.calendar_readers import icalendar_occurrences
+from tests.calendar_readers import vobject_starts as read_with_vobject
 from tests.conftest import MovableClock, Workspace
 from tests.factories import member, ok
 from tests.test_calendar_feeds import calendar, feed_link
 
-
-def vobject_starts(text: str, title: str) -> list[datetime]:
-    """What a vobject-based calendar shows in 2027, overrides applied by RECURRENCE-ID, in UTC."""
-    vevents = [v for v in vobject.readOne(text).vevent_list if v.summary.value.startswith(title)]
-    master = next(v for v in vevents if not hasattr(v, "recurrence_id"))
-    moved = {v.recurrence_id.value: v.dtstart.value for v in vevents if v is not master}
-    lo, hi = datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
-    found = master.getrruleset(addRDate=True).between(lo, hi, inc=True)
-    return sorted(moved.get(o, o).astimezone(UTC) for o in found)
+YEAR_2027 = (datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
 
 
 def feed_occurrences(feed: Calendar, title: str) -> list[tuple[datetime, datetime]]:
-    """What a calendar app shows in 2027, as UTC instants (icalendar + recurring-ical-events)."""
-    found = recurring_ical_events.of(feed).between(datetime(2027, 1, 1), datetime(2028, 1, 1))
-    return sorted(
-        (e.decoded("DTSTART").astimezone(UTC), e.decoded("DTEND").astimezone(UTC))
-        for e in found
-        if str(e["SUMMARY"]).startswith(title)
-    )
+    pairs = icalendar_occurrences(feed.to_ical(), title, *YEAR_2027)
+    return [(start.astimezone(UTC), end.astimezone(UTC)) for start, end in pairs]
+
+
+def vobject_starts(text: str, title: str) -> list[datetime]:
+    return read_with_vobject(text, title, *YEAR_2027)
 
 
 # A weekly Sunday 02:30 in New York: on 2027-03-14 02:30 does not exist (clocks jump 02:00 -> 03:00)
