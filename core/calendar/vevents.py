@@ -227,7 +227,7 @@ class FeedBuilder:
 
     def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
-        twice. RFC 5545 says how to read those (the offset before a gap; the first of two), but
+        twice, or during which the clock changes. RFC 5545 says how to read those (the offset before a gap; the first of two), but
         not every reader does (vobject takes the offset after a gap and the second of two), so
         each is repeated as an override at its exact UTC time, which every reader takes as is.
         (A zone that skipped a whole day, Apia on 30 December 2011, makes that day's wall time
@@ -238,7 +238,10 @@ class FeedBuilder:
         lo, hi = self.month - timedelta(days=31), self.month + timedelta(days=400)
         excluded = set(event.exdates)
         found: set[datetime] = set()
-        near = timedelta(hours=26)  # the widest change of offset tzdata has is a whole day
+        length = event.ends_at - event.starts_at
+        # The widest change of offset tzdata has is a whole day; an occurrence also needs spelling
+        # out when the clock changes while it runs (readers add its length in wall time).
+        near = max(timedelta(hours=26), length)
         for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi):
             if (
                 instant in excluded
@@ -247,10 +250,15 @@ class FeedBuilder:
             ):
                 continue  # no change of the clock anywhere near: the wall time is plain
             naive = wall.replace(tzinfo=None)
-            if (
+            doubtful = (
                 naive.replace(tzinfo=zone, fold=0).utcoffset()
                 != naive.replace(tzinfo=zone, fold=1).utcoffset()
-            ):
+            )
+            spans_change = (
+                instant.astimezone(zone).utcoffset()
+                != (instant + length).astimezone(zone).utcoffset()
+            )
+            if doubtful or spans_change:
                 found.add(instant)
         return found
 
