@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api.app import create_app
 from core.settings import Settings
-from tests.conftest import Workspace, free_port
+from tests.conftest import Workspace, serving
 from tests.factories import group, member, ok, tag
 
 CHECKS = ",".join(
@@ -31,17 +29,8 @@ CHECKS = ",".join(
 
 @pytest.fixture
 async def api_url(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API did not start"
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(settings) as url:
+        yield url
 
 
 async def test_no_route_answers_5xx_or_off_schema(acme: Workspace, api_url: str, tmp_path: Path):

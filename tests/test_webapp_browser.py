@@ -5,7 +5,6 @@ the main pages: to a temporary folder, or to docs/screenshots/ for the README wi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator
@@ -14,17 +13,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, async_playwright
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.app import create_app
 from bot.emulator import BotApiEmulator
 from core.clock import utcnow
 from core.settings import Settings
-from tests.conftest import Workspace, free_port
+from tests.conftest import Workspace, serving
 from tests.factories import group, member, ok, tag
 from tests.test_dispatch import run_due
 from tests.webapp_helpers import BOT_TOKEN, init_data
@@ -50,21 +47,11 @@ def chromium() -> str:
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[str]:
     """The API app (with the Mini App) on a real port, as a browser needs it."""
-    port = free_port()
     configured = settings.model_copy(
         update={"telegram_token": SecretStr(BOT_TOKEN), "webapp_dev_login": True}
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(configured), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(configured) as url:
+        yield url
 
 
 @pytest.fixture
