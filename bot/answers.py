@@ -6,6 +6,7 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.edits import answer_press, edit_text, remove_buttons
 from core.clock import utcnow
 from core.notify.answers import ButtonVerdict, record_button_answer
 from core.notify.messages import BUTTONS
@@ -45,17 +46,18 @@ async def on_answer(
         await session.commit()
     texts = TEXTS.get(result.locale, TEXTS["en"])
     if result.verdict is not ButtonVerdict.recorded or result.answer is None:
-        await callback.answer(
-            texts[result.verdict].format(title=result.event_title), show_alert=True
+        await answer_press(
+            callback, texts[result.verdict].format(title=result.event_title), show_alert=True
         )
         if result.verdict is ButtonVerdict.closed and isinstance(callback.message, Message):
-            await callback.message.edit_reply_markup(reply_markup=None)
+            await remove_buttons(callback.message)
         return
-    await callback.answer(texts["saved"])
+    await answer_press(callback, texts["saved"])
     if isinstance(callback.message, Message) and callback.message.text:
         label = BUTTONS.get(result.locale, BUTTONS["en"])[result.answer]
         original = callback.message.text.split("\n\n✓ ")[0]
-        await callback.message.edit_text(
+        await edit_text(
+            callback.message,
             f"{original}\n\n✓ {texts['you_answered'].format(answer=label)}",
-            reply_markup=callback.message.reply_markup,
+            callback.message.reply_markup,
         )

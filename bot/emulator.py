@@ -1,8 +1,18 @@
 """A local Telegram Bot API server: the subset vestnik calls, over real HTTP.
 
 Used by the tests, the benchmarks and `vestnik run` without a bot token. It records what it was
-sent, enforces a configurable rate limit the way Telegram does (HTTP 429 with ``retry_after``), and
-can be told to fail: 429 for the next calls, 403 for a chat that "blocked the bot", or to be slow.
+sent and is at least as strict as Telegram where vestnik could go wrong:
+
+- flood control: a bot-wide rate (HTTP 429 with ``retry_after``, drawn from a range so clients
+  cannot assume 1 s), and a bot that sends during an announced wait gets 429 again with the wait
+  made longer, as Telegram does; a per-chat rate if asked;
+- a bot cannot write first: a private chat whose user never sent the bot anything (``/start``)
+  gets 403 "bot can't initiate conversation with a user";
+- 400s for an empty or over-long text, callback data over 64 bytes (BUTTON_DATA_INVALID), an edit
+  of an unknown message ("message to edit not found") or one that changes nothing ("message is
+  not modified"), and an answer to an unknown or already answered button press ("query is too
+  old");
+- and it can be told to fail: 429 for the next calls, 403 for a chat that "blocked the bot".
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -62,10 +73,26 @@ class BotApiEmulator:
     """Start with ``await emulator.start()``; point aiogram at ``emulator.base_url``."""
 
     def __init__(
-        self, *, rate_per_second: float | None = 30.0, per_chat_per_second: float | None = None
+        self,
+        *,
+        rate_per_second: float | None = 30.0,
+        per_chat_per_second: float | None = None,
+        retry_after: tuple[int, int] | None = None,
+        seed: int = 0,
     ) -> None:
         self.rate_per_second = rate_per_second
         self.per_chat_per_second = per_chat_per_second
+        # The wait announced when the bot-wide rate is exceeded: drawn from this range (seconds),
+        # or just long enough for the next token if None.
+        self.retry_after = retry_after
+        self._random = random.Random(seed)
+        self._flood_until = 0.0
+        self.sent_during_wait = 0  # send calls made inside a wait this emulator had announced
+        self.refusals: list[tuple[str, str]] = []  # (method, description) of every 4xx but 429
+        # Private chats whose user has written to the bot: only those may be written to.
+        self.started: set[int] = set()
+        self._open_queries: set[str] = set()
+        self._by_key: dict[tuple[int, int], Message] = {}
         self.messages: list[Message] = []
         self.blocked: set[int] = set()
         self.missing_chats: set[int] = set()
@@ -78,7 +105,7 @@ class BotApiEmulator:
         self.webhook_secret = ""
         self.webhook_statuses: list[int] = []
         self._webhook_posts: set[asyncio.Task[None]] = set()
-        self._forced: deque[int] = deque()
+        self._forced: deque[tuple[int, bool]] = deque()
         self._updates: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._update_id = 0
@@ -90,9 +117,15 @@ class BotApiEmulator:
         self._reset_buckets()
 
     # -- control, for tests and benchmarks ---------------------------------------------------
-    def fail_next(self, count: int, retry_after: int = 1) -> None:
-        """Answer the next ``count`` send calls with 429 and this retry_after."""
-        self._forced.extend([retry_after] * count)
+    def fail_next(self, count: int, retry_after: int = 1, *, enforce: bool = False) -> None:
+        """Answer the next ``count`` send calls with 429 and this retry_after. Injected failures
+        do not hold the bot back unless ``enforce``: then, as Telegram does, sends inside the
+        announced wait get 429 again and make it longer (measured in real time)."""
+        self._forced.extend([(retry_after, enforce)] * count)
+
+    def introduce(self, *chat_ids: int) -> None:
+        """These users have opened the bot (pressed Start) before: the bot may write to them."""
+        self.started.update(chat_ids)
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to this chat get 403."""
@@ -103,6 +136,11 @@ class BotApiEmulator:
         webhook if one is set, as Telegram does."""
         self._update_id += 1
         full = {"update_id": self._update_id, **update}
+        sender = (update.get("message") or update.get("callback_query") or {}).get("from")
+        if sender and not sender.get("is_bot"):
+            self.started.add(int(sender["id"]))
+        if "callback_query" in update:
+            self._open_queries.add(str(update["callback_query"]["id"]))
         if self.webhook_url:
             task = asyncio.get_running_loop().create_task(self._post_webhook(full))
             self._webhook_posts.add(task)
@@ -231,6 +269,8 @@ class BotApiEmulator:
         if handler is None:
             return _error(404, "Not Found: method not found")
         result: web.Response = await handler(params)
+        if 400 <= result.status < 500 and result.status != 429 and result.text:
+            self.refusals.append((method, json.loads(result.text)["description"]))
         return result
 
     async def _list_messages(self, request: web.Request) -> web.Response:
@@ -300,22 +340,35 @@ class BotApiEmulator:
         return web.json_response({"text": ""})
 
     def _limited(self, chat_id: int) -> web.Response | None:
+        now = time.monotonic()
+        if now < self._flood_until:
+            # Sending inside an announced wait: Telegram answers 429 again and waits longer.
+            self.sent_during_wait += 1
+            self.rejected_429 += 1
+            self._flood_until += FLOOD_PENALTY_SECONDS
+            return _retry_after(math.ceil(self._flood_until - now))
         if self._forced:
             self.rejected_429 += 1
-            return _retry_after(self._forced.popleft())
-        now = time.monotonic()
-        waits = []
-        if self._global is not None:
-            waits.append(self._global.take(now))
+            seconds, enforce = self._forced.popleft()
+            if enforce:
+                self._flood_until = now + seconds
+            return _retry_after(seconds)
+        if self._global is not None and (wait := self._global.take(now)) > 0:
+            self.rejected_429 += 1
+            seconds = (
+                self._random.randint(*self.retry_after)
+                if self.retry_after
+                else max(1, math.ceil(wait))
+            )
+            self._flood_until = now + seconds
+            return _retry_after(seconds)
         if self.per_chat_per_second is not None:
             bucket = self._chats.setdefault(
                 chat_id, TokenBucket(self.per_chat_per_second, 1.0, tokens=1.0, updated=now)
             )
-            waits.append(bucket.take(now))
-        wait = max(waits, default=0.0)
-        if wait > 0:
-            self.rejected_429 += 1
-            return _retry_after(max(1, math.ceil(wait)))
+            if (wait := bucket.take(now)) > 0:  # this chat only
+                self.rejected_429 += 1
+                return _retry_after(max(1, math.ceil(wait)))
         return None
 
     def _chat_error(self, chat_id: int) -> web.Response | None:
@@ -323,7 +376,16 @@ class BotApiEmulator:
             return _error(403, "Forbidden: bot was blocked by the user")
         if chat_id in self.missing_chats:
             return _error(400, "Bad Request: chat not found")
+        if chat_id > 0 and chat_id not in self.started:
+            return _error(403, "Forbidden: bot can't initiate conversation with a user")
         return None
+
+    def _find(self, params: dict[str, Any]) -> Message | None:
+        try:
+            key = (int(params.get("chat_id", 0)), int(params.get("message_id", 0)))
+        except ValueError:
+            return None
+        return self._by_key.get(key)
 
     async def _m_getme(self, params: dict[str, Any]) -> web.Response:
         return _ok(BOT_USER)
@@ -334,46 +396,61 @@ class BotApiEmulator:
             text = str(params["text"])
         except (KeyError, ValueError):
             return _error(400, "Bad Request: chat_id and text are required")
+        markup = _markup(params)
+        invalid = _check_text(text) or _check_markup(markup)
+        if invalid is not None:
+            return invalid
         refused = self._chat_error(chat_id) or self._limited(chat_id)
         if refused is not None:
             return refused
-        markup = params.get("reply_markup")
         message = Message(
             message_id=self._next_message_id,
             chat_id=chat_id,
             text=text,
-            reply_markup=json.loads(markup) if isinstance(markup, str) else markup,
+            reply_markup=markup,
             sent_at=time.monotonic(),
         )
         self._next_message_id += 1
         self.messages.append(message)
+        self._by_key[(chat_id, message.message_id)] = message
         return _ok(_message_json(message))
 
     async def _m_editmessagetext(self, params: dict[str, Any]) -> web.Response:
-        chat_id, message_id = int(params.get("chat_id", 0)), int(params.get("message_id", 0))
-        message = next(
-            (m for m in self.messages if m.chat_id == chat_id and m.message_id == message_id), None
-        )
+        message = self._find(params)
         if message is None:
             return _error(400, "Bad Request: message to edit not found")
+        text, markup = str(params.get("text", "")), _markup(params)
+        invalid = _check_text(text) or _check_markup(markup)
+        if invalid is not None:
+            return invalid
+        if text == message.text and markup == message.reply_markup:
+            return _error(400, NOT_MODIFIED)
         message.edits.append(message.text)
-        message.text = str(params.get("text", message.text))
-        markup = params.get("reply_markup")
-        message.reply_markup = json.loads(markup) if isinstance(markup, str) else markup
+        message.text = text
+        message.reply_markup = markup
         return _ok(_message_json(message))
 
     async def _m_editmessagereplymarkup(self, params: dict[str, Any]) -> web.Response:
-        chat_id, message_id = int(params.get("chat_id", 0)), int(params.get("message_id", 0))
-        message = next(
-            (m for m in self.messages if m.chat_id == chat_id and m.message_id == message_id), None
-        )
+        message = self._find(params)
         if message is None:
             return _error(400, "Bad Request: message to edit not found")
-        markup = params.get("reply_markup")
-        message.reply_markup = json.loads(markup) if isinstance(markup, str) else markup
+        markup = _markup(params)
+        invalid = _check_markup(markup)
+        if invalid is not None:
+            return invalid
+        if markup == message.reply_markup:
+            return _error(400, NOT_MODIFIED)
+        message.reply_markup = markup
         return _ok(_message_json(message))
 
     async def _m_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
+        query = str(params.get("callback_query_id", ""))
+        if query not in self._open_queries:  # unknown, or answered already
+            return _error(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        self._open_queries.discard(query)
         self.callback_answers.append(
             {
                 "id": str(params.get("callback_query_id", "")),
@@ -410,6 +487,40 @@ class BotApiEmulator:
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
+
+
+FLOOD_PENALTY_SECONDS = 1.0
+MAX_TEXT = 4096  # characters (UTF-16 units in Telegram; close enough for the texts we send)
+MAX_CALLBACK_DATA = 64  # bytes
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+
+
+def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
+    markup = params.get("reply_markup")
+    parsed = json.loads(markup) if isinstance(markup, str) else markup
+    if not parsed or not parsed.get("inline_keyboard"):
+        return None  # an empty keyboard is no keyboard
+    return dict(parsed)
+
+
+def _check_text(text: str) -> web.Response | None:
+    if not text.strip():
+        return _error(400, "Bad Request: message text is empty")
+    if len(text) > MAX_TEXT:
+        return _error(400, "Bad Request: message is too long")
+    return None
+
+
+def _check_markup(markup: dict[str, Any] | None) -> web.Response | None:
+    for row in (markup or {}).get("inline_keyboard", []):
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
+                return _error(400, "Bad Request: BUTTON_DATA_INVALID")
+    return None
 
 
 def _message_json(message: Message) -> dict[str, Any]:

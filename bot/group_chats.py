@@ -9,6 +9,7 @@ from aiogram.filters import IS_NOT_MEMBER, MEMBER, ChatMemberUpdatedFilter, Comm
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.edits import answer_press, edit_text
 from bot.texts import Texts
 from core.clock import utcnow
 from core.notify.callbacks import CHAT_VERSION
@@ -47,10 +48,10 @@ def build_router(signing_key: bytes) -> Router:
                 ChatAnswerVerdict.not_invited: "chat_not_invited",
                 ChatAnswerVerdict.closed: "chat_closed",
             }[result.verdict]
-            await callback.answer(words(key, title=result.title), show_alert=True)
+            await answer_press(callback, words(key, title=result.title), show_alert=True)
             return
         label = BUTTONS.get(result.locale, BUTTONS["en"])[result.answer]
-        await callback.answer(words("chat_saved", answer=label))
+        await answer_press(callback, words("chat_saved", answer=label))
         message = callback.message
         if isinstance(message, Message) and message.text and result.counts is not None:
             counts = Texts(result.chat_locale)(
@@ -60,7 +61,7 @@ def build_router(signing_key: bytes) -> Router:
                 maybe=result.counts.maybe,
             )
             original = message.text.split("\n\n")[0]
-            await message.edit_text(f"{original}\n\n{counts}", reply_markup=message.reply_markup)
+            await edit_text(message, f"{original}\n\n{counts}", message.reply_markup)
 
     router.callback_query.register(on_chat_answer, F.data.startswith(f"{CHAT_VERSION}."))
     return router

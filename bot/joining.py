@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.edits import edit_text
 from bot.texts import Texts
 from core.clock import utcnow
 from core.teams.invites import JoinVerdict, redeem_invite
@@ -167,4 +168,4 @@ async def on_timezone_button(
     done = await apply_timezone(session, callback.from_user.id, zone, texts, utcnow())
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(done)
+        await edit_text(callback.message, done, None)

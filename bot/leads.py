@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.edits import edit_text, remove_buttons
 from bot.texts import Texts
 from core.clock import utcnow
 from core.errors import DomainError
@@ -182,14 +183,14 @@ async def on_remind_choice(
         return
     data = await state.get_data()
     if await state.get_state() != RemindFlow.confirm.state or "text" not in data:
-        await message.edit_reply_markup(reply_markup=None)
+        await remove_buttons(message)
         return
     await state.clear()
     if callback.data == "remind:cancel" or member is None:
-        await message.edit_text(texts("cancelled"))
+        await edit_text(message, texts("cancelled"), None)
         return
     if not await leads_of(session, member):
-        await message.edit_text(texts("lead_only"))
+        await edit_text(message, texts("lead_only"), None)
         return
     actor = Actor(member.workspace_id, BuiltinRole.lead, label=f"{member.name} (Telegram)")
     request = BroadcastCreate(
@@ -198,9 +199,9 @@ async def on_remind_choice(
     try:
         out, _ = await create_broadcast(session, actor, request)
     except DomainError as exc:
-        await message.edit_text(texts("remind_bad", error=exc.detail))
+        await edit_text(message, texts("remind_bad", error=exc.detail), None)
         return
-    await message.edit_text(texts("remind_queued", count=out.recipients))
+    await edit_text(message, texts("remind_queued", count=out.recipients), None)
 
 
 async def on_remind_text(message: Message, texts: Texts) -> None:

@@ -9,6 +9,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.edits import edit_text
 from bot.joining import Setup
 from bot.texts import Texts
 from core.clock import utcnow
@@ -124,7 +125,7 @@ async def on_language(
     await state.clear()
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(Texts(code)("language_set"))
+        await edit_text(callback.message, Texts(code)("language_set"), None)
 
 
 async def on_time_of_day(
@@ -138,7 +139,7 @@ async def on_time_of_day(
     await state.clear()
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(texts("time_of_day_set", time_of_day=texts(value)))
+        await edit_text(callback.message, texts("time_of_day_set", time_of_day=texts(value)), None)
 
 
 async def on_quiet_text(

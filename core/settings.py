@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         default=300, ge=1, description="How long a claimed job is held before it returns"
     )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    worker_concurrent_jobs: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Jobs one worker sends at once; its Redis pool is sized from this",
+    )
+    redis_max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="A worker's Redis connections; by default jobs × 5 + 8. When all are busy a "
+        "call waits for one, it never fails",
+    )
     telegram_rate_per_second: float = Field(default=30.0, gt=0, description="Per bot")
     telegram_chat_rate_per_second: float = Field(default=1.0, gt=0, description="Per private chat")
     telegram_group_rate_per_minute: float = Field(default=20.0, gt=0, description="Per group chat")

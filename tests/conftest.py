@@ -29,6 +29,7 @@ from core.migrate import upgrade
 from core.models import Base
 from core.settings import Settings
 from core.teams.workspaces import create_workspace
+from tests.factories import EMULATORS
 from worker.channels import TelegramChannel, make_bot
 
 # Fixtures shared by the Mini App tests (the app served in-process, signed in through Telegram).
@@ -257,7 +258,9 @@ async def emulator() -> AsyncIterator[BotApiEmulator]:
     """A Bot API emulator with no rate limit (tests that need one override this fixture)."""
     server = BotApiEmulator(rate_per_second=None)
     await server.start()
+    EMULATORS.append(server)
     yield server
+    EMULATORS.remove(server)
     await server.stop()
 
 

@@ -6,6 +6,13 @@ from typing import Any
 
 import httpx
 
+from bot.emulator import BotApiEmulator
+
+# The Bot API emulators of the running test (the conftest fixture registers its own). A bot cannot
+# write first, so a member made with a Telegram account has opened the bot (pressed Start) in
+# them, unless made with ``started=False``: someone a lead added who never did.
+EMULATORS: list[BotApiEmulator] = []
+
 
 async def ok(response_awaitable: Any, status: int = 200) -> Any:
     response: httpx.Response = await response_awaitable
@@ -13,8 +20,14 @@ async def ok(response_awaitable: Any, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
-async def member(client: httpx.AsyncClient, name: str, **fields: Any) -> dict[str, Any]:
-    return await ok(client.post("/members", json={"name": name, **fields}), 201)  # type: ignore[no-any-return]
+async def member(
+    client: httpx.AsyncClient, name: str, *, started: bool = True, **fields: Any
+) -> dict[str, Any]:
+    made: dict[str, Any] = await ok(client.post("/members", json={"name": name, **fields}), 201)
+    if started and made.get("telegram_user_id") is not None:
+        for emulator in EMULATORS:
+            emulator.introduce(int(made["telegram_user_id"]))
+    return made
 
 
 async def group(client: httpx.AsyncClient, name: str, *members: dict[str, Any]) -> dict[str, Any]:

@@ -113,6 +113,17 @@ async def test_pressing_going_records_the_answer_and_edits_the_message(
         return emulator.messages[0].text.endswith("✓ Your answer: Going")
 
     await _until(edited)
+    # Pressing Going again changes nothing: the message is not edited to the text it has (real
+    # Telegram refuses that with "message is not modified"), and the press is still answered.
+    answered = len(emulator.callback_answers)
+    _press(emulator, 301, buttons[0]["callback_data"])
+
+    async def answered_again() -> bool:
+        return len(emulator.callback_answers) > answered
+
+    await _until(answered_again)
+    assert emulator.messages[0].edits == [emulator.messages[0].edits[0]]
+    assert emulator.refusals == []
     # Changing one's mind before the deadline is fine.
     _press(emulator, 301, buttons[1]["callback_data"])
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +19,7 @@ from core.events.models import Answer
 from core.notify.callbacks import decode_answer
 from core.notify.dispatch import MAX_ATTEMPTS, dispatch_job, retry_deferred
 from core.notify.models import Delivery, Job, JobStatus
+from core.notify.ratelimit import RateLimiter
 from core.notify.scheduler import claim_due_jobs
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, tag
@@ -325,6 +328,7 @@ async def test_an_event_changed_while_its_reminder_is_going_out_stops_the_rest(
     engine: AsyncEngine,
     emulator: BotApiEmulator,
     telegram: TelegramChannel,
+    redis_url: str,
 ):
     people = [await member(acme.client, f"P{i:02}", telegram_user_id=900 + i) for i in range(40)]
     team = await group(acme.client, "Team", *people)
@@ -346,7 +350,13 @@ async def test_an_event_changed_while_its_reminder_is_going_out_stops_the_rest(
         [job] = await claim_due_jobs(session, "w", at)
         await session.commit()
     emulator.delay = 0.5
-    sending = asyncio.create_task(dispatch_job(sessions, job.id, [telegram], KEY, Clock(at)))
+    # Telegram's limits (30 a second): batches of half a second, a few on their way at once.
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    limiter = RateLimiter(redis)
+    sending = asyncio.create_task(
+        dispatch_job(sessions, job.id, [telegram], KEY, Clock(at), limiter=limiter)
+    )
     for _ in range(200):
         if emulator.messages:
             break
@@ -357,6 +367,7 @@ async def test_an_event_changed_while_its_reminder_is_going_out_stops_the_rest(
     else:
         await ok(acme.client.delete(f"/events/{event['id']}"), 204)
     report = await sending
+    await redis.aclose()
     emulator.delay = 0.0
     first_wave = len(emulator.messages)
     assert report.outcomes["dropped"] == 1
@@ -625,10 +636,14 @@ async def test_a_workspace_daily_limit_holds_the_rest_until_the_next_utc_day(
 
 
 async def test_a_workspace_rate_limit_paces_its_own_sends(
-    acme: Workspace, engine: AsyncEngine, telegram: TelegramChannel
+    acme: Workspace,
+    engine: AsyncEngine,
+    emulator: BotApiEmulator,
+    telegram: TelegramChannel,
+    redis_url: str,
 ):
-    anna = await member(acme.client, "Anna", telegram_user_id=310)
-    team = await group(acme.client, "Team", anna)
+    people = [await member(acme.client, f"P{i}", telegram_user_id=310 + i) for i in range(4)]
+    team = await group(acme.client, "Team", *people)
     await ok(acme.client.patch("/workspace", json={"rate_per_second": 2.5}))
     await ok(
         acme.client.post(
@@ -642,16 +657,22 @@ async def test_a_workspace_rate_limit_paces_its_own_sends(
         ),
         201,
     )
-    paced: list[tuple[uuid.UUID, float]] = []
-
-    async def pace(workspace_id: uuid.UUID, per_second: float) -> None:
-        paced.append((workspace_id, per_second))
-
     sessions = make_sessionmaker(engine)
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     async with sessions() as session:
         jobs = await claim_due_jobs(session, "test", at)
         await session.commit()
-    report = await dispatch_job(sessions, jobs[0].id, [telegram], KEY, Clock(at), pace=pace)
-    assert report.outcomes == {"sent": 1}
-    assert paced == [(acme.id, 2.5)]
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.flushdb()
+        limiter = RateLimiter(redis)
+        report = await dispatch_job(
+            sessions, jobs[0].id, [telegram], KEY, Clock(at), limiter=limiter
+        )
+    finally:
+        await redis.aclose()
+    assert report.outcomes == {"sent": 4}
+    # Telegram would take 30 a second; the workspace's owner allowed 2.5.
+    arrivals = sorted(m.sent_at for m in emulator.messages)
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(gaps) == 3 and min(gaps) >= 0.35, gaps

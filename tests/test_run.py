@@ -42,15 +42,18 @@ def _wait_until_ready(
     assert "vestnik bot ready" in log.read_text()[since:]  # polling before the banner
 
 
-def _wait_for_messages(url: str, process: subprocess.Popen[bytes], log: Path) -> list[dict]:
+def _wait_for_messages(
+    url: str, process: subprocess.Popen[bytes], log: Path, starting: str
+) -> list[dict]:
+    """Every message the emulator got, once one starts with ``starting``."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
         messages = httpx.get(url, timeout=2).json()
-        if messages:
+        if any(m["text"].startswith(starting) for m in messages):
             return messages  # type: ignore[no-any-return]
         time.sleep(0.5)
-    raise AssertionError("no message reached the emulator:\n" + log.read_text())
+    raise AssertionError(f"no {starting!r} reached the emulator:\n" + log.read_text())
 
 
 def _interrupt(process: subprocess.Popen[bytes]) -> int:
@@ -109,6 +112,12 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(
         )
         anna = api.post("/members", json={"name": "Anna", "telegram_user_id": 4242})
         assert anna.status_code == 201, anna.text
+        # Anna opens the bot from the emulator's chat page: a bot cannot write first.
+        opened = httpx.post(
+            emulator.group(1) + "/emulator/send",
+            json={"user": {"id": 4242, "first_name": "Anna"}, "text": "/start"},
+        )
+        assert opened.status_code == 200, opened.text
         assert (
             httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "vestnik"
         )
@@ -126,9 +135,11 @@ def test_run_starts_everything_serves_the_api_and_stops_cleanly(
             },
         )
         assert event.status_code == 201, event.text
-        sent = _wait_for_messages(emulator.group(1) + "/emulator/messages", process, log)
-        assert [m["chat_id"] for m in sent] == [4242]
-        assert sent[0]["text"].startswith("Reminder: Standup")
+        sent = _wait_for_messages(
+            emulator.group(1) + "/emulator/messages", process, log, "Reminder: Standup"
+        )
+        assert {m["chat_id"] for m in sent} == {4242}  # the bot's hello, and the reminder once
+        assert sum(m["text"].startswith("Reminder: Standup") for m in sent) == 1
 
         # The emulator's bot token is random per data dir: Mini App sign-ins signed with the token
         # earlier versions used for every installation are refused; its own are accepted.

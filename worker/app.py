@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from taskiq import AsyncBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.kicker import AsyncKicker
@@ -29,9 +28,10 @@ from taskiq_redis import RedisStreamBroker
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
 from core.notify.channels import Channel
-from core.notify.dispatch import dispatch_job, retry_deferred
-from core.notify.ratelimit import Limits, RateLimiter
+from core.notify.dispatch import BATCHES_IN_FLIGHT, dispatch_job, retry_deferred
+from core.notify.ratelimit import Limits, RateLimiter, redis_pool
 from core.notify.scheduler import claim_due_jobs, extend_horizons
+from core.notify.unheard import settle_limbo
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,17 +41,31 @@ log = logging.getLogger(__name__)
 TASK = "vestnik.dispatch_job"
 QUEUE = "vestnik:jobs"
 HORIZON_EVERY = timedelta(minutes=1)
+BROKER_CONNECTIONS = 8
 
 
 def build_broker(redis_url: str) -> RedisStreamBroker:
-    return RedisStreamBroker(url=redis_url, queue_name=QUEUE, consumer_group_name="vestnik-workers")
+    # The broker reads and acknowledges a few tasks at a time: a small pool of its own.
+    return RedisStreamBroker(
+        url=redis_url,
+        queue_name=QUEUE,
+        consumer_group_name="vestnik-workers",
+        max_connection_pool_size=BROKER_CONNECTIONS,
+    )
+
+
+def redis_connections(settings: Settings) -> int:
+    """The worker's Redis pool: every job in flight has up to BATCHES_IN_FLIGHT reservations on
+    the wire at once, plus the retry loop and the pause checks. The pool waits when full (never
+    fails a call), so this is a ceiling on connections, not a hard limit on work."""
+    return settings.worker_concurrent_jobs * (BATCHES_IN_FLIGHT + 1) + 8
 
 
 def owner_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], list[Bot]]:
+def build_channels(settings: Settings) -> tuple[list[Channel], list[Bot]]:
     """The channels this deployment sends through, in order of preference (a member gets each
     message on the first one that reaches them), and the bots to close at exit."""
     # Imported here: the scheduler shares this module but sends nothing, and aiogram takes seconds
@@ -68,7 +82,7 @@ def build_channels(settings: Settings, redis: Redis) -> tuple[list[Channel], lis
             per_chat_per_second=settings.telegram_chat_rate_per_second,
             per_group_per_minute=settings.telegram_group_rate_per_minute,
         )
-        channels.append(TelegramChannel(bot, RateLimiter(redis, limits)))
+        channels.append(TelegramChannel(bot, limits))
         bots.append(bot)
     if settings.smtp_host is not None:
         channels.append(EmailChannel(settings))
@@ -90,9 +104,9 @@ async def run_worker(
     """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
-    redis = Redis.from_url(redis_url)
-    channels, closables = build_channels(settings, redis)
-    workspaces = RateLimiter(redis, Limits())  # each workspace's own limit, set by its owner
+    redis = redis_pool(redis_url, settings.redis_max_connections or redis_connections(settings))
+    channels, closables = build_channels(settings)
+    limiter = RateLimiter(redis)
     secret = settings.signing_key
     broker: AsyncBroker = build_broker(redis_url)
     broker.is_worker_process = True
@@ -121,7 +135,7 @@ async def run_worker(
             secret,
             utcnow,
             lease,
-            pace=workspaces.acquire_workspace,
+            limiter=limiter,
         )
         if report.outcomes:
             log.info("job %s: %s", job_id, report.outcomes)
@@ -131,9 +145,7 @@ async def run_worker(
     async def retry_loop() -> None:
         while not stop.is_set():
             try:
-                report = await retry_deferred(
-                    sessions, channels, secret, utcnow, pace=workspaces.acquire_workspace
-                )
+                report = await retry_deferred(sessions, channels, secret, utcnow, limiter=limiter)
                 if report.outcomes:
                     log.info("retried deliveries: %s", report.outcomes)
             except Exception:  # a bad moment (database restart) must not end the loop
@@ -145,14 +157,7 @@ async def run_worker(
     ready()  # tasks wait in the Redis stream until the receiver below reads them
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            receiver = Receiver(
-                broker,
-                executor=pool,
-                ack_type=AcknowledgeType.WHEN_EXECUTED,
-                max_async_tasks=50,
-                run_startup=False,
-            )
-            await receiver.listen(stop)
+            await _receive(broker, pool, settings, stop)
     finally:
         stop.set()
         await retries
@@ -161,6 +166,31 @@ async def run_worker(
             await bot.session.close()
         await redis.aclose()
         await engine.dispose()
+
+
+async def _receive(
+    broker: AsyncBroker, pool: ThreadPoolExecutor, settings: Settings, stop: asyncio.Event
+) -> None:
+    """Run job tasks from the stream until ``stop``; through a Redis outage, wait and read again
+    (jobs whose messages were lost come back through their lease)."""
+    backoff = 0.5
+    while not stop.is_set():
+        receiver = Receiver(
+            broker,
+            executor=pool,
+            ack_type=AcknowledgeType.WHEN_EXECUTED,
+            max_async_tasks=settings.worker_concurrent_jobs,
+            run_startup=False,
+        )
+        try:
+            await receiver.listen(stop)
+            backoff = 0.5
+        except Exception as exc:  # RedisError or OSError, possibly inside an exception group
+            log.warning("reading jobs from Redis failed (%r); again in %.1f s", exc, backoff)
+            await _sleep(stop, backoff)
+            backoff = min(backoff * 2, 10.0)
+            with contextlib.suppress(Exception):
+                await broker.startup()  # the consumer group, if Redis came back empty
 
 
 async def run_scheduler(
@@ -190,6 +220,8 @@ async def run_scheduler(
                         next_horizon = utcnow() + HORIZON_EVERY
                     jobs = await claim_due_jobs(session, owner, utcnow(), lease=lease)
                     await session.commit()
+                    if await settle_limbo(session, utcnow(), lease):
+                        await session.commit()
                 for job in jobs:
                     await kicker.kiq(str(job.id))
                 if jobs:

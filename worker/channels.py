@@ -16,16 +16,32 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+)
+from aiogram.methods.base import Response
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.notify.channels import Outcome, OutcomeKind
 from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import RateLimiter
+from core.notify.ratelimit import Lane, Limits
 from core.teams.models import Member
 
 log = logging.getLogger(__name__)
 # Waits for failures Telegram gives no retry_after for (5xx, network): the retry loop backs off.
 SERVER_ERROR_WAIT = 5.0
+# aiogram parses every answer as Response[<method's result>]; pydantic caches that generic class
+# only weakly, so without a reference it may be rebuilt on every call (milliseconds of CPU each).
+_RESPONSE_TYPES = tuple(
+    Response[m.__returning__]  # type: ignore[name-defined]
+    for m in (SendMessage, EditMessageText, EditMessageReplyMarkup, AnswerCallbackQuery)
+)
+# Errors raised before the request left (nothing reached Telegram): safe to send again. Any other
+# network failure (a timeout, a dropped connection) may have delivered the message.
+_NOT_SENT = ("ClientConnectorError", "ClientConnectorDNSError", "ClientProxyConnectionError")
 
 
 def make_bot(token: str, api_url: str) -> Bot:
@@ -38,9 +54,9 @@ class TelegramChannel:
     name = "telegram"
     answers_by_link = False
 
-    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, bot: Bot, limits: Limits | None = None) -> None:
         self.bot = bot
-        self.limiter = limiter
+        self.lane = Lane(f"telegram:{bot.id}", limits or Limits())
 
     def address(self, member: Member) -> str | None:
         return str(member.telegram_user_id) if member.telegram_user_id else None
@@ -59,8 +75,6 @@ class TelegramChannel:
         rows += [[InlineKeyboardButton(text=label, url=url)] for label, url in message.links]
         if rows:
             markup = InlineKeyboardMarkup(inline_keyboard=rows)
-        if self.limiter is not None:
-            await self.limiter.acquire(str(self.bot.id), address)
         try:
             sent = await self.bot.send_message(
                 chat_id=int(address), text=message.text, reply_markup=markup
@@ -73,6 +87,8 @@ class TelegramChannel:
                 rate_limited=True,
             )
         except TelegramForbiddenError as exc:
+            if "can't initiate conversation" in exc.message.lower():
+                return Outcome(OutcomeKind.not_joined, reason=exc.message)
             return Outcome(OutcomeKind.unreachable, reason=exc.message)
         except TelegramBadRequest as exc:
             kind = (
@@ -81,8 +97,14 @@ class TelegramChannel:
                 else OutcomeKind.failed
             )
             return Outcome(kind, reason=exc.message)
-        except (TimeoutError, TelegramServerError, TelegramNetworkError) as exc:
-            return Outcome(OutcomeKind.retry, retry_after=SERVER_ERROR_WAIT, reason=str(exc))
+        except TelegramServerError as exc:
+            return Outcome(OutcomeKind.retry, retry_after=SERVER_ERROR_WAIT, reason=exc.message)
+        except TelegramNetworkError as exc:
+            if exc.message.startswith(_NOT_SENT):
+                return Outcome(OutcomeKind.retry, retry_after=SERVER_ERROR_WAIT, reason=exc.message)
+            return Outcome(OutcomeKind.unknown, reason=f"no answer from Telegram: {exc.message}")
+        except TimeoutError as exc:
+            return Outcome(OutcomeKind.unknown, reason=f"no answer from Telegram: {exc!r}")
         except TelegramAPIError as exc:
             return Outcome(OutcomeKind.failed, reason=exc.message)
         return Outcome(OutcomeKind.sent, provider_message_id=str(sent.message_id))
@@ -93,6 +115,7 @@ class LogChannel:
 
     name = "log"
     answers_by_link = False
+    lane = Lane("log", Limits(None, None, None))
     _ids = count(1)
 
     def address(self, member: Member) -> str | None:

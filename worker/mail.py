@@ -10,6 +10,7 @@ import aiosmtplib
 
 from core.notify.channels import Outcome, OutcomeKind
 from core.notify.messages import OutboundMessage
+from core.notify.ratelimit import Lane, Limits
 from core.settings import Settings
 from core.teams.models import Member
 
@@ -21,6 +22,8 @@ ANSWER_PATH = "/answer/"
 class EmailChannel:
     name = "email"
     answers_by_link = True
+    # The mail server sets no rate here; a workspace's own per-second limit still applies.
+    lane = Lane("email", Limits(None, None, None))
 
     def __init__(self, settings: Settings) -> None:
         assert settings.smtp_host is not None

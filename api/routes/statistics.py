@@ -6,14 +6,17 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, SessionDep
 from core.audit import AuditOut, audit_log
-from core.notify import statistics
+from core.clock import utcnow
+from core.notify import statistics, unheard
 from core.notify.exports import days_csv, deliveries_csv
 from core.notify.statistics import SubjectStats, WorkspaceStats
 from core.notify.timeline import Timeline, member_timeline
+from core.teams.invites import IssuedInvite, invite_not_joined
 
 router = APIRouter(tags=["statistics"])
 
@@ -103,3 +106,53 @@ async def audit(
 ) -> list[AuditOut]:
     """Who created, changed, cancelled or sent what, and when; newest first."""
     return await audit_log(session, actor, limit=limit, before=before, leads_only=not everyone)
+
+
+class Resent(BaseModel):
+    resent: int = Field(description="Deliveries of unknown outcome sent again (now)")
+
+
+@router.post("/broadcasts/{broadcast_id}/resend-unknown")
+async def broadcast_resend_unknown(
+    broadcast_id: uuid.UUID, actor: ActorDep, session: SessionDep
+) -> Resent:
+    """Send again every message of this broadcast whose outcome is unknown (a worker stopped
+    mid-send): some of those members may get it twice. Recorded in the audit log."""
+    count = await unheard.resend_unknown(session, actor, utcnow(), broadcast_id=broadcast_id)
+    await session.commit()
+    return Resent(resent=count)
+
+
+@router.post("/events/{event_id}/resend-unknown")
+async def event_resend_unknown(event_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Resent:
+    """Send again every message about this event whose outcome is unknown (still useful ones:
+    a reminder after the start fails as too late)."""
+    count = await unheard.resend_unknown(session, actor, utcnow(), event_id=event_id)
+    await session.commit()
+    return Resent(resent=count)
+
+
+@router.post("/broadcasts/{broadcast_id}/invite-not-joined")
+async def broadcast_invite_not_joined(
+    broadcast_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep
+) -> list[IssuedInvite]:
+    """A personal invite for each member this broadcast could not reach because they never
+    opened the bot (a bot cannot write first). Tokens and links are shown once."""
+    members = await unheard.not_joined_members(session, actor, broadcast_id=broadcast_id)
+    username = request.app.state.settings.telegram_bot_username
+    out = await invite_not_joined(session, actor, members, username)
+    await session.commit()
+    return out
+
+
+@router.post("/events/{event_id}/invite-not-joined")
+async def event_invite_not_joined(
+    event_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep
+) -> list[IssuedInvite]:
+    """A personal invite for each member this event's messages could not reach because they
+    never opened the bot."""
+    members = await unheard.not_joined_members(session, actor, event_id=event_id)
+    username = request.app.state.settings.telegram_bot_username
+    out = await invite_not_joined(session, actor, members, username)
+    await session.commit()
+    return out

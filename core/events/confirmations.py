@@ -22,6 +22,7 @@ from core.events.schemas import (
     ConfirmationOut,
 )
 from core.notify.audience import AudienceRule, audience_query
+from core.notify.models import Delivery, DeliveryStatus, Job
 from core.scoping import get_scoped
 from core.teams.models import Member
 from core.teams.permissions import Action, Actor, system_actor
@@ -127,6 +128,24 @@ async def tally(
             )
         ).all()
     )
+    # Why some of the silent may not have heard: the latest word from the messenger about this
+    # occurrence's messages to them.
+    unheard = dict(
+        (
+            await session.execute(
+                select(Delivery.member_id, Delivery.status)
+                .join(Job, Job.id == Delivery.job_id)
+                .where(
+                    Job.event_id == event.id,
+                    Job.occurrence == occurrence_key(recurrence_id),
+                    Delivery.status.in_(
+                        [DeliveryStatus.not_joined.value, DeliveryStatus.unknown.value]
+                    ),
+                )
+                .order_by(Delivery.created_at)
+            )
+        ).all()
+    )
     lists: dict[str, list[Ref]] = {key: [] for key in ("going", "not_going", "maybe", "silent")}
     for ident, name in audience:
         lists[answers.get(ident, "silent")].append(Ref(id=ident, name=name))
@@ -137,6 +156,8 @@ async def tally(
         not_going=lists["not_going"],
         maybe=lists["maybe"],
         silent=lists["silent"],
+        not_joined=[r for r in lists["silent"] if unheard.get(r.id) == "not_joined"],
+        unknown=[r for r in lists["silent"] if unheard.get(r.id) == "unknown"],
     )
 
 

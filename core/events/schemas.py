@@ -199,3 +199,11 @@ class ConfirmationBoard(BaseModel):
     not_going: list[Ref]
     maybe: list[Ref]
     silent: list[Ref]
+    not_joined: list[Ref] = Field(
+        default_factory=list,
+        description="Of the silent: never opened the bot, so no message reached them (invite them)",
+    )
+    unknown: list[Ref] = Field(
+        default_factory=list,
+        description="Of the silent: a message whose fate is unknown (a worker stopped mid-send)",
+    )

@@ -86,8 +86,16 @@ class Progress(BaseModel):
     sent: int = 0
     deferred: int = 0
     unreachable: int = 0
+    not_joined: int = Field(
+        0, description="Members who never opened the bot: a bot cannot write first; invite them"
+    )
     failed: int = 0
     cancelled: int = 0
+    unknown: int = Field(
+        0,
+        description="Handed to the messenger by a worker that stopped before recording the "
+        "answer: may or may not have arrived (a lead may resend them)",
+    )
 
 
 # A date and time with no offset (it is read in each member's own zone): JSON Schema's date-time

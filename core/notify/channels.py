@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from core.notify.messages import OutboundMessage
+from core.notify.ratelimit import Lane
 from core.teams.models import Member
 
 
@@ -14,7 +15,12 @@ class OutcomeKind(StrEnum):
     sent = "sent"
     retry = "retry"  # 429, 5xx, timeouts: try again after retry_after
     unreachable = "unreachable"  # blocked the bot, chat not found: stop trying this channel
+    # The member never opened the bot: a bot cannot write first (Telegram's 403 "bot can't
+    # initiate conversation"). Not a block: an invite is what helps, and once they press Start
+    # the next messages arrive.
+    not_joined = "not_joined"
     failed = "failed"  # anything else: recorded with the reason
+    unknown = "unknown"  # the call may or may not have reached the messenger: never resent alone
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class Channel(Protocol):
     # Answers come back as links opened from the member's own mailbox (the address is the proof),
     # not as button presses whose presser the messenger names: signed apart, never interchangeable.
     answers_by_link: bool
+    # Whose limits its sends count against (a bot, a mail server), shared by every worker.
+    lane: Lane
 
     def address(self, member: Member) -> str | None:
         """Where this member is reached on this channel, or None if they cannot be."""

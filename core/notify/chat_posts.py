@@ -20,6 +20,7 @@ from core.notify.callbacks import CHAT_VERSION, decode_answer, encode_answer
 from core.notify.channels import Channel, OutcomeKind
 from core.notify.messages import BUTTONS, OutboundMessage, format_when
 from core.notify.models import ChatPost, Job, JobKind
+from core.notify.ratelimit import RateLimiter
 from core.notify.subjects import Subject
 from core.teams.models import ChatLink, Group, Member, Workspace
 
@@ -85,6 +86,7 @@ async def announce(
     channel: Channel,
     secret: bytes,
     now: datetime,
+    limiter: RateLimiter | None = None,
 ) -> int:
     """Post a confirmation request into every chat linked to one of the event's groups, once
     per (job, chat). Returns how many were sent. The caller commits."""
@@ -133,7 +135,11 @@ async def announce(
         )
         buttons = [(label, answer) for answer, label in BUTTONS[locale].items()]
         data = [encode_answer(secret, post_id, answer, CHAT_VERSION) for _, answer in buttons]
+        if limiter is not None:  # a group chat's own limit (20 a minute), and the bot's
+            await limiter.acquire(channel.lane, str(link.chat_id))
         outcome = await channel.send(str(link.chat_id), OutboundMessage(text, buttons), data)
+        if outcome.rate_limited and limiter is not None:
+            await limiter.flood(channel.lane, outcome.retry_after or 1.0)
         ok = outcome.kind is OutcomeKind.sent
         await session.execute(
             update(ChatPost)

@@ -1,23 +1,31 @@
 """Carrying out one job: who gets it now, what they read, and one delivery per member and channel.
 
-Flow (DESIGN.md, "Flow of one reminder", step 3-4): resolve the audience at send time, apply each
+Flow (DESIGN.md, "Flow of one reminder", steps 3-4): resolve the audience at send time, apply each
 member's status and mutes, pick the first channel that reaches them (channels come in order of
-preference; a blocked one is skipped), claim a delivery row per (job, member, channel) under its
-unique constraint and commit, only then call the channel, then record the outcome. A retry of the same job finds the rows
-and sends nothing twice.
+preference; a blocked one is skipped) and claim a delivery row per (job, member, channel) under its
+unique constraint. A retry of the same job finds the rows and sends nothing twice.
+
+The rows are streamed, not made all at once: the audience is read a few hundred members at a time,
+each part's rows are inserted and handed to a pipeline of ``BATCHES_IN_FLIGHT`` senders, so the
+first message of a 20,000-member fan-out leaves while the rest are still being written. Each sender
+takes a batch: reserves rate-limit slots for all of it in one Redis round trip, waits for the first
+slot, commits the batch as ``sending``, sends each message at its slot, and records every outcome in
+one statement. A crash between those two commits leaves rows ``sending``; after the job's lease the
+scheduler marks them ``unknown`` (core.notify.unheard), never sends them again on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from redis.exceptions import RedisError
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events.models import Answer, Confirmation
@@ -28,6 +36,7 @@ from core.notify.channels import Channel, Outcome, OutcomeKind
 from core.notify.chat_posts import announce
 from core.notify.models import Delivery, DeliveryStatus, EventMute, Job, JobKind, JobStatus
 from core.notify.preferences import defer_until
+from core.notify.ratelimit import RateLimiter, Reservation
 from core.notify.reachability import blocked_channels, mark_unreachable
 from core.notify.scheduler import DEFAULT_LEASE, finish_job, renew_lease
 from core.notify.subjects import Subject, subject_of
@@ -37,34 +46,43 @@ from core.timezones import utc_midnight
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-SEND_CONCURRENCY = 16
-INSERT_BATCH = 2000
+# The audience is read and its rows written this many members at a time; the first part is small
+# so the first message leaves quickly.
+FIRST_PART = 200
+PART = 2000
+# Batches on their way at once per job; a batch is about half a second of the channel's rate.
+BATCHES_IN_FLIGHT = 4
+MAX_BATCH = 250
+BATCH_SECONDS = 0.5
+# A crash loses at most the batches on the wire: they are shown as ``unknown``, never resent.
+MAX_UNCERTAIN = BATCHES_IN_FLIGHT * MAX_BATCH
+RETRY_BATCH = 16
+# Redis unreachable or its pool exhausted: rows stay queued and the sender tries again this often.
+REDIS_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+PAUSED = "the messenger asked every send to wait (flood control)"
 
 
 @dataclass
 class DispatchReport:
     outcomes: dict[str, int] = field(default_factory=dict)
 
-    def count(self, outcome: str) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
 
 
-async def _recipients(session: AsyncSession, job: Job, subject: Subject) -> list[Member]:
+def _recipients(job: Job, subject: Subject) -> Select[Member]:
     active = Member.status == MemberStatus.active.value
     if subject.event is None:  # a broadcast: its audience as it is now
-        query = audience_query(subject.workspace_id, subject.audience).where(active)
-        return list(await session.scalars(query))
+        return audience_query(subject.workspace_id, subject.audience).where(active)
     event = subject.event
     muted = select(EventMute.member_id).where(EventMute.event_id == event.id)
     if job.kind == JobKind.deadline_summary.value:
         # The people who run the workspace hear who is coming.
         leads = lead_ids(event.workspace_id)
-        return list(
-            await session.scalars(
-                select(Member)
-                .where(Member.id.in_(leads), active, Member.id.not_in(muted))
-                .order_by(Member.name)
-            )
+        return (
+            select(Member)
+            .where(Member.id.in_(leads), active, Member.id.not_in(muted))
+            .order_by(Member.name)
         )
     answers = select(Confirmation.member_id).where(
         Confirmation.event_id == event.id, Confirmation.occurrence == job.occurrence
@@ -82,11 +100,9 @@ async def _recipients(session: AsyncSession, job: Job, subject: Subject) -> list
     )
     if job.kind == JobKind.nudge.value:
         query = query.where(Member.id.not_in(answers))
-    return list(await session.scalars(query))
+    return query
 
 
-# Waits for a slot under a workspace's own per-second limit (workspace id, messages a second).
-Pace = Callable[[uuid.UUID, float], Awaitable[None]]
 DAILY_LIMIT = "daily limit"
 LOCAL_TIME = "local time"
 # A member in the audience whom no channel has an address for (never opened the bot, no email):
@@ -94,14 +110,245 @@ LOCAL_TIME = "local time"
 # Telegram later brings the next messages.
 NO_CHANNEL = "no channel reaches this member (not joined the bot, no email)"
 
+# Hot statements as SQL: one row per element of a few arrays, so a batch of thousands is one
+# statement with a handful of parameters (no per-row compiling or binding), and the statistics
+# triggers (statement-level) run once per batch.
+_INSERT = text(
+    """
+    INSERT INTO deliveries (id, workspace_id, job_id, member_id, channel, status,
+                            next_attempt_at, last_error, attempts, created_at)
+    SELECT u.id, :workspace_id, :job_id, u.member_id, u.channel, u.status,
+           u.next_attempt_at, u.last_error, 0, :now
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:members AS uuid[]), CAST(:channels AS text[]),
+                CAST(:statuses AS text[]), CAST(:next_at AS timestamptz[]),
+                CAST(:errors AS text[]))
+         AS u(id, member_id, channel, status, next_attempt_at, last_error)
+    ON CONFLICT (job_id, member_id, channel) DO NOTHING
+    RETURNING id, member_id, channel, status
+    """
+)
+# ``unknown`` too: a very late answer (after the lease, when the row was given up on) is still
+# the truth about that message.
+_RECORD = text(
+    """
+    UPDATE deliveries AS d SET
+        status = u.status,
+        provider_message_id = coalesce(u.provider_message_id, d.provider_message_id),
+        sent_at = coalesce(u.sent_at, d.sent_at),
+        last_error = u.last_error,
+        next_attempt_at = CASE WHEN u.status = 'deferred' THEN u.next_attempt_at
+                               ELSE d.next_attempt_at END,
+        attempts = d.attempts + u.attempts_delta,
+        handed_at = NULL
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]),
+                CAST(:sent_at AS timestamptz[]), CAST(:errors AS text[]),
+                CAST(:next_at AS timestamptz[]), CAST(:deltas AS int[]))
+         AS u(id, status, provider_message_id, sent_at, last_error, next_attempt_at,
+              attempts_delta)
+    WHERE d.id = u.id AND d.status IN ('sending', 'unknown')
+    """
+)
 
-async def _send(s: _Send, secret: bytes, pace: Pace | None) -> Outcome:
-    if pace is not None and s.rate is not None:
-        await pace(s.job.workspace_id, s.rate)
-    message = s.subject.message(s.job, s.member, s.board)
-    version = LINK_VERSION if s.channel.answers_by_link else BUTTON_VERSION
-    data = [encode_answer(secret, s.delivery_id, a, version) for _, a in message.buttons]
-    return await s.channel.send(_address(s.channel, s.member), message, data)
+
+@dataclass(frozen=True)
+class _Send:
+    delivery_id: uuid.UUID
+    member: Member
+    channel: Channel
+    job: Job
+    subject: Subject
+    board: ConfirmationBoard | None
+    rate: float | None = None  # the workspace's own messages-a-second limit
+
+
+# Commits the rows of a batch as ``sending`` (those still to be sent) and returns their ids.
+Mark = Callable[[AsyncSession, list[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+
+
+class _Lease:
+    """Keeps a long job's lease: renewed as sending starts, then every third of the lease."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        job_id: uuid.UUID | None,
+        now: Callable[[], datetime],
+        lease: timedelta,
+    ) -> None:
+        self.sessions, self.job_id, self.now, self.lease = sessions, job_id, now, lease
+        self.renewed: datetime | None = None
+
+    async def keep(self) -> None:
+        if self.job_id is None:
+            return
+        if self.renewed is not None and self.now() - self.renewed <= self.lease / 3:
+            return
+        self.renewed = self.now()  # before the await: concurrent senders renew once
+        async with self.sessions() as session:
+            await renew_lease(session, self.job_id, self.renewed, self.lease)
+            await session.commit()
+
+
+class _Pipeline:
+    """Sends batches: slots, ``sending``, the calls at their slots, every outcome recorded."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        secret: bytes,
+        now: Callable[[], datetime],
+        channels: Sequence[Channel],
+        limiter: RateLimiter | None,
+        report: DispatchReport,
+        lease: _Lease,
+    ) -> None:
+        self.sessions, self.secret, self.now = sessions, secret, now
+        self.channels, self.limiter, self.report, self.lease = channels, limiter, report, lease
+
+    async def run_batch(self, sends: Sequence[_Send], mark: Mark) -> bool:
+        """Send a batch. False if ``mark`` gave none of it to us (the job is not ours any more)."""
+        planned: list[tuple[_Send, float, Reservation | None]] = []
+        groups: dict[tuple[str, float | None], list[_Send]] = {}
+        for s in sends:
+            groups.setdefault((s.channel.name, s.rate), []).append(s)
+        for (_, rate), group in groups.items():
+            reservation = await self._reserve(group, rate)
+            at = time.monotonic()
+            delays = reservation.delays if reservation else [0.0] * len(group)
+            planned += [(s, at + d, reservation) for s, d in zip(group, delays, strict=True)]
+        first = min(at for _, at, _ in planned)
+        await asyncio.sleep(max(0.0, first - time.monotonic()))
+        async with self.sessions() as session:
+            mine = await mark(session, [s.delivery_id for s in sends])
+            await session.commit()
+        if not mine:
+            return False
+        mine_planned = [p for p in planned if p[0].delivery_id in mine]
+        results = await asyncio.gather(*(self._deliver(s, at, r) for s, at, r in mine_planned))
+        await self._record([s for s, _, _ in mine_planned], results)
+        return True
+
+    async def _reserve(self, group: list[_Send], rate: float | None) -> Reservation | None:
+        channel = group[0].channel
+        limits = channel.lane.limits
+        unlimited = limits.per_bot_per_second is None and limits.per_chat_per_second is None
+        if self.limiter is None or (unlimited and rate is None):
+            return None
+        chats = [_address(s.channel, s.member) for s in group]
+        workspace = (group[0].job.workspace_id, rate) if rate is not None else None
+        attempt = 0
+        while True:
+            try:
+                return await self.limiter.reserve(channel.lane, chats, workspace)
+            except RedisError as exc:
+                # Nothing of the batch is ``sending`` yet: waiting here loses nothing, and the
+                # job's lease is kept so no other worker takes it meanwhile.
+                wait = REDIS_RETRY_SECONDS[min(attempt, len(REDIS_RETRY_SECONDS) - 1)]
+                attempt += 1
+                log.warning("rate limits unavailable in Redis (%s); retrying in %s s", exc, wait)
+                await self.lease.keep()
+                await asyncio.sleep(wait)
+
+    async def _deliver(
+        self, s: _Send, at: float, reservation: Reservation | None
+    ) -> tuple[Outcome, datetime]:
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        lane = s.channel.lane
+        if self.limiter is not None and reservation is not None:
+            held = await self.limiter.held(lane)
+            if held > 0 or not self.limiter.still_valid(lane, reservation):
+                # A 429 since these slots were taken: this one waits and takes a new slot.
+                paused = Outcome(OutcomeKind.retry, retry_after=held, reason=PAUSED)
+                return paused, self.now()
+        try:
+            message = s.subject.message(s.job, s.member, s.board)
+            version = LINK_VERSION if s.channel.answers_by_link else BUTTON_VERSION
+            data = [
+                encode_answer(self.secret, s.delivery_id, a, version) for _, a in message.buttons
+            ]
+        except Exception as exc:  # nothing was sent: a wording that cannot be rendered
+            log.exception("could not compose delivery %s", s.delivery_id)
+            return Outcome(OutcomeKind.failed, reason=f"could not compose: {exc}"[:500]), self.now()
+        try:
+            outcome = await s.channel.send(_address(s.channel, s.member), message, data)
+        except Exception as exc:  # channels never raise for answers; this is a bug or worse
+            log.exception("delivery %s: the send broke midway", s.delivery_id)
+            reason = f"the send broke midway, it may or may not have arrived: {exc!r}"[:500]
+            return Outcome(OutcomeKind.unknown, reason=reason), self.now()
+        if outcome.rate_limited and self.limiter is not None:
+            await self.limiter.flood(lane, outcome.retry_after or 1.0)
+        return outcome, self.now()
+
+    async def _record(
+        self, sends: Sequence[_Send], results: Sequence[tuple[Outcome, datetime]]
+    ) -> None:
+        rows: dict[str, list[object]] = {
+            k: []
+            for k in ("ids", "statuses", "message_ids", "sent_at", "errors", "next_at", "deltas")
+        }
+        unreachable: list[tuple[_Send, Outcome, datetime]] = []
+        for s, (outcome, at) in zip(sends, results, strict=True):
+            self.report.count(outcome.kind.value)
+            status, delta, next_at = _STATUS[outcome.kind], 0, None
+            if outcome.kind is OutcomeKind.retry:
+                next_at = at + timedelta(seconds=outcome.retry_after or 1)
+                # A rate limit says when to come back; it does not use up an attempt.
+                delta = -1 if outcome.rate_limited or outcome.reason == PAUSED else 0
+            elif outcome.kind is OutcomeKind.unreachable:
+                unreachable.append((s, outcome, at))
+            sent = outcome.kind is OutcomeKind.sent
+            rows["ids"].append(s.delivery_id)
+            rows["statuses"].append(status.value)
+            rows["message_ids"].append(outcome.provider_message_id)
+            rows["sent_at"].append(at if sent else None)
+            rows["errors"].append(None if sent else (outcome.reason or None))
+            rows["next_at"].append(next_at)
+            rows["deltas"].append(delta)
+        async with self.sessions() as session:
+            await session.execute(_RECORD, rows)
+            for s, outcome, at in unreachable:
+                await mark_unreachable(
+                    session, s.member, s.channel.name, outcome.reason, at, self.channels
+                )
+            await session.commit()
+
+
+_STATUS = {
+    OutcomeKind.sent: DeliveryStatus.sent,
+    OutcomeKind.retry: DeliveryStatus.deferred,
+    OutcomeKind.unreachable: DeliveryStatus.unreachable,
+    OutcomeKind.not_joined: DeliveryStatus.not_joined,
+    OutcomeKind.failed: DeliveryStatus.failed,
+    OutcomeKind.unknown: DeliveryStatus.unknown,
+}
+
+
+def _batch_size(channel: Channel, rate: float | None) -> int:
+    """About half a second of the channel's pace: a pause voids little, a crash loses little."""
+    limits = [r for r in (channel.lane.limits.per_bot_per_second, rate) if r is not None]
+    if not limits:
+        return MAX_BATCH
+    return max(1, min(MAX_BATCH, int(min(limits) * BATCH_SECONDS)))
+
+
+async def _audience_parts(
+    sessions: async_sessionmaker[AsyncSession], query: Select[Member]
+) -> AsyncIterator[tuple[list[Member], set[tuple[uuid.UUID, str]]]]:
+    """The audience a part at a time (keyset on id, one short transaction each: no connection
+    is held while the part is being sent), with the channels each member blocked."""
+    query = query.order_by(None).order_by(Member.id)
+    last: uuid.UUID | None = None
+    size = FIRST_PART
+    while True:
+        async with sessions() as session:
+            page = query if last is None else query.where(Member.id > last)
+            members = list(await session.scalars(page.limit(size)))
+            blocked = await blocked_channels(session, (m.id for m in members)) if members else set()
+        if members:
+            yield members, blocked
+        if len(members) < size:
+            return
+        last, size = members[-1].id, PART
 
 
 async def dispatch_job(
@@ -111,7 +358,7 @@ async def dispatch_job(
     secret: bytes,
     now: Callable[[], datetime],
     lease: timedelta = DEFAULT_LEASE,
-    pace: Pace | None = None,
+    limiter: RateLimiter | None = None,
 ) -> DispatchReport:
     """Send a claimed job to everyone it concerns now; finish it. Safe to call again for the same
     job (after a crash, a lost message, a second worker): members already served are skipped.
@@ -126,214 +373,272 @@ async def dispatch_job(
             await finish_job(session, job.id, now(), error=subject.gone)
             await session.commit()
             return report
-        members = await _recipients(session, job, subject)
-        blocked = await blocked_channels(session, (m.id for m in members))
         workspace = await session.get_one(Workspace, subject.workspace_id)
         allowance = await daily_allowance(session, workspace, now())
-        useful_until = subject.useful_until(job)
-        rows = []
-        for member in members:
-            channel = next(
-                (
-                    c
-                    for c in channels
-                    if c.address(member) is not None and (member.id, c.name) not in blocked
-                ),
-                None,
-            )
-            status = DeliveryStatus.unreachable
-            why: str | None = NO_CHANNEL
-            later: datetime | None = None
-            if channel is not None:
-                status, why = DeliveryStatus.queued, LOCAL_TIME
-                later = subject.local_due(member)
-                if later is None or later <= now():
-                    later = defer_until(member, now(), useful_until)
-                    why = "quiet hours" if later else None
-                if later is None and allowance is not None:
-                    if allowance <= 0:  # over the workspace's day: the rest waits for tomorrow
-                        later, why = next_utc_day(now()), DAILY_LIMIT
-                    allowance -= 1
-                if later is not None:
-                    status = DeliveryStatus.deferred
-            rows.append(
-                {
-                    "id": uuid.uuid4(),
-                    "workspace_id": subject.workspace_id,
-                    "job_id": job.id,
-                    "member_id": member.id,
-                    "channel": (channel or channels[0]).name,
-                    "status": status.value,
-                    "next_attempt_at": later,
-                    "last_error": why,
-                    "attempts": 0,
-                }
-            )
-        # Postgres takes at most 32767 bind parameters per statement.
-        for start in range(0, len(rows), INSERT_BATCH):
-            result = await session.execute(
-                insert(Delivery)
-                .values(rows[start : start + INSERT_BATCH])
-                .on_conflict_do_nothing()
-                .returning(Delivery.status)
-            )
-            for written in result.scalars():
-                if written in (DeliveryStatus.deferred.value, DeliveryStatus.unreachable.value):
-                    report.count(written)
-        await session.commit()
-        # Every queued row of the job: the ones just made, and any a crashed worker left unsent.
-        queued = list(
-            await session.execute(
-                select(Delivery.id, Delivery.member_id, Delivery.channel)
-                .where(Delivery.job_id == job.id, Delivery.status == DeliveryStatus.queued.value)
-                .order_by(Delivery.created_at, Delivery.id)
-            )
-        )
-        by_id = {m.id: m for m in members}
-        by_name = {c.name: c for c in channels}
-        stale = [d for d, m, c in queued if m not in by_id or c not in by_name]
-        if stale:  # left the audience, or the channel is gone, since a crashed attempt
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(stale), Delivery.status == DeliveryStatus.queued.value)
-                .values(status=DeliveryStatus.failed.value, last_error="no longer applies")
-            )
-            await session.commit()
-        pending = [(d, by_id[m], by_name[c]) for d, m, c in queued if d not in stale]
         board = await subject.board(session, job)
-        still_claimed = (
-            select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
-        )
-        renewed = now() - lease  # renew as the sending starts, then every third of the lease
-        for start in range(0, len(pending), SEND_CONCURRENCY):
-            if now() - renewed > lease / 3:
-                renewed = now()
-                await renew_lease(session, job.id, renewed, lease)
-            batch = pending[start : start + SEND_CONCURRENCY]
-            # Committed as ``sending`` just before the call: a crash from here on can lose these
-            # few messages (at most SEND_CONCURRENCY), never send them twice.
-            mine = set(
-                await session.scalars(
-                    update(Delivery)
-                    .where(
-                        Delivery.id.in_([d for d, _, _ in batch]),
-                        Delivery.status == DeliveryStatus.queued.value,
-                        still_claimed,
-                    )
-                    .values(status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1)
-                    .returning(Delivery.id)
-                    .execution_options(synchronize_session=False)
+        leftovers = list(
+            await session.execute(
+                select(Delivery.id, Delivery.member_id, Delivery.channel).where(
+                    Delivery.job_id == job.id, Delivery.status == DeliveryStatus.queued.value
                 )
             )
-            await session.commit()
-            if not mine and await session.scalar(select(still_claimed)) is False:
-                # The event was moved, cancelled or deleted while this job was going out: the
-                # rest would carry the old time. The event's new jobs will tell everyone.
+        )
+    keeper = _Lease(sessions, job.id, now, lease)
+    if job.lease_until is not None:  # taken when the job was claimed
+        keeper.renewed = job.lease_until - lease
+    pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, keeper)
+    by_name = {c.name: c for c in channels}
+    rate = workspace.rate_per_second
+    still_claimed = (
+        select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
+    )
+
+    async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        queued = Delivery.status == DeliveryStatus.queued.value
+        return await _hand_over(session, ids, now(), queued, still_claimed)
+
+    queue: asyncio.Queue[list[_Send] | None] = asyncio.Queue(maxsize=BATCHES_IN_FLIGHT)
+    refused = asyncio.Event()  # the job was cancelled: the event moved, or was deleted
+    # A job whose lease ran out while this worker was still on it (a slow machine) is handed to
+    # another worker; the rows are shared safely (each is taken by one guarded UPDATE), and once
+    # the other one has finished the job there is nothing left here to do.
+    finished = asyncio.Event()
+    crashed: list[BaseException] = []
+
+    async def not_taken() -> None:
+        """None of a batch could be taken: find out why."""
+        async with sessions() as session:
+            status = await session.scalar(select(Job.status).where(Job.id == job.id))
+        if status == JobStatus.cancelled.value:
+            refused.set()  # the event changed: the rest must not go
+        elif status != JobStatus.claimed.value:
+            finished.set()  # another worker took the job over and finished it
+
+    async def sender() -> None:
+        while (batch := await queue.get()) is not None:
+            if refused.is_set() or finished.is_set() or crashed:
+                continue
+            try:
+                await keeper.keep()
+                if not await pipeline.run_batch(batch, mark):
+                    await not_taken()
+            except Exception as exc:  # the job ends; its rows wait for the next attempt
+                crashed.append(exc)
+
+    async def push(sends: list[_Send]) -> None:
+        for name in sorted({s.channel.name for s in sends}):
+            mine = [s for s in sends if s.channel.name == name]
+            size = _batch_size(mine[0].channel, rate)
+            for start in range(0, len(mine), size):
+                if crashed or refused.is_set() or finished.is_set():
+                    return  # left queued: the job's next attempt sends them, or they are dropped
+                await queue.put(mine[start : start + size])
+
+    # Senders never stop early (they skip batches once the job is refused or broken), so every
+    # batch put here is taken and the end markers always arrive.
+    senders = [asyncio.create_task(sender()) for _ in range(BATCHES_IN_FLIGHT)]
+    try:
+        if leftovers:  # queued by an attempt that died: sent first if they still apply
+            await push(await _leftovers(sessions, job, subject, leftovers, by_name, board, rate))
+        await keeper.keep()
+        async for members, blocked in _audience_parts(sessions, _recipients(job, subject)):
+            if crashed or refused.is_set() or finished.is_set():
+                break
+            await keeper.keep()
+            rows, allowance = _plan(job, subject, members, blocked, channels, allowance, now)
+            made = await _insert(sessions, job, rows, now(), report)
+            by_id = {m.id: m for m in members}
+            sends = [
+                _Send(d, by_id[m], by_name[c], job, subject, board, rate)
+                for d, m, c, status in made
+                if status == DeliveryStatus.queued.value
+            ]
+            await push(sends)
+    except BaseException:
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        raise
+    for _ in senders:
+        await queue.put(None)
+    await asyncio.gather(*senders)
+    if crashed:
+        raise crashed[0]
+    # Rows another attempt of this job made and left queued while this one ran (its lease ran
+    # out, it died): sent here before the job is finished, so none stays queued for ever.
+    while not (refused.is_set() or finished.is_set()):
+        async with sessions() as session:
+            rest = list(
                 await session.execute(
-                    update(Delivery)
-                    .where(
+                    select(Delivery.id, Delivery.member_id, Delivery.channel).where(
                         Delivery.job_id == job.id,
                         Delivery.status == DeliveryStatus.queued.value,
                     )
-                    .values(status=DeliveryStatus.failed.value, last_error="the event changed")
                 )
-                await session.commit()
-                report.count("dropped")
-                return report
-            sends = [
-                _Send(d, member, channel, job, subject, board, workspace.rate_per_second)
-                for d, member, channel in batch
-                if d in mine
-            ]
-            await _send_and_record(session, sends, secret, now, channels, report, pace)
+            )
+        if not rest:
+            break
+        sends = await _leftovers(sessions, job, subject, rest, by_name, board, rate)
+        for start in range(0, len(sends), MAX_BATCH):
+            if not await pipeline.run_batch(sends[start : start + MAX_BATCH], mark):
+                await not_taken()  # or the other attempt sent them meanwhile: checked again
+    if finished.is_set():
+        report.count("finished elsewhere")
+        return report
+    async with sessions() as session:
+        if refused.is_set():
+            # The event was moved, cancelled or deleted while this job was going out: the rest
+            # would carry the old time. The event's new jobs will tell everyone.
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.job_id == job.id, Delivery.status == DeliveryStatus.queued.value)
+                .values(status=DeliveryStatus.failed.value, last_error="the event changed")
+            )
+            await session.commit()
+            report.count("dropped")
+            return report
         telegram = by_name.get("telegram")
-        if telegram is not None and await announce(session, job, subject, telegram, secret, now()):
+        if telegram is not None and await announce(
+            session, job, subject, telegram, secret, now(), limiter
+        ):
             report.count("announced")
         await finish_job(session, job.id, now())
         await session.commit()
     return report
 
 
-@dataclass(frozen=True)
-class _Send:
-    delivery_id: uuid.UUID
-    member: Member
-    channel: Channel
-    job: Job
-    subject: Subject
-    board: ConfirmationBoard | None
-    rate: float | None = None  # the workspace's own messages-a-second limit
+async def _leftovers(
+    sessions: async_sessionmaker[AsyncSession],
+    job: Job,
+    subject: Subject,
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, str]],
+    by_name: dict[str, Channel],
+    board: ConfirmationBoard | None,
+    rate: float | None,
+) -> list[_Send]:
+    """Rows an earlier attempt queued and never sent: sent now if the member is still in the
+    audience and the channel still exists, else failed as no longer applying."""
+    async with sessions() as session:
+        still = {
+            m.id: m
+            for m in await session.scalars(
+                _recipients(job, subject).where(Member.id.in_([m for _, m, _ in rows]))
+            )
+        }
+        stale = [d for d, m, c in rows if m not in still or c not in by_name]
+        if stale:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(stale), Delivery.status == DeliveryStatus.queued.value)
+                .values(status=DeliveryStatus.failed.value, last_error="no longer applies")
+            )
+            await session.commit()
+    return [
+        _Send(d, still[m], by_name[c], job, subject, board, rate)
+        for d, m, c in rows
+        if d not in stale
+    ]
 
 
-async def _send_and_record(
-    session: AsyncSession,
-    sends: Sequence[_Send],
-    secret: bytes,
-    now: Callable[[], datetime],
+def _plan(
+    job: Job,
+    subject: Subject,
+    members: list[Member],
+    blocked: set[tuple[uuid.UUID, str]],
     channels: Sequence[Channel],
+    allowance: int | None,
+    now: Callable[[], datetime],
+) -> tuple[list[tuple[uuid.UUID, uuid.UUID, str, str, datetime | None, str | None]], int | None]:
+    """Each member's row: the channel that reaches them, and whether it goes now, later (their
+    local time, quiet hours, the workspace's daily limit) or cannot go at all."""
+    useful_until = subject.useful_until(job)
+    rows = []
+    for member in members:
+        channel = next(
+            (
+                c
+                for c in channels
+                if c.address(member) is not None and (member.id, c.name) not in blocked
+            ),
+            None,
+        )
+        status = DeliveryStatus.unreachable
+        why: str | None = NO_CHANNEL
+        later: datetime | None = None
+        if channel is not None:
+            status, why = DeliveryStatus.queued, LOCAL_TIME
+            later = subject.local_due(member)
+            if later is None or later <= now():
+                later = defer_until(member, now(), useful_until)
+                why = "quiet hours" if later else None
+            if later is None and allowance is not None:
+                if allowance <= 0:  # over the workspace's day: the rest waits for tomorrow
+                    later, why = next_utc_day(now()), DAILY_LIMIT
+                allowance -= 1
+            if later is not None:
+                status = DeliveryStatus.deferred
+        name = (channel or channels[0]).name
+        rows.append((uuid.uuid4(), member.id, name, status.value, later, why))
+    return rows, allowance
+
+
+async def _insert(
+    sessions: async_sessionmaker[AsyncSession],
+    job: Job,
+    rows: list[tuple[uuid.UUID, uuid.UUID, str, str, datetime | None, str | None]],
+    at: datetime,
     report: DispatchReport,
-    pace: Pace | None = None,
-) -> None:
-    """Send a few at once (the rate limiter paces them), then record every outcome."""
-    outcomes = await asyncio.gather(*(_send(s, secret, pace) for s in sends))
-    at = now()
-    sent = []
-    for s, outcome in zip(sends, outcomes, strict=True):
-        report.count(outcome.kind.value)
-        if outcome.kind is OutcomeKind.sent:
-            sent.append(
+) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
+    """Write a part's rows; returns those made now (a member served by an earlier attempt of the
+    job already has one and is skipped)."""
+    ids, members, channels, statuses, next_at, errors = (list(c) for c in zip(*rows, strict=True))
+    async with sessions() as session:
+        made = [
+            (d, m, c, status)
+            for d, m, c, status in await session.execute(
+                _INSERT,
                 {
-                    "id": s.delivery_id,
-                    "status": DeliveryStatus.sent.value,
-                    "provider_message_id": outcome.provider_message_id,
-                    "sent_at": at,
-                    "last_error": None,
-                }
+                    "workspace_id": job.workspace_id,
+                    "job_id": job.id,
+                    "now": at,
+                    "ids": ids,
+                    "members": members,
+                    "channels": channels,
+                    "statuses": statuses,
+                    "next_at": next_at,
+                    "errors": errors,
+                },
             )
-        else:
-            await record_outcome(
-                session, s.delivery_id, s.member, s.channel.name, outcome, at, channels
+        ]
+        await session.commit()
+    for *_, status in made:
+        if status in (DeliveryStatus.deferred.value, DeliveryStatus.unreachable.value):
+            report.count(status)
+    return made
+
+
+async def _hand_over(
+    session: AsyncSession, ids: list[uuid.UUID], at: datetime, *still: ColumnElement[bool]
+) -> set[uuid.UUID]:
+    """Take the rows of ``ids`` that are ``still`` as they were, as ``sending``: each row is taken
+    by one worker only, whoever else tries."""
+    return set(
+        await session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), *still)
+            .values(
+                status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1, handed_at=at
             )
-    if sent:  # the common case, in one round trip
-        await session.execute(update(Delivery), sent)
-    await session.commit()
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def _address(channel: Channel, member: Member) -> str:
     address = channel.address(member)
     assert address is not None  # rows are only made for members the channel has an address for
     return address
-
-
-async def record_outcome(
-    session: AsyncSession,
-    delivery_id: uuid.UUID,
-    member: Member,
-    channel: str,
-    outcome: Outcome,
-    now: datetime,
-    channels: Sequence[Channel],
-) -> None:
-    """Write what the channel answered. An unreachable channel is blocked for the member (their
-    tags stay); see core.notify.reachability."""
-    values: dict[str, object] = {"last_error": outcome.reason or None}
-    if outcome.kind is OutcomeKind.sent:
-        values |= {
-            "status": DeliveryStatus.sent.value,
-            "provider_message_id": outcome.provider_message_id,
-            "sent_at": now,
-        }
-    elif outcome.kind is OutcomeKind.retry:
-        wait = timedelta(seconds=outcome.retry_after or 1)
-        values |= {"status": DeliveryStatus.deferred.value, "next_attempt_at": now + wait}
-        if outcome.rate_limited:
-            values["attempts"] = Delivery.attempts - 1
-    elif outcome.kind is OutcomeKind.unreachable:
-        values |= {"status": DeliveryStatus.unreachable.value}
-        await mark_unreachable(session, member, channel, outcome.reason, now, channels)
-    else:
-        values |= {"status": DeliveryStatus.failed.value}
-    await session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
 
 
 async def retry_deferred(
@@ -343,57 +648,52 @@ async def retry_deferred(
     now: Callable[[], datetime],
     *,
     limit: int = 200,
-    pace: Pace | None = None,
+    limiter: RateLimiter | None = None,
 ) -> DispatchReport:
-    """Send again the deliveries a channel asked to retry (429, 5xx, timeouts) whose wait is over.
+    """Send again the deliveries a channel asked to retry (429, 5xx, a flood-control pause) and
+    those held for a local time or quiet hours, once their time has come.
 
-    A few at a time, each claimed with SKIP LOCKED and committed as ``sending`` before the channel
-    is called, like a first attempt; after MAX_ATTEMPTS a delivery fails with the last reason.
+    A few at a time, like a first attempt: slots first, then each row is taken with a guarded
+    UPDATE (``deferred`` → ``sending``, so two workers never take the same one) and committed
+    before the channel is called; after MAX_ATTEMPTS a delivery fails with the last reason.
     """
     report = DispatchReport()
     by_name = {c.name: c for c in channels}
+    pipeline = _Pipeline(
+        sessions, secret, now, channels, limiter, report, _Lease(sessions, None, now, DEFAULT_LEASE)
+    )
     done = 0
-    async with sessions() as session:
-        while done < limit:
-            due = (
-                select(Delivery.id)
-                .where(
-                    Delivery.status == DeliveryStatus.deferred.value,
-                    Delivery.next_attempt_at <= now(),
-                    Delivery.channel.in_(list(by_name)),
-                )
-                .order_by(Delivery.next_attempt_at)
-                .limit(min(SEND_CONCURRENCY, limit - done))
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            claimed = list(
+
+    async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        due = (Delivery.status == DeliveryStatus.deferred.value, Delivery.next_attempt_at <= now())
+        return await _hand_over(session, ids, now(), *due)
+
+    while done < limit:
+        sends: list[_Send] = []
+        async with sessions() as session:
+            due = list(
                 await session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(due))
-                    .values(status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1)
-                    .returning(
-                        Delivery.id,
-                        Delivery.job_id,
-                        Delivery.member_id,
-                        Delivery.channel,
-                        Delivery.attempts,
+                    select(Delivery.id, Delivery.job_id, Delivery.member_id, Delivery.channel)
+                    .add_columns(Delivery.attempts)
+                    .where(
+                        Delivery.status == DeliveryStatus.deferred.value,
+                        Delivery.next_attempt_at <= now(),
+                        Delivery.channel.in_(list(by_name)),
                     )
-                    .execution_options(synchronize_session=False)
+                    .order_by(Delivery.next_attempt_at)
+                    .limit(min(RETRY_BATCH, limit - done))
                 )
             )
-            await session.commit()
-            if not claimed:
+            if not due:
                 break
-            done += len(claimed)
-            sends: list[_Send] = []
-            for delivery_id, job_id, member_id, channel_name, attempts in claimed:
+            done += len(due)
+            for delivery_id, job_id, member_id, channel_name, attempts in due:
                 job = await session.get_one(Job, job_id)
                 subject = await subject_of(session, job)
                 member = await session.get_one(Member, member_id)
                 channel = by_name[channel_name]
                 reason = await _why_not_retry(
-                    session, job, subject, member, channel, attempts, now()
+                    session, job, subject, member, channel, attempts + 1, now()
                 )
                 if reason is None:
                     board = await subject.board(session, job)
@@ -401,12 +701,20 @@ async def retry_deferred(
                     rate = workspace.rate_per_second
                     sends.append(_Send(delivery_id, member, channel, job, subject, board, rate))
                     continue
-                outcome = Outcome(OutcomeKind.failed, reason=reason)
-                await record_outcome(
-                    session, delivery_id, member, channel_name, outcome, now(), channels
+                failed = await session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id == delivery_id,
+                        Delivery.status == DeliveryStatus.deferred.value,
+                    )
+                    .values(status=DeliveryStatus.failed.value, last_error=reason)
+                    .returning(Delivery.id)
                 )
-                report.count(outcome.kind.value)
-            await _send_and_record(session, sends, secret, now, channels, report, pace)
+                if failed.first() is not None:
+                    report.count(OutcomeKind.failed.value)
+            await session.commit()
+        if sends:
+            await pipeline.run_batch(sends, mark)
     return report
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -151,8 +152,12 @@ class DeliveryStatus(StrEnum):
     sent = "sent"
     deferred = "deferred"
     unreachable = "unreachable"
+    not_joined = "not_joined"  # never opened the bot: bots cannot write first (invite them)
     failed = "failed"
     cancelled = "cancelled"  # a lead cancelled the broadcast before this one went
+    # Handed to the channel by a worker that never recorded the answer (killed, database gone):
+    # it may or may not have arrived. Set once the job's lease runs out; a lead may resend.
+    unknown = "unknown"
 
 
 class Delivery(TenantMixin, Base):
@@ -168,11 +173,16 @@ class Delivery(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("job_id", "member_id", "channel"),
         CheckConstraint(
-            "status IN ('queued', 'sending', 'sent', 'deferred', 'unreachable', 'failed', "
-            "'cancelled')",
+            "status IN ('queued', 'sending', 'sent', 'deferred', 'unreachable', 'not_joined', "
+            "'failed', 'cancelled', 'unknown')",
             name="status",
         ),
         Index("ix_deliveries_deferred", "status", "next_attempt_at"),
+        Index(
+            "ix_deliveries_handed",
+            "handed_at",
+            postgresql_where=text("status = 'sending'"),
+        ),
     )
 
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -189,6 +199,8 @@ class Delivery(TenantMixin, Base):
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the row was last committed as ``sending``: the limbo sweep finds rows left there.
+    handed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ChannelBlock(TenantMixin, Base):

@@ -47,6 +47,7 @@ class Outcomes(Progress):
 
     failed_by_reason: dict[str, int] = Field(default_factory=dict)
     unreachable_by_reason: dict[str, int] = Field(default_factory=dict)
+    unknown_by_reason: dict[str, int] = Field(default_factory=dict)
     sent_by_channel: dict[str, int] = Field(default_factory=dict)
 
     @property
@@ -60,6 +61,7 @@ class Outcomes(Progress):
         by_reason = {
             DeliveryStatus.failed.value: self.failed_by_reason,
             DeliveryStatus.unreachable.value: self.unreachable_by_reason,
+            DeliveryStatus.unknown.value: self.unknown_by_reason,
         }.get(status)
         if by_reason is not None:
             key = reason or "unknown"
@@ -218,6 +220,8 @@ class DayStats(BaseModel):
     sent: dict[str, int] = Field(default_factory=dict, description="Messages sent, per channel")
     failed: int = 0
     unreachable: int = 0
+    not_joined: int = Field(0, description="Messages a bot could not send: never opened the bot")
+    unknown: int = Field(0, description="Messages whose fate is unknown (a worker stopped)")
     peak_per_second: dict[str, int] = Field(
         default_factory=dict, description="The busiest second's messages, per channel"
     )
@@ -309,6 +313,10 @@ async def workspace_stats(
             d.failed += int(n)
         elif status == DeliveryStatus.unreachable.value:
             d.unreachable += int(n)
+        elif status == DeliveryStatus.not_joined.value:
+            d.not_joined += int(n)
+        elif status == DeliveryStatus.unknown.value:
+            d.unknown += int(n)
 
     second_day = _day_of(SendSecond.second)
     peaks = await session.execute(

@@ -143,6 +143,12 @@ async def create_invite(
         assert data.group_id is not None
         await get_scoped(session, Group, actor.workspace_id, data.group_id, "group")
         await require_in_workspace(session, Tag, actor.workspace_id, data.tag_ids, "tag_ids", "tag")
+    return await _issue(session, actor, data, bot_username)
+
+
+async def _issue(
+    session: AsyncSession, actor: Actor, data: InviteCreate, bot_username: str | None
+) -> IssuedInvite:
     token = PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
     now = utcnow()
     invite = Invite(
@@ -168,6 +174,21 @@ async def create_invite(
         start_command=f"/start {token}",
         link=invite_link(bot_username, token),
     )
+
+
+async def invite_not_joined(
+    session: AsyncSession, actor: Actor, members: list[Member], bot_username: str | None
+) -> list[IssuedInvite]:
+    """Personal invites for members whose Telegram account is known but who never opened the bot
+    (a bot cannot write first): opening the link is their first message to it, and the next
+    reminders reach them. Only for members not above the actor."""
+    actor.require(Action.manage_people)
+    issued = []
+    for member in members:
+        actor.require_not_below(await highest_role(session, member.id), "make a personal invite")
+        data = InviteCreate(member_id=member.id)
+        issued.append(await _issue(session, actor, data, bot_username))
+    return issued
 
 
 async def list_invites(session: AsyncSession, actor: Actor) -> list[InviteOut]:
