@@ -67,6 +67,15 @@ class Settings(BaseSettings):
         le=1000,
         description="Jobs one worker sends at once; its Redis pool is sized from this",
     )
+    worker_helpers: int = Field(
+        default=3,
+        ge=0,
+        le=64,
+        description="How many other workers a big fan-out asks to help send it (0: none)",
+    )
+    worker_help_above: int = Field(
+        default=2000, ge=1, description="Audience size from which a fan-out asks for help"
+    )
     redis_max_connections: int | None = Field(
         default=None,
         ge=1,

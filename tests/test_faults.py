@@ -380,3 +380,30 @@ async def test_postgres_restarted_mid_broadcast_loses_and_doubles_nothing(
         assert worker.poll() is None  # the worker rode out the restart
     finally:
         own.stop()
+
+
+async def test_four_workers_share_one_broadcast_and_keep_the_bots_rate_between_them(
+    acme: Workspace, emulator, start, tmp_path: Path
+):
+    limit = 40
+    await _broadcast_now(acme.client, 300, first_chat=8000)
+    start("scheduler")
+    for _ in range(4):
+        start(
+            "worker",
+            VESTNIK_TELEGRAM_RATE_PER_SECOND=str(limit),
+            VESTNIK_WORKER_HELP_ABOVE="50",
+        )
+    await _until(lambda: len(emulator.messages) >= 300, seconds=120)
+    await asyncio.sleep(2)
+    assert _per_chat(emulator) == {8000 + i: 1 for i in range(300)}
+    # More than one process sent (the others helped with the big job)...
+    logs = [p.read_text() for p in sorted(tmp_path.glob("worker-*.log"))]  # noqa: ASYNC240
+    assert sum("helped with job" in log or "'sent'" in log for log in logs) >= 2, logs
+    # ...and in no second did the bot send more than its limit, counted where Telegram counts.
+    per_second: dict[int, int] = {}
+    first = min(m.sent_at for m in emulator.messages)
+    for message in emulator.messages:
+        second = int(message.sent_at - first)
+        per_second[second] = per_second.get(second, 0) + 1
+    assert max(per_second.values()) <= limit, per_second

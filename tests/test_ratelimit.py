@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from bot.emulator import BotApiEmulator
 from core.notify.channels import OutcomeKind
 from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import SLOWDOWN, Lane, Limits, RateLimiter
+from core.notify.ratelimit import BOT_SHARE, SLOWDOWN, Lane, Limits, RateLimiter
 from worker.channels import TelegramChannel, make_bot
 
 TOKEN = "424242:TEST"
@@ -92,7 +92,7 @@ async def test_a_batch_takes_all_its_slots_in_one_reservation(redis: Redis):
     lane = Lane("telegram:1", Limits(per_bot_per_second=10))
     first = await limiter.reserve(lane, [str(c) for c in range(1, 11)])
     gaps = [b - a for a, b in itertools.pairwise(first.delays)]
-    assert all(gap == pytest.approx(0.1, abs=0.02) for gap in gaps)
+    assert all(gap == pytest.approx(1 / (10 * BOT_SHARE), abs=0.001) for gap in gaps)
     # The next batch, from any worker, queues behind the first one's slots.
     second = await limiter.reserve(lane, ["11"])
     assert second.delays[0] >= first.delays[-1] + 0.05
@@ -123,7 +123,8 @@ async def test_a_429_pauses_every_worker_of_the_bot_and_slows_it_down(redis: Red
         after = await there.reserve(LANE, ["2", "3", "4"])
         assert after.delays[0] > 2.0
         assert after.factor == pytest.approx(SLOWDOWN)
-        assert after.delays[2] - after.delays[1] == pytest.approx(1 / 30 / SLOWDOWN, rel=0.05)
+        spacing = 1 / (30 * BOT_SHARE * SLOWDOWN)  # planned a little under the limit
+        assert after.delays[2] - after.delays[1] == pytest.approx(spacing, rel=0.01)
         assert there.still_valid(LANE, after)
     finally:
         await elsewhere.aclose()

@@ -28,7 +28,7 @@ from taskiq_redis import RedisStreamBroker
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
 from core.notify.channels import Channel
-from core.notify.dispatch import BATCHES_IN_FLIGHT, dispatch_job, retry_deferred
+from core.notify.dispatch import BATCHES_IN_FLIGHT, dispatch_job, help_with_job, retry_deferred
 from core.notify.ratelimit import Limits, RateLimiter, redis_pool
 from core.notify.scheduler import claim_due_jobs, extend_horizons
 from core.notify.unheard import settle_limbo
@@ -39,9 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TASK = "vestnik.dispatch_job"
+HELP_TASK = "vestnik.help_with_job"
 QUEUE = "vestnik:jobs"
 HORIZON_EVERY = timedelta(minutes=1)
 BROKER_CONNECTIONS = 8
+MAX_BOUNCES = 3
 
 
 def build_broker(redis_url: str) -> RedisStreamBroker:
@@ -51,6 +53,9 @@ def build_broker(redis_url: str) -> RedisStreamBroker:
         queue_name=QUEUE,
         consumer_group_name="vestnik-workers",
         max_connection_pool_size=BROKER_CONNECTIONS,
+        # One message per read: a worker takes a job only when it can start it, so idle workers
+        # get the next ones (and the helpers of a big fan-out land on other workers).
+        xread_count=1,
     )
 
 
@@ -127,6 +132,12 @@ async def run_worker(
         finally:
             sending.discard(job_id)
 
+    helpers: AsyncKicker[..., None] = AsyncKicker(HELP_TASK, broker, labels={})
+
+    async def ask_for_help(job_id: uuid.UUID) -> None:
+        for _ in range(settings.worker_helpers):
+            await helpers.kiq(str(job_id))
+
     async def _dispatch(job_id: str) -> None:
         report = await dispatch_job(
             sessions,
@@ -136,11 +147,26 @@ async def run_worker(
             utcnow,
             lease,
             limiter=limiter,
+            ask_for_help=ask_for_help if settings.worker_helpers else None,
+            help_above=settings.worker_help_above,
         )
         if report.outcomes:
             log.info("job %s: %s", job_id, report.outcomes)
 
+    async def help_job(job_id: str, bounces: int = 0) -> None:
+        if job_id in sending and bounces < MAX_BOUNCES:
+            # Help should come from another worker; this one is already sending the job. With
+            # no other worker about, the task comes back and this one helps itself after all.
+            await helpers.kiq(job_id, bounces + 1)
+            return
+        report = await help_with_job(
+            sessions, uuid.UUID(job_id), channels, secret, utcnow, limiter=limiter
+        )
+        if report.outcomes:
+            log.info("helped with job %s: %s", job_id, report.outcomes)
+
     broker.register_task(dispatch, task_name=TASK)
+    broker.register_task(help_job, task_name=HELP_TASK)
 
     async def retry_loop() -> None:
         while not stop.is_set():

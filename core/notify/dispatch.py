@@ -57,6 +57,10 @@ BATCH_SECONDS = 0.5
 # A crash loses at most the batches on the wire: they are shown as ``unknown``, never resent.
 MAX_UNCERTAIN = BATCHES_IN_FLIGHT * MAX_BATCH
 RETRY_BATCH = 16
+# A message this late for its slot takes a new one rather than arriving in a bunch.
+LATE_SECONDS = 0.1
+# A job whose audience is bigger than this asks the other workers to help send it.
+HELP_ABOVE = 2000
 # Redis unreachable or its pool exhausted: rows stay queued and the sender tries again this often.
 REDIS_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 PAUSED = "the messenger asked every send to wait (flood control)"
@@ -178,6 +182,13 @@ class _Lease:
         self.sessions, self.job_id, self.now, self.lease = sessions, job_id, now, lease
         self.renewed: datetime | None = None
 
+    async def renew_while(self, running: asyncio.Event) -> None:
+        """Renew every third of the lease until ``running`` is cleared: a job waiting for slots
+        (a slow rate, helpers taking their share) is still being worked on."""
+        while running.is_set():
+            await self.keep()
+            await asyncio.sleep(self.lease.total_seconds() / 4)
+
     async def keep(self) -> None:
         if self.job_id is None:
             return
@@ -213,9 +224,8 @@ class _Pipeline:
             groups.setdefault((s.channel.name, s.rate), []).append(s)
         for (_, rate), group in groups.items():
             reservation = await self._reserve(group, rate)
-            at = time.monotonic()
-            delays = reservation.delays if reservation else [0.0] * len(group)
-            planned += [(s, at + d, reservation) for s, d in zip(group, delays, strict=True)]
+            slots = reservation.slots if reservation else [time.monotonic()] * len(group)
+            planned += [(s, at, reservation) for s, at in zip(group, slots, strict=True)]
         first = min(at for _, at, _ in planned)
         await asyncio.sleep(max(0.0, first - time.monotonic()))
         async with self.sessions() as session:
@@ -254,6 +264,14 @@ class _Pipeline:
     ) -> tuple[Outcome, datetime]:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         lane = s.channel.lane
+        if reservation is not None and time.monotonic() - at > LATE_SECONDS:
+            # This process stalled past the slot (a busy machine): sent now it would arrive
+            # bunched with the next ones, over the limit in that second. It takes a new slot.
+            assert self.limiter is not None
+            workspace = (s.job.workspace_id, s.rate) if s.rate is not None else None
+            again = await self.limiter.reserve(lane, [_address(s.channel, s.member)], workspace)
+            reservation = again
+            await asyncio.sleep(max(0.0, again.slots[0] - time.monotonic()))
         if self.limiter is not None and reservation is not None:
             held = await self.limiter.held(lane)
             if held > 0 or not self.limiter.still_valid(lane, reservation):
@@ -359,10 +377,14 @@ async def dispatch_job(
     now: Callable[[], datetime],
     lease: timedelta = DEFAULT_LEASE,
     limiter: RateLimiter | None = None,
+    ask_for_help: Callable[[uuid.UUID], Awaitable[None]] | None = None,
+    help_above: int = HELP_ABOVE,
 ) -> DispatchReport:
     """Send a claimed job to everyone it concerns now; finish it. Safe to call again for the same
     job (after a crash, a lost message, a second worker): members already served are skipped.
-    A long job renews its ``lease`` as it goes, so it is not handed to another worker."""
+    A long job renews its ``lease`` as it goes, so it is not handed to another worker. Once its
+    audience passes ``help_above``, ``ask_for_help`` is called once: other workers then send
+    its queued rows too (help_with_job), under the same shared limits."""
     report = DispatchReport()
     async with sessions() as session:
         job = await session.get(Job, job_id)
@@ -437,14 +459,21 @@ async def dispatch_job(
     # Senders never stop early (they skip batches once the job is refused or broken), so every
     # batch put here is taken and the end markers always arrive.
     senders = [asyncio.create_task(sender()) for _ in range(BATCHES_IN_FLIGHT)]
+    running = asyncio.Event()
+    running.set()
+    renewer = asyncio.create_task(keeper.renew_while(running))
     try:
         if leftovers:  # queued by an attempt that died: sent first if they still apply
             await push(await _leftovers(sessions, job, subject, leftovers, by_name, board, rate))
         await keeper.keep()
+        seen = 0
         async for members, blocked in _audience_parts(sessions, _recipients(job, subject)):
             if crashed or refused.is_set() or finished.is_set():
                 break
             await keeper.keep()
+            if ask_for_help is not None and seen <= help_above < seen + len(members):
+                await ask_for_help(job.id)
+            seen += len(members)
             rows, allowance = _plan(job, subject, members, blocked, channels, allowance, now)
             made = await _insert(sessions, job, rows, now(), report)
             by_id = {m.id: m for m in members}
@@ -454,19 +483,23 @@ async def dispatch_job(
                 if status == DeliveryStatus.queued.value
             ]
             await push(sends)
+        for _ in senders:
+            await queue.put(None)
+        await asyncio.gather(*senders)
     except BaseException:
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
         raise
-    for _ in senders:
-        await queue.put(None)
-    await asyncio.gather(*senders)
+    finally:
+        running.clear()
+        renewer.cancel()
     if crashed:
         raise crashed[0]
     # Rows another attempt of this job made and left queued while this one ran (its lease ran
     # out, it died): sent here before the job is finished, so none stays queued for ever.
     while not (refused.is_set() or finished.is_set()):
+        await keeper.keep()
         async with sessions() as session:
             rest = list(
                 await session.execute(
@@ -505,6 +538,72 @@ async def dispatch_job(
         await finish_job(session, job.id, now())
         await session.commit()
     return report
+
+
+async def help_with_job(
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    channels: Sequence[Channel],
+    secret: bytes,
+    now: Callable[[], datetime],
+    limiter: RateLimiter | None = None,
+    idle_seconds: float = 2.0,
+) -> DispatchReport:
+    """Send queued rows of a big job another worker is dispatching, from the far end of its queue,
+    until none are left and the job is no longer being planned. The owner keeps the lease and
+    finishes the job; each row is still taken by exactly one worker (_hand_over)."""
+    report = DispatchReport()
+    async with sessions() as session:
+        job = await session.get(Job, job_id)
+        if job is None or job.status != JobStatus.claimed.value:
+            return report
+        subject = await subject_of(session, job)
+        workspace = await session.get_one(Workspace, subject.workspace_id)
+        board = await subject.board(session, job)
+    pipeline = _Pipeline(
+        sessions, secret, now, channels, limiter, report, _Lease(sessions, None, now, DEFAULT_LEASE)
+    )
+    by_name = {c.name: c for c in channels}
+    still_claimed = (
+        select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
+    )
+
+    async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        queued = Delivery.status == DeliveryStatus.queued.value
+        return await _hand_over(session, ids, now(), queued, still_claimed)
+
+    size = min(_batch_size(c, workspace.rate_per_second) for c in channels)
+    idle_since: float | None = None
+    while True:
+        async with sessions() as session:
+            rows = list(
+                await session.execute(
+                    select(Delivery.id, Delivery.channel, Member)
+                    .join(Member, Member.id == Delivery.member_id)
+                    .where(
+                        Delivery.job_id == job.id,
+                        Delivery.status == DeliveryStatus.queued.value,
+                        Delivery.channel.in_(list(by_name)),
+                    )
+                    .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+                    .limit(size)
+                )
+            )
+            claimed = await session.scalar(select(still_claimed))
+        if not claimed:
+            return report
+        if not rows:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > idle_seconds:
+                return report
+            await asyncio.sleep(0.2)
+            continue
+        idle_since = None
+        sends = [
+            _Send(d, m, by_name[c], job, subject, board, workspace.rate_per_second)
+            for d, c, m in rows
+        ]
+        await pipeline.run_batch(sends, mark)
 
 
 async def _leftovers(

@@ -135,6 +135,10 @@ return pause
 # evenly spaced (a busy worker, the network), so a chat's slots are kept this much further apart.
 # A quarter of a second costs nothing at one message a second and avoids 429s from jitter.
 CHAT_MARGIN_SECONDS = 0.25
+# For the same reason the bot's own rate is planned a little under its limit: several workers'
+# messages planned 1/rate apart can arrive bunched, and a second counted at arrival must still
+# hold no more than the limit.
+BOT_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ class Lane:
 @dataclass
 class Reservation:
     delays: list[float]  # seconds from now until each message's slot, in the order asked
+    slots: list[float]  # the same slots as time.monotonic() instants of this process
     factor: float  # the bot's current share of its limit (1.0 unless a 429 slowed it)
     epoch: int  # pauses this process had learned of when the slots were taken
 
@@ -189,6 +194,12 @@ class RateLimiter:
         self._flood = redis.register_script(_FLOOD)
         self._pauses: dict[str, _Pause] = {}
         self.floods = 0  # 429s reported by this process, for logs and benchmarks
+        # Redis's clock minus this machine's, from the quickest round trip seen (NTP's idea):
+        # slots are instants on Redis's clock, so a worker that stalls between Redis answering
+        # and reading the answer still knows when its slots are (and that it is late).
+        self._offset = 0.0
+        self._offset_rtt = float("inf")
+        self._offset_at = 0.0
 
     def _keys(self, lane: str) -> tuple[str, str, str]:
         return (
@@ -217,7 +228,7 @@ class RateLimiter:
         pause_key, adapt_key, bot_key = self._keys(lane.name)
         ws_key = f"{self.prefix}:workspace:{workspace[0]}" if workspace else f"{self.prefix}:-"
         limits = lane.limits
-        bot = _us(1.0 / limits.per_bot_per_second) if limits.per_bot_per_second else 0
+        bot = _us(1.0 / (limits.per_bot_per_second * BOT_SHARE)) if limits.per_bot_per_second else 0
         ws = _us(1.0 / workspace[1]) if workspace else 0
         args = [bot, ws, _us(self.quiet), _us(self.doubling)]
         args += [self._chat_interval(limits, chat) for chat in chats]
@@ -227,14 +238,27 @@ class RateLimiter:
         # A 429 seen here while the slots were being taken voids them (Redis may have planned
         # them before the pause), unless Redis's answer shows the pause: then they follow it.
         epoch = known.epoch
-        asked = time.monotonic()
+        asked, asked_wall = time.monotonic(), time.time()
         answer = [int(x) for x in await self._reserve(keys=keys, args=args)]
+        read, read_wall = time.monotonic(), time.time()
         now, pause, factor = answer[:3]
+        self._sync(now / 1_000_000, asked_wall, read_wall, read - asked)
+        # Redis's "now" as an instant of this process's monotonic clock.
+        redis_now = read + (now / 1_000_000 - self._offset - read_wall)
         if pause > now:
-            self._learn(lane.name, asked + (pause - now) / 1_000_000)
+            self._learn(lane.name, redis_now + (pause - now) / 1_000_000)
             epoch = known.epoch
         delays = [slot / 1_000_000 for slot in answer[3:]]
-        return Reservation(delays, factor / 1_000_000, epoch)
+        slots = [redis_now + d for d in delays]
+        return Reservation(delays, slots, factor / 1_000_000, epoch)
+
+    def _sync(self, redis_time: float, asked: float, read: float, rtt: float) -> None:
+        # A sample's error is at most half its round trip; older samples count a little worse
+        # (clocks drift), so the estimate follows a drifting clock.
+        aged = self._offset_rtt + (read - self._offset_at) * 0.001
+        if rtt <= aged:
+            self._offset = redis_time - (asked + read) / 2
+            self._offset_rtt, self._offset_at = rtt, read
 
     def still_valid(self, lane: Lane, reservation: Reservation) -> bool:
         """False once a pause began after the slots were taken: they were planned at a rate the
@@ -295,8 +319,8 @@ class RateLimiter:
 
     async def acquire(self, lane: Lane, chat: str) -> None:
         """Wait for one slot (a single message outside a batch: a chat announcement)."""
-        (delay,) = (await self.reserve(lane, [chat])).delays
-        await asyncio.sleep(delay)
+        (slot,) = (await self.reserve(lane, [chat])).slots
+        await asyncio.sleep(max(0.0, slot - time.monotonic()))
 
 
 def redis_pool(url: str, max_connections: int, timeout: float = 30.0) -> Redis:
