@@ -154,10 +154,11 @@ async def run_worker(
             log.info("job %s: %s", job_id, report.outcomes)
 
     async def help_job(job_id: str, bounces: int = 0) -> None:
-        if job_id in sending and bounces < MAX_BOUNCES:
-            # Help should come from another worker; this one is already sending the job. With
-            # no other worker about, the task comes back and this one helps itself after all.
-            await helpers.kiq(job_id, bounces + 1)
+        if job_id in sending:
+            # Help must come from another worker: this one is already sending the job as fast
+            # as it can. Passed on a few times; with no other worker about, nobody is missing.
+            if bounces < MAX_BOUNCES:
+                await helpers.kiq(job_id, bounces + 1)
             return
         report = await help_with_job(
             sessions, uuid.UUID(job_id), channels, secret, utcnow, limiter=limiter

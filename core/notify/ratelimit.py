@@ -165,6 +165,11 @@ class Reservation:
     factor: float  # the bot's current share of its limit (1.0 unless a 429 slowed it)
     epoch: int  # pauses this process had learned of when the slots were taken
 
+    @property
+    def spaced(self) -> bool:
+        """Slots far enough apart (over 10 ms) that a message late for one would bunch."""
+        return len(self.delays) > 1 and (self.delays[-1] - self.delays[0]) / len(self.delays) > 0.01
+
 
 @dataclass
 class _Pause:
