@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import uuid
 from datetime import timedelta
+from html import escape
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,8 @@ from core.events.models import Answer
 from core.events.repeat import describe
 from core.notify.messages import BUTTONS, format_when
 from core.notify.planning import nudge_now
+from core.notify.unheard import not_joined_members, resend_unknown
+from core.teams.invites import invite_not_joined
 from core.teams.models import BuiltinRole, Member, MemberStatus, TimeOfDay
 from core.teams.permissions import Actor, system_actor
 from core.teams.self_service import (
@@ -284,6 +287,62 @@ async def nudge(
         return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
     await session.commit()
     return HTMLResponse(f'<p role="status">{words["nudged"]}</p>')
+
+
+async def _lead_action(
+    request: Request, session: SessionDep, signed: Session, member: Member
+) -> Actor | HTMLResponse:
+    """The acting lead, or the answer refusing them (a stale page, not a lead)."""
+    if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
+        return HTMLResponse("the page is stale; reload it", status_code=403)
+    if not await leads_of(session, member):
+        return HTMLResponse(Texts(member.locale)("lead_only"), status_code=403)
+    return Actor(member.workspace_id, BuiltinRole.lead, label=f"{member.name} (Mini App)")
+
+
+@router.post("/events/{event_id}/invite-not-joined", response_class=HTMLResponse)
+async def invite_not_joined_members(
+    request: Request, event_id: uuid.UUID, session: SessionDep, me: Current
+) -> HTMLResponse:
+    """The board's "invite them": a personal link for each member who never opened the bot."""
+    signed, member = me
+    actor = await _lead_action(request, session, signed, member)
+    if isinstance(actor, HTMLResponse):
+        return actor
+    try:
+        members = await not_joined_members(session, actor, event_id=event_id)
+        username = request.app.state.settings.telegram_bot_username
+        issued = await invite_not_joined(session, actor, members, username)
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.detail)}</p>', 422)
+    await session.commit()
+    words = _words(member.locale)
+    items = "".join(
+        f"<li>{escape(m.name)}: <code>{escape(i.link or i.start_command)}</code></li>"
+        if i.link is None
+        else f'<li>{escape(m.name)}: <a href="{escape(i.link)}">{escape(i.link)}</a></li>'
+        for m, i in zip(members, issued, strict=True)
+    )
+    return HTMLResponse(f'<div role="status"><p>{words["invites_made"]}</p><ul>{items}</ul></div>')
+
+
+@router.post("/events/{event_id}/resend-unknown", response_class=HTMLResponse)
+async def resend_unknown_deliveries(
+    request: Request, event_id: uuid.UUID, session: SessionDep, me: Current
+) -> HTMLResponse:
+    """The board's "send it again" for messages whose fate is unknown."""
+    signed, member = me
+    actor = await _lead_action(request, session, signed, member)
+    if isinstance(actor, HTMLResponse):
+        return actor
+    try:
+        count = await resend_unknown(session, actor, utcnow(), event_id=event_id)
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.detail)}</p>', 422)
+    await session.commit()
+    return HTMLResponse(
+        f'<p role="status">{_words(member.locale)["resent"].format(count=count)}</p>'
+    )
 
 
 def _settings_form(member: Member) -> dict[str, Any]:

@@ -62,6 +62,12 @@ WORDS: dict[str, dict[str, str | Plural]] = {
         "zone_many": "Several places match: {zones}. Type the one you mean.",
         "quiet_bad": "Give both times, and different ones (e.g. 22:00 and 08:00), or neither.",
         "nudged": "A nudge is on its way to everyone who has not answered.",
+        "not_joined": "Never opened the bot: no message reaches them until they do",
+        "invite_not_joined": "Invite them",
+        "invites_made": "Send each their own link; opening it is all they need to do:",
+        "unknown": "Not known whether the last message arrived (a worker stopped mid-send)",
+        "resend_unknown": "Send it again (some may get it twice)",
+        "resent": "Sent again to {count}.",
     },
     "ru": {
         "title": "Мои события",
@@ -119,6 +125,12 @@ WORDS: dict[str, dict[str, str | Plural]] = {
         "zone_many": "Подходит несколько мест: {zones}. Введите нужное.",
         "quiet_bad": "Укажите оба времени, и разные (например 22:00 и 08:00), или ни одного.",
         "nudged": "Напоминание уходит всем, кто ещё не ответил.",
+        "not_joined": "Не открывали бота: сообщения до них не дойдут, пока не откроют",
+        "invite_not_joined": "Пригласить их",
+        "invites_made": "Отправьте каждому его ссылку; достаточно открыть её:",
+        "unknown": "Неизвестно, дошло ли последнее сообщение (обработчик остановился на отправке)",
+        "resend_unknown": "Отправить ещё раз (кто-то может получить дважды)",
+        "resent": "Отправлено ещё раз: {count}.",
     },
 }
 

@@ -55,6 +55,9 @@ BUTTONS = {
 }
 
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+# Our own templates use no globals; without them each render's context is built from the data
+# alone (merging Jinja's default globals into every one of thousands of renders costs).
+_environment.globals.clear()
 
 
 @lru_cache(maxsize=64)

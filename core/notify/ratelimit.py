@@ -292,13 +292,14 @@ class RateLimiter:
         """Seconds left in a pause of this lane (0 if none), as seen at most PAUSE_CHECK_SECONDS
         ago in Redis. Checked just before each send; never raises (Redis down: this process's own
         knowledge)."""
-        pause = self._pauses.setdefault(lane.name, _Pause())
+        pause = self._pauses.get(lane.name) or self._pauses.setdefault(lane.name, _Pause())
         now = time.monotonic()
         if now - pause.checked > PAUSE_CHECK_SECONDS:
             if pause.checking is None:
                 pause.checking = asyncio.ensure_future(self._check(lane.name, pause))
-            await asyncio.shield(pause.checking)
-        return max(0.0, pause.until - time.monotonic())
+                await asyncio.shield(pause.checking)
+            # Others sending meanwhile go on what is known: at most one check is waited for.
+        return max(0.0, pause.until - now)
 
     async def _check(self, lane: str, pause: _Pause) -> None:
         asked = time.monotonic()
