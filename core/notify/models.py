@@ -163,10 +163,12 @@ class DeliveryStatus(StrEnum):
 class Delivery(TenantMixin, Base):
     """One message of one job to one member on one channel: at most one, ever.
 
-    Rows are made ``queued`` for the whole audience at once, then moved to ``sending`` (and
-    committed) a few at a time just before the provider is called. A worker that dies leaves its
-    queued rows for the next attempt of the job, and never sends a ``sending`` row again: a crash
-    can lose the few messages on the wire at that moment, it can never double one.
+    Rows are made ``queued`` a part of the audience at a time, then moved to ``sending`` (and
+    committed) a batch at a time just before the provider is called, and to their outcome right
+    after. A worker that dies leaves its queued rows for the next attempt of the job, and never
+    sends a ``sending`` row again: those become ``unknown`` once the job's lease has run out
+    (core.notify.unheard), and only a lead sends them again. A crash can leave a few messages of
+    unknown fate; it can never double one.
     """
 
     __tablename__ = "deliveries"

@@ -294,11 +294,10 @@ class RateLimiter:
         knowledge)."""
         pause = self._pauses.get(lane.name) or self._pauses.setdefault(lane.name, _Pause())
         now = time.monotonic()
-        if now - pause.checked > PAUSE_CHECK_SECONDS:
-            if pause.checking is None:
-                pause.checking = asyncio.ensure_future(self._check(lane.name, pause))
-                await asyncio.shield(pause.checking)
-            # Others sending meanwhile go on what is known: at most one check is waited for.
+        # One check at a time is waited for; others sending meanwhile go on what is known.
+        if now - pause.checked > PAUSE_CHECK_SECONDS and pause.checking is None:
+            pause.checking = asyncio.ensure_future(self._check(lane.name, pause))
+            await asyncio.shield(pause.checking)
         return max(0.0, pause.until - now)
 
     async def _check(self, lane: str, pause: _Pause) -> None:
