@@ -270,11 +270,7 @@ class _Pipeline:
     ) -> tuple[Outcome, datetime]:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         lane = s.channel.lane
-        if (
-            reservation is not None
-            and reservation.spaced
-            and time.monotonic() - at > LATE_SECONDS
-        ):
+        if reservation is not None and reservation.spaced and time.monotonic() - at > LATE_SECONDS:
             # Stalled past its slot after the batch was taken: it takes a new slot too. Only
             # where slots are spaced out (a low rate); at high rates a batch leaves at once.
             assert self.limiter is not None
