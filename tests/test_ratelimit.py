@@ -42,17 +42,22 @@ async def _worker(emulator: BotApiEmulator, limiter: RateLimiter | None, chats: 
     """What a worker does with a batch: slots for all of it, then each send at its slot."""
     bot = make_bot(TOKEN, emulator.base_url)
     channel = TelegramChannel(bot)
-    delays = [0.0] * len(chats)
+    delays, busy = [0.0] * len(chats), [False] * len(chats)
     if limiter is not None:
-        delays = (await limiter.reserve(channel.lane, [str(c) for c in chats])).delays
+        reservation = await limiter.reserve(channel.lane, [str(c) for c in chats])
+        delays, busy = reservation.delays, reservation.busy
 
-    async def send(chat: int, delay: float) -> str:
+    async def send(chat: int, delay: float, wait_for_chat: bool) -> str:
         await asyncio.sleep(delay)
+        if wait_for_chat:  # no slot was taken: the chat was busy; take one now
+            assert limiter is not None
+            await limiter.acquire(channel.lane, str(chat))
         outcome = await channel.send(str(chat), OutboundMessage(text="Broadcast"), [])
         return outcome.kind.value
 
     try:
-        return list(await asyncio.gather(*(send(c, d) for c, d in zip(chats, delays, strict=True))))
+        sends = (send(c, d, b) for c, d, b in zip(chats, delays, busy, strict=True))
+        return list(await asyncio.gather(*sends))
     finally:
         await bot.session.close()
 
@@ -98,13 +103,16 @@ async def test_a_batch_takes_all_its_slots_in_one_reservation(redis: Redis):
     assert second.delays[0] >= first.delays[-1] + 0.05
 
 
-async def test_a_busy_chat_does_not_hold_up_the_rest_of_its_batch(redis: Redis):
+async def test_a_busy_chat_does_not_hold_up_the_rest_of_its_batch_or_the_bot(redis: Redis):
     limiter = RateLimiter(redis)
     lane = Lane("telegram:1", Limits(per_bot_per_second=100))
     await limiter.reserve(lane, ["5"])  # chat 5 just got a message: its next slot is ~1.25 s away
-    delays = (await limiter.reserve(lane, ["5", "6", "7"])).delays
-    assert delays[0] >= 1.0
-    assert delays[1] < 0.1 and delays[2] < 0.1
+    reservation = await limiter.reserve(lane, ["5", "6", "7"])
+    # Chat 5 gets no slot (it would leave the bot idle for a second): it is told to come back.
+    assert reservation.busy == [True, False, False]
+    assert reservation.delays[0] >= 1.0
+    assert reservation.delays[1] < 0.1 and reservation.delays[2] < 0.1
+    assert (await limiter.reserve(lane, ["8"])).delays[0] < 0.1  # the bot was not held up
 
 
 async def test_a_429_pauses_every_worker_of_the_bot_and_slows_it_down(redis: Redis, redis_url: str):

@@ -43,7 +43,7 @@ HELP_TASK = "vestnik.help_with_job"
 QUEUE = "vestnik:jobs"
 HORIZON_EVERY = timedelta(minutes=1)
 BROKER_CONNECTIONS = 8
-MAX_BOUNCES = 3
+MAX_BOUNCES = 10
 
 
 def build_broker(redis_url: str) -> RedisStreamBroker:

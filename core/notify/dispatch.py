@@ -52,6 +52,7 @@ FIRST_PART = 200
 PART = 2000
 # Batches on their way at once per job; a batch is about half a second of the channel's rate.
 BATCHES_IN_FLIGHT = 4
+QUEUED_AHEAD = 100
 MAX_BATCH = 250
 BATCH_SECONDS = 0.5
 # A crash loses at most the batches on the wire: they are shown as ``unknown``, never resent.
@@ -222,10 +223,38 @@ class _Pipeline:
         groups: dict[tuple[str, float | None], list[_Send]] = {}
         for s in sends:
             groups.setdefault((s.channel.name, s.rate), []).append(s)
+        later: dict[uuid.UUID, float] = {}  # rows whose chat is busy: seconds until it is free
         for (_, rate), group in groups.items():
             reservation = await self._reserve(group, rate)
-            slots = reservation.slots if reservation else [time.monotonic()] * len(group)
-            planned += [(s, at, reservation) for s, at in zip(group, slots, strict=True)]
+            if reservation is None:
+                planned += [(s, time.monotonic(), None) for s in group]
+                continue
+            for i, s in enumerate(group):
+                if reservation.busy[i]:
+                    later[s.delivery_id] = reservation.delays[i]
+                else:
+                    planned.append((s, reservation.slots[i], reservation))
+        if not later:
+            return await self._send_planned(sends, planned, mark, late)
+        # Their chats are busy (their own limit): they take slots once the chats are free, left
+        # untouched meanwhile (another worker may be sending them).
+        waiting = [s for s in sends if s.delivery_id in later]
+        rest = asyncio.create_task(self._after(max(later.values()), waiting, mark, late))
+        ready = [s for s in sends if s.delivery_id not in later]
+        try:
+            sent = await self._send_planned(ready, planned, mark, late) if ready else False
+        except BaseException:
+            rest.cancel()
+            raise
+        return await rest or sent
+
+    async def _send_planned(
+        self,
+        sends: Sequence[_Send],
+        planned: list[tuple[_Send, float, Reservation | None]],
+        mark: Mark,
+        late: int,
+    ) -> bool:
         first = min(at for _, at, _ in planned)
         await asyncio.sleep(max(0.0, first - time.monotonic()))
         stalled = time.monotonic() - first > LATE_SECONDS
@@ -243,6 +272,10 @@ class _Pipeline:
         results = await asyncio.gather(*(self._deliver(s, at, r) for s, at, r in mine_planned))
         await self._record([s for s, _, _ in mine_planned], results)
         return True
+
+    async def _after(self, seconds: float, sends: list[_Send], mark: Mark, late: int) -> bool:
+        await asyncio.sleep(seconds)
+        return await self.run_batch(sends, mark, late)
 
     async def _reserve(self, group: list[_Send], rate: float | None) -> Reservation | None:
         channel = group[0].channel
@@ -275,9 +308,12 @@ class _Pipeline:
             # where slots are spaced out (a low rate); at high rates a batch leaves at once.
             assert self.limiter is not None
             workspace = (s.job.workspace_id, s.rate) if s.rate is not None else None
-            again = await self.limiter.reserve(lane, [_address(s.channel, s.member)], workspace)
-            reservation = again
-            await asyncio.sleep(max(0.0, again.slots[0] - time.monotonic()))
+            while True:
+                chat = [_address(s.channel, s.member)]
+                reservation = await self.limiter.reserve(lane, chat, workspace)
+                await asyncio.sleep(max(0.0, reservation.slots[0] - time.monotonic()))
+                if not reservation.busy[0]:
+                    break
         if self.limiter is not None and reservation is not None:
             held = await self.limiter.held(lane)
             if held > 0 or not self.limiter.still_valid(lane, reservation):
@@ -425,7 +461,9 @@ async def dispatch_job(
         queued = Delivery.status == DeliveryStatus.queued.value
         return await _hand_over(session, ids, now(), queued, still_claimed)
 
-    queue: asyncio.Queue[list[_Send] | None] = asyncio.Queue(maxsize=BATCHES_IN_FLIGHT)
+    # The audience is written well ahead of the sending (up to QUEUED_AHEAD batches), so helpers
+    # taking rows from the far end of the job meet this worker only near the end.
+    queue: asyncio.Queue[list[_Send] | None] = asyncio.Queue(maxsize=QUEUED_AHEAD)
     refused = asyncio.Event()  # the job was cancelled: the event moved, or was deleted
     # A job whose lease ran out while this worker was still on it (a slow machine) is handed to
     # another worker; the rows are shared safely (each is taken by one guarded UPDATE), and once
@@ -591,7 +629,9 @@ async def help_with_job(
                         Delivery.status == DeliveryStatus.queued.value,
                         Delivery.channel.in_(list(by_name)),
                     )
-                    .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+                    # The owner sends in the order it wrote (part by part, by member): from
+                    # the other end, the two meet only when the job is almost done.
+                    .order_by(Delivery.created_at.desc(), Delivery.member_id.desc())
                     .limit(size)
                 )
             )

@@ -49,9 +49,10 @@ end
 
 # Reserves one slot per message, in every limit at once. KEYS: pause, adapt, bot, workspace, then
 # one per chat. ARGV: bot interval (µs, 0 = none), workspace interval (µs, 0 = none), quiet and
-# doubling (µs), then one interval per chat (µs, 0 = none). Messages to chats that are free soonest
-# get the earliest slots, so one busy chat does not hold up the batch. Returns Redis's now, the
-# pause end, the rate factor ×1e6, then each message's slot as µs from now.
+# doubling (µs), then one interval per chat (µs, 0 = none), then how long a message may wait for
+# its chat (µs). Messages to chats that are free soonest get the earliest slots, so one busy chat
+# does not hold up the batch. Returns Redis's now, the pause end, the rate factor ×1e6, then each
+# message's slot as µs from now, or minus the µs until its chat is free if that is too long.
 _RESERVE = (
     _FACTOR
     + """
@@ -80,18 +81,26 @@ table.sort(order, function(a, b)
 end)
 local slots = {}
 local seen = {}
+local hold = tonumber(ARGV[5 + n])
 for _, i in ipairs(order) do
   local key = KEYS[4 + i]
   local ctat = seen[key] or chat_tat[i]
-  local s = math.max(start, bot_tat, ws_tat, ctat)
-  bot_tat = s + bot_interval
-  if ws_interval > 0 then ws_tat = s + ws_interval end
-  local ci = tonumber(ARGV[4 + i])
-  if ci > 0 then
-    seen[key] = s + ci
-    redis.call('SET', key, s + ci, 'PX', math.ceil((s + ci - now) / 1000) + 1000)
+  local free = math.max(start, bot_tat, ws_tat)
+  if ctat > free + hold then
+    -- The chat is busy well past the bot's next slot: no slot now (taking one would leave the
+    -- bot idle until then); the message comes back when the chat is free.
+    slots[i] = -(ctat - now)
+  else
+    local s = math.max(free, ctat)
+    bot_tat = s + bot_interval
+    if ws_interval > 0 then ws_tat = s + ws_interval end
+    local ci = tonumber(ARGV[4 + i])
+    if ci > 0 then
+      seen[key] = s + ci
+      redis.call('SET', key, s + ci, 'PX', math.ceil((s + ci - now) / 1000) + 1000)
+    end
+    slots[i] = s - now
   end
-  slots[i] = s - now
 end
 if tonumber(ARGV[1]) > 0 then
   redis.call('SET', KEYS[3], bot_tat, 'PX', math.ceil((bot_tat - now) / 1000) + 1000)
@@ -135,6 +144,8 @@ return pause
 # evenly spaced (a busy worker, the network), so a chat's slots are kept this much further apart.
 # A quarter of a second costs nothing at one message a second and avoids 429s from jitter.
 CHAT_MARGIN_SECONDS = 0.25
+# A message whose chat is not free until this long after the bot's next slot takes no slot now.
+CHAT_HOLD_SECONDS = 0.5
 # For the same reason the bot's own rate is planned a little under its limit: several workers'
 # messages planned 1/rate apart can arrive bunched, and a second counted at arrival must still
 # hold no more than the limit.
@@ -164,6 +175,8 @@ class Reservation:
     slots: list[float]  # the same slots as time.monotonic() instants of this process
     factor: float  # the bot's current share of its limit (1.0 unless a 429 slowed it)
     epoch: int  # pauses this process had learned of when the slots were taken
+    # Per message: no slot was taken, its chat is busy until ``delays[i]`` from now (send later).
+    busy: list[bool] = field(default_factory=list)
 
     @property
     def spaced(self) -> bool:
@@ -237,6 +250,7 @@ class RateLimiter:
         ws = _us(1.0 / workspace[1]) if workspace else 0
         args = [bot, ws, _us(self.quiet), _us(self.doubling)]
         args += [self._chat_interval(limits, chat) for chat in chats]
+        args.append(_us(CHAT_HOLD_SECONDS))
         keys = [pause_key, adapt_key, bot_key, ws_key]
         keys += [f"{self.prefix}:chat:{lane.name}:{chat}" for chat in chats]
         known = self._pauses.setdefault(lane.name, _Pause())
@@ -253,9 +267,10 @@ class RateLimiter:
         if pause > now:
             self._learn(lane.name, redis_now + (pause - now) / 1_000_000)
             epoch = known.epoch
-        delays = [slot / 1_000_000 for slot in answer[3:]]
+        delays = [abs(slot) / 1_000_000 for slot in answer[3:]]
+        busy = [slot < 0 for slot in answer[3:]]
         slots = [redis_now + d for d in delays]
-        return Reservation(delays, slots, factor / 1_000_000, epoch)
+        return Reservation(delays, slots, factor / 1_000_000, epoch, busy)
 
     def _sync(self, redis_time: float, asked: float, read: float, rtt: float) -> None:
         # A sample's error is at most half its round trip; older samples count a little worse
@@ -324,8 +339,11 @@ class RateLimiter:
 
     async def acquire(self, lane: Lane, chat: str) -> None:
         """Wait for one slot (a single message outside a batch: a chat announcement)."""
-        (slot,) = (await self.reserve(lane, [chat])).slots
-        await asyncio.sleep(max(0.0, slot - time.monotonic()))
+        while True:
+            reservation = await self.reserve(lane, [chat])
+            await asyncio.sleep(max(0.0, reservation.slots[0] - time.monotonic()))
+            if not reservation.busy[0]:
+                return
 
 
 def redis_pool(url: str, max_connections: int, timeout: float = 30.0) -> Redis:
