@@ -397,6 +397,7 @@ async def test_four_workers_share_one_broadcast_and_keep_the_bots_rate_between_t
     await _until(lambda: len(emulator.messages) >= 400, seconds=180)
     await asyncio.sleep(2)
     assert _per_chat(emulator) == {8000 + i: 1 for i in range(400)}
+
     # More than one process sent (the others helped with the big job)...
     def senders() -> int:  # workers that logged what they sent (once their part is done)
         logs = [p.read_text() for p in sorted(tmp_path.glob("worker-*.log"))]
