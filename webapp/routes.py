@@ -275,12 +275,10 @@ async def nudge(
 ) -> HTMLResponse:
     """The board's "nudge the silent now" (leads only; roles are checked in core)."""
     signed, member = me
-    if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
-        return HTMLResponse("the page is stale; reload it", status_code=403)
+    actor = await _lead_action(request, session, signed, member)
+    if isinstance(actor, HTMLResponse):
+        return actor
     words = _words(member.locale)
-    if not await leads_of(session, member):
-        return HTMLResponse(Texts(member.locale)("lead_only"), status_code=403)
-    actor = Actor(member.workspace_id, BuiltinRole.lead, label=f"{member.name} (Mini App)")
     try:
         await nudge_now(session, actor, event_id, recurrence_id_of(occurrence))
     except DomainError as exc:

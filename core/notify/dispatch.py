@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Exists, Select, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events.models import Answer, Confirmation
@@ -453,13 +453,7 @@ async def dispatch_job(
     pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, keeper)
     by_name = {c.name: c for c in channels}
     rate = workspace.rate_per_second
-    still_claimed = (
-        select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
-    )
-
-    async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        queued = Delivery.status == DeliveryStatus.queued.value
-        return await _hand_over(session, ids, now(), queued, still_claimed)
+    mark = _take_queued(_still_claimed(job.id), now)
 
     # The audience is written well ahead of the sending (up to QUEUED_AHEAD batches), so helpers
     # taking rows from the far end of the job meet this worker only near the end.
@@ -608,13 +602,8 @@ async def help_with_job(
         sessions, secret, now, channels, limiter, report, _Lease(sessions, None, now, DEFAULT_LEASE)
     )
     by_name = {c.name: c for c in channels}
-    still_claimed = (
-        select(Job.id).where(Job.id == job.id, Job.status == JobStatus.claimed.value).exists()
-    )
-
-    async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        queued = Delivery.status == DeliveryStatus.queued.value
-        return await _hand_over(session, ids, now(), queued, still_claimed)
+    still_claimed = _still_claimed(job.id)
+    mark = _take_queued(still_claimed, now)
 
     size = min(_batch_size(c, workspace.rate_per_second) for c in channels)
     idle_since: float | None = None
@@ -760,6 +749,21 @@ async def _insert(
         if status in (DeliveryStatus.deferred.value, DeliveryStatus.unreachable.value):
             report.count(status)
     return made
+
+
+def _still_claimed(job_id: uuid.UUID) -> Exists:
+    return select(Job.id).where(Job.id == job_id, Job.status == JobStatus.claimed.value).exists()
+
+
+def _take_queued(still_claimed: Exists, now: Callable[[], datetime]) -> Mark:
+    """Take a job's queued rows as ``sending``, while the job is still claimed (not cancelled,
+    not finished by another worker)."""
+
+    async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        queued = Delivery.status == DeliveryStatus.queued.value
+        return await _hand_over(session, ids, now(), queued, still_claimed)
+
+    return mark
 
 
 async def _hand_over(
