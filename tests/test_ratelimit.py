@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from bot.emulator import BotApiEmulator
 from core.notify.channels import OutcomeKind
 from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import BOT_SHARE, SLOWDOWN, Lane, Limits, RateLimiter
+from core.notify.ratelimit import SLOWDOWN, Lane, Limits, RateLimiter, planned_rate
 from worker.channels import TelegramChannel, make_bot
 
 TOKEN = "424242:TEST"
@@ -92,12 +92,19 @@ async def test_one_chat_gets_at_most_one_message_a_second(emulator: BotApiEmulat
     assert emulator.rejected_429 == 0
 
 
+def test_the_bot_is_planned_under_its_limit_with_room_for_late_arrivals():
+    assert planned_rate(1000) == 950  # 5% of the limit
+    assert planned_rate(30) == 28  # at least two messages a second
+    assert planned_rate(20) == 18
+    assert planned_rate(3) == 1.5  # never under half
+
+
 async def test_a_batch_takes_all_its_slots_in_one_reservation(redis: Redis):
     limiter = RateLimiter(redis)
     lane = Lane("telegram:1", Limits(per_bot_per_second=10))
     first = await limiter.reserve(lane, [str(c) for c in range(1, 11)])
     gaps = [b - a for a, b in itertools.pairwise(first.delays)]
-    assert all(gap == pytest.approx(1 / (10 * BOT_SHARE), abs=0.001) for gap in gaps)
+    assert all(gap == pytest.approx(1 / planned_rate(10), abs=0.001) for gap in gaps)
     # The next batch, from any worker, queues behind the first one's slots.
     second = await limiter.reserve(lane, ["11"])
     assert second.delays[0] >= first.delays[-1] + 0.05
@@ -131,7 +138,7 @@ async def test_a_429_pauses_every_worker_of_the_bot_and_slows_it_down(redis: Red
         after = await there.reserve(LANE, ["2", "3", "4"])
         assert after.delays[0] > 2.0
         assert after.factor == pytest.approx(SLOWDOWN)
-        spacing = 1 / (30 * BOT_SHARE * SLOWDOWN)  # planned a little under the limit
+        spacing = 1 / (planned_rate(30) * SLOWDOWN)  # planned a little under the limit
         assert after.delays[2] - after.delays[1] == pytest.approx(spacing, rel=0.01)
         assert there.still_valid(LANE, after)
     finally:

@@ -146,10 +146,18 @@ return pause
 CHAT_MARGIN_SECONDS = 0.25
 # A message whose chat is not free until this long after the bot's next slot takes no slot now.
 CHAT_HOLD_SECONDS = 0.5
-# For the same reason the bot's own rate is planned a little under its limit: several workers'
+# Telegram counts the bot's messages where they arrive too, so its rate is planned a little under
+# its limit: several workers'
 # messages planned 1/rate apart can arrive bunched, and a second counted at arrival must still
-# hold no more than the limit.
+# hold no more than the limit. The slack is 5% of the limit, and never under two messages a
+# second (at 20/s, 5% is one message: a single late one would tip that second over).
 BOT_SHARE = 0.95
+MIN_SLACK_PER_SECOND = 2.0
+
+
+def planned_rate(limit: float) -> float:
+    """The messages a second the bot is planned at, for a limit of ``limit``."""
+    return min(limit * BOT_SHARE, max(limit - MIN_SLACK_PER_SECOND, limit / 2))
 
 
 @dataclass(frozen=True)
@@ -246,7 +254,7 @@ class RateLimiter:
         pause_key, adapt_key, bot_key = self._keys(lane.name)
         ws_key = f"{self.prefix}:workspace:{workspace[0]}" if workspace else f"{self.prefix}:-"
         limits = lane.limits
-        bot = _us(1.0 / (limits.per_bot_per_second * BOT_SHARE)) if limits.per_bot_per_second else 0
+        bot = _us(1.0 / planned_rate(limits.per_bot_per_second)) if limits.per_bot_per_second else 0
         ws = _us(1.0 / workspace[1]) if workspace else 0
         args = [bot, ws, _us(self.quiet), _us(self.doubling)]
         args += [self._chat_interval(limits, chat) for chat in chats]
