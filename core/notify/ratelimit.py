@@ -147,9 +147,8 @@ CHAT_MARGIN_SECONDS = 0.25
 # A message whose chat is not free until this long after the bot's next slot takes no slot now.
 CHAT_HOLD_SECONDS = 0.5
 # Telegram counts the bot's messages where they arrive too, so its rate is planned a little under
-# its limit: several workers'
-# messages planned 1/rate apart can arrive bunched, and a second counted at arrival must still
-# hold no more than the limit. The slack is 5% of the limit, and never under two messages a
+# its limit: several workers' messages planned 1/rate apart can arrive bunched, and a second
+# counted at arrival must still hold no more than the limit. The slack is 5% of the limit, and never under two messages a
 # second (at 20/s, 5% is one message: a single late one would tip that second over).
 BOT_SHARE = 0.95
 MIN_SLACK_PER_SECOND = 2.0
