@@ -38,7 +38,7 @@ from api.routes import (
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
-from core.notify.operations import operator_figures
+from core.insights.metrics import operator_figures
 from core.settings import Settings, get_settings
 from webapp import admin as webapp_admin
 from webapp import compose as webapp_compose

@@ -1,4 +1,4 @@
-"""Prometheus ``/metrics``: queue depth, deliveries by outcome, lateness (core.notify.operations)."""
+"""Prometheus ``/metrics``: queue depth, deliveries by outcome, lateness (core.insights.metrics)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from core.notify.operations import OperatorFigures
+from core.insights.metrics import OperatorFigures
 
 
 class _Figures(Collector):

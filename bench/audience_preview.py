@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, preview_audience
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres
 from core.migrate import upgrade
-from core.notify.audience import AudienceRule, preview_audience
 from core.teams.models import Group, Member, MemberGroup, MemberTag, Tag
 from core.teams.permissions import system_actor
 from core.teams.workspaces import create_workspace

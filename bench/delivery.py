@@ -47,16 +47,16 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.emulator import BotApiEmulator
+from core.audience.rule import AudienceRule
 from core.db import async_url, make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.events.schemas import EventCreate
 from core.events.service import create_event
 from core.migrate import upgrade
-from core.notify.audience import AudienceRule
 from core.teams.models import Group, Member, MemberGroup
 from core.teams.permissions import system_actor
 from core.teams.workspaces import create_workspace
+from emulators.telegram import BotApiEmulator
 from worker.channels import make_bot
 
 TOKEN = "123456:BENCH"

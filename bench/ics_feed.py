@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.calendar.feed import Feed, build_feed, clear_caches, feed_body, fingerprint, load_feed
-from core.calendar.models import FeedKind
+from core.audience.rule import AudienceRule
+from core.calendar.feed import build_feed, clear_caches, feed_body, fingerprint, load_feed
+from core.calendar.models import Feed, FeedKind
 from core.calendar.tokens import open_feed_token, rotate_feed
 from core.calendar.vevents import FeedBuilder
 from core.calendar.zones import vtimezone
@@ -32,7 +33,6 @@ from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres
 from core.events.models import Confirmation, Event, EventOverride
 from core.migrate import upgrade
-from core.notify.audience import AudienceRule
 from core.teams.models import Member
 from core.teams.permissions import system_actor
 from core.teams.workspaces import create_workspace

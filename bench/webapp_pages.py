@@ -26,12 +26,12 @@ from pydantic import SecretStr
 from sqlalchemy import insert
 
 from api.app import create_app
+from core.audience.rule import AudienceRule
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.events.schemas import EventCreate
 from core.events.service import create_event
 from core.migrate import upgrade
-from core.notify.audience import AudienceRule
 from core.settings import Settings
 from core.teams.models import BuiltinRole, Group, Member, MemberGroup, MemberRole
 from core.teams.permissions import system_actor

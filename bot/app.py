@@ -26,10 +26,9 @@ from bot import (
 )
 from bot.context import PersonMiddleware
 from core.db import make_engine, make_sessionmaker
-from core.notify.channels import Channel
+from core.delivery.channels import Channel
 from core.settings import Settings
-from worker.channels import TelegramChannel, make_bot
-from worker.mail import EmailChannel
+from worker.channels import build_channels, make_bot
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +78,9 @@ def build_dispatcher(
 
 
 def channels_for(settings: Settings, bot: Bot) -> list[Channel]:
-    """The channels the worker uses, so the bot can tell whether a member is still reachable."""
-    channels: list[Channel] = [TelegramChannel(bot)]
-    if settings.smtp_host is not None:
-        channels.append(EmailChannel(settings))
-    return channels
+    """The worker's channels (one registry), over this process's bot: the bot uses them to tell
+    whether a member is still reachable."""
+    return build_channels(settings, bot)[0]
 
 
 async def set_commands(bot: Bot, public_url: str) -> None:

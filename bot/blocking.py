@@ -11,7 +11,7 @@ from aiogram.types import ChatMemberUpdated
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.notify.channels import Channel
+from core.delivery.channels import Channel
 from core.teams.models import Member
 from core.teams.self_service import blocked_the_bot, came_back
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.edits import answer_press, edit_text
 from bot.texts import Texts
 from core.clock import utcnow
-from core.notify.callbacks import CHAT_VERSION
+from core.delivery.answer_buttons import CHAT_VERSION
 from core.notify.chat_posts import (
     ChatAnswerVerdict,
     LinkVerdict,

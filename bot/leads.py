@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.edits import edit_text, remove_buttons
 from bot.texts import Texts
+from core.audience.rule import AudienceRule, audience_query
 from core.clock import utcnow
 from core.errors import DomainError
 from core.events.agenda import next_matching
 from core.events.confirmations import tally
-from core.notify.audience import AudienceRule, audience_query
 from core.notify.broadcasts import BroadcastCreate, create_broadcast
 from core.notify.messages import format_when
 from core.teams.models import BuiltinRole, Group, Member, MemberStatus, Tag

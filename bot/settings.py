@@ -13,7 +13,7 @@ from bot.edits import edit_text
 from bot.joining import Setup
 from bot.texts import Texts
 from core.clock import utcnow
-from core.notify.reachability import channel_muted, set_channel_muted
+from core.delivery.reachability import channel_muted, set_channel_muted
 from core.teams.models import Member, TimeOfDay
 from core.teams.self_service import (
     parse_quiet_hours,

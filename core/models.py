@@ -3,15 +3,9 @@
 from core.audit import AuditEntry
 from core.calendar.models import FeedToken
 from core.db import Base
+from core.delivery.models import Delivery, DeliveryTally, Job, SendSecond
 from core.events.models import Confirmation, Event, EventOverride
-from core.notify.models import (
-    Delivery,
-    DeliveryTally,
-    IdempotencyKey,
-    Job,
-    MessageTemplate,
-    SendSecond,
-)
+from core.notify.models import IdempotencyKey, MessageTemplate
 from core.teams.models import (
     ApiToken,
     Group,

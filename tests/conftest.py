@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
-from bot.emulator import BotApiEmulator
+from core import kinds
 from core.clock import use_clock
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -29,8 +29,12 @@ from core.migrate import upgrade
 from core.models import Base
 from core.settings import Settings
 from core.teams.workspaces import create_workspace
+from emulators.telegram import BotApiEmulator
 from tests.factories import EMULATORS
 from worker.channels import TelegramChannel, make_bot
+
+# The test process dispatches jobs itself, as a worker does: the same wiring.
+kinds.install()
 
 # Fixtures shared by the Mini App tests (the app served in-process, signed in through Telegram).
 pytest_plugins = ["tests.webapp_helpers"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from bot.emulator import BotApiEmulator
+from emulators.telegram import BotApiEmulator
 
 # The Bot API emulators of the running test (the conftest fixture registers its own). A bot cannot
 # write first, so a member made with a Telegram account has opened the bot (pressed Start) in

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from bot.app import run_bot
-from bot.emulator import BotApiEmulator, Message
 from core.clock import utcnow
 from core.db import make_sessionmaker
-from core.notify.models import ChannelBlock
+from core.delivery.models import ChannelBlock
 from core.settings import Settings
 from core.teams.models import Invite
+from emulators.telegram import BotApiEmulator, Message
 from tests.conftest import Workspace, free_port
 from tests.factories import group, member, ok, tag
 from tests.test_dispatch import KEY, run_due

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import run_bot
-from bot.emulator import BotApiEmulator
 from core.db import make_sessionmaker
 from core.notify.answers import ButtonVerdict, record_button_answer
 from core.settings import Settings
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import member, ok
 from tests.test_dispatch import KEY, run_due

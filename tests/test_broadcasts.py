@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok
 from tests.test_dispatch import run_due

@@ -403,9 +403,9 @@ async def test_feeds_are_sealed_between_workspaces(acme: Workspace, globex: Work
 
 
 async def test_a_thousand_events_in_one_feed(acme: Workspace, public, session):
+    from core.audience.rule import AudienceRule
     from core.events.schemas import EventCreate
     from core.events.service import create_event as create
-    from core.notify.audience import AudienceRule
     from core.teams.models import BuiltinRole
     from core.teams.permissions import Actor
 

@@ -12,15 +12,15 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
 from core.db import make_sessionmaker
+from core.delivery.answer_buttons import decode_answer
+from core.delivery.dispatch import MAX_ATTEMPTS, dispatch_job, retry_deferred
+from core.delivery.jobs import claim_due_jobs
+from core.delivery.models import Delivery, Job, JobStatus
+from core.delivery.ratelimit import RateLimiter
 from core.events.models import Answer
-from core.notify.callbacks import decode_answer
-from core.notify.dispatch import MAX_ATTEMPTS, dispatch_job, retry_deferred
-from core.notify.models import Delivery, Job, JobStatus
-from core.notify.ratelimit import RateLimiter
-from core.notify.scheduler import claim_due_jobs
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, tag
 from worker.channels import TelegramChannel
@@ -154,7 +154,7 @@ async def test_confirmation_request_buttons_are_signed_and_nudges_go_to_the_sile
     buttons = request.reply_markup["inline_keyboard"][0]
     assert [b["text"] for b in buttons] == ["Going", "Not going", "Maybe"]
     pressed = decode_answer(KEY, buttons[0]["callback_data"])
-    assert pressed is not None and pressed.answer is Answer.going
+    assert pressed is not None and pressed.answer == Answer.going
     assert decode_answer(b"another key", buttons[0]["callback_data"]) is None
 
     await ok(

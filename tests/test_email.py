@@ -17,15 +17,15 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.db import make_sessionmaker
+from core.delivery.answer_buttons import LINK_VERSION, decode_answer, encode_answer
+from core.delivery.channels import Channel
+from core.delivery.dispatch import dispatch_job, retry_deferred
+from core.delivery.jobs import claim_due_jobs
+from core.delivery.models import ChannelBlock, Delivery
 from core.events.models import Answer
-from core.notify.callbacks import LINK_VERSION, decode_answer, encode_answer
-from core.notify.channels import Channel
-from core.notify.dispatch import dispatch_job, retry_deferred
-from core.notify.models import ChannelBlock, Delivery
-from core.notify.scheduler import claim_due_jobs
 from core.settings import Settings
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace, free_port
 from tests.factories import member, ok
 from worker.channels import TelegramChannel

@@ -15,15 +15,15 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from api.app import create_app
-from bot.emulator import BotApiEmulator
 from core.db import make_engine, make_sessionmaker
+from core.delivery.deliveries import LEFT_SENDING
+from core.delivery.dispatch import BATCHES_IN_FLIGHT
+from core.delivery.models import Delivery
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
-from core.notify.dispatch import BATCHES_IN_FLIGHT
-from core.notify.models import Delivery
-from core.notify.unheard import LEFT_SENDING
 from core.settings import Settings
 from core.teams.workspaces import create_workspace
+from emulators.telegram import BotApiEmulator
 from tests.conftest import MovableClock, Workspace, child_env, vestnik_command
 from tests.factories import group, member, ok
 

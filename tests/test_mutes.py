@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
 from tests.test_dispatch import run_due

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
+from emulators.telegram import BotApiEmulator
 from tests.conftest import ClientFor, Workspace
 from tests.factories import fields_of, member, ok
 from tests.test_dispatch import run_due

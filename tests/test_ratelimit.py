@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from bot.emulator import BotApiEmulator
-from core.notify.channels import OutcomeKind
-from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import SLOWDOWN, Lane, Limits, RateLimiter, planned_rate
+from core.delivery.channels import OutboundMessage, OutcomeKind
+from core.delivery.ratelimit import SLOWDOWN, Lane, Limits, RateLimiter, planned_rate
+from emulators.telegram import BotApiEmulator
 from worker.channels import TelegramChannel, make_bot
 
 TOKEN = "424242:TEST"

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import utcnow
 from core.db import make_sessionmaker
-from core.notify.models import Job, JobStatus
-from core.notify.scheduler import claim_due_jobs, extend_horizons, finish_job
+from core.delivery.jobs import claim_due_jobs, finish_job
+from core.delivery.models import Job, JobStatus
+from core.notify.planning import extend_horizons
 from tests.conftest import Workspace
 from tests.factories import ok
 

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
 from core.db import make_sessionmaker
-from core.notify.dispatch import retry_deferred
+from core.delivery.dispatch import retry_deferred
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok, tag
 from tests.test_dispatch import KEY, Clock, run_due

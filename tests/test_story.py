@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator, Message
 from core.db import make_sessionmaker
-from core.notify.dispatch import retry_deferred
+from core.delivery.dispatch import retry_deferred
+from emulators.telegram import BotApiEmulator, Message
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
 from tests.test_bot_answers import bot_running  # noqa: F401 (fixture)

@@ -9,12 +9,12 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
 from core.db import make_sessionmaker
-from core.notify.dispatch import retry_deferred
-from core.notify.models import Delivery
-from core.notify.unheard import LEFT_SENDING, settle_limbo
+from core.delivery.deliveries import LEFT_SENDING, mark_unknown
+from core.delivery.dispatch import retry_deferred
+from core.delivery.models import Delivery
+from emulators.telegram import BotApiEmulator
 from tests.conftest import ClientFor, Workspace
 from tests.factories import member, ok, role_id
 from tests.test_dispatch import KEY, Clock, run_due
@@ -116,8 +116,8 @@ async def test_messages_left_on_the_wire_become_unknown_and_a_lead_can_resend_th
         await session.commit()
     lease = timedelta(minutes=5)
     async with sessions() as session:
-        assert await settle_limbo(session, now + lease - timedelta(seconds=1), lease) == 0
-        assert await settle_limbo(session, now + lease + timedelta(seconds=1), lease) == 2
+        assert await mark_unknown(session, now + lease - timedelta(seconds=1), lease) == 0
+        assert await mark_unknown(session, now + lease + timedelta(seconds=1), lease) == 2
         await session.commit()
 
     stats = await ok(acme.client.get(f"/broadcasts/{broadcast['id']}/stats"))

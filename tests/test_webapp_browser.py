@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
 from core.settings import Settings
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace, serving
 from tests.factories import group, member, ok, tag
 from tests.test_dispatch import run_due

@@ -10,8 +10,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.emulator import BotApiEmulator
 from core.clock import utcnow
+from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import member, ok, role_id
 from tests.test_dispatch import run_due

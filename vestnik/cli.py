@@ -285,7 +285,7 @@ async def _bot(settings: Settings, ready_file: Path | None, after: Path | None) 
 
 
 async def _emulator(host: str, port: int) -> int:
-    from bot.emulator import serve
+    from emulators.telegram import serve
 
     await serve(host, port, _stop_on_signals())
     return 0

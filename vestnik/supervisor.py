@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from bot.emulator import BOT_USER
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
 from core.secrets import emulator_token
 from core.settings import Settings
 from core.teams.models import Workspace
+from emulators.telegram import BOT_USER
 from vestnik.errors import StartupError
 
 EMULATOR_BOT_USERNAME = str(BOT_USER["username"])

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
+from core.audience.rule import AudienceRule
 from core.clock import utcnow
 from core.errors import DomainError, Invalid, NotFound
 from core.events.agenda import AgendaItem
@@ -29,7 +30,6 @@ from core.events.repeat import (
 )
 from core.events.schemas import EventCreate, EventOut, EventUpdate
 from core.events.service import create_event, delete_event, get_event, update_event
-from core.notify.audience import AudienceRule
 from core.teams.models import Workspace
 from core.timezones import find_timezones
 from webapp.console import Console, LeadConsole, field_errors, undo

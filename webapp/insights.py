@@ -1,6 +1,6 @@
 """The lead's statistics page (SVG charts, recent broadcasts and events, CSV downloads), a
 member's timeline ("what did we send to this person?") and the audit log. Figures come from
-core.notify.statistics, the same the API serves."""
+core.insights.statistics, the same the API serves."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from api.deps import SessionDep
 from api.routes.statistics import csv_response
 from core.audit import audit_log
 from core.errors import NotFound
-from core.notify.broadcasts import recent_broadcasts
-from core.notify.exports import days_csv, deliveries_csv
-from core.notify.messages import format_when
-from core.notify.statistics import (
+from core.insights.exports import days_csv, deliveries_csv
+from core.insights.statistics import (
     broadcast_stats,
     delivery_rows,
     event_stats,
     recent_events,
     workspace_stats,
 )
-from core.notify.timeline import member_timeline
+from core.insights.timeline import member_timeline
+from core.notify.broadcasts import recent_broadcasts
+from core.notify.messages import format_when
 from webapp.charts import bars, line
 from webapp.console import Console, LeadConsole
 from webapp.routes import _page

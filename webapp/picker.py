@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
+from core.audience.rule import AudienceRule, preview_audience
 from core.errors import DomainError
 from core.filters import contains
-from core.notify.audience import AudienceRule, preview_audience
 from core.teams.models import Group, Member, Role, Tag
 from webapp.console import LeadConsole
 from webapp.routes import _page

@@ -25,17 +25,18 @@ from taskiq.kicker import AsyncKicker
 from taskiq.receiver import Receiver
 from taskiq_redis import RedisStreamBroker
 
+from core import kinds
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
-from core.notify.channels import Channel
-from core.notify.dispatch import BATCHES_IN_FLIGHT, dispatch_job, help_with_job, retry_deferred
-from core.notify.ratelimit import Limits, RateLimiter, redis_pool
-from core.notify.scheduler import claim_due_jobs, extend_horizons
-from core.notify.unheard import settle_limbo
+from core.delivery.deliveries import mark_unknown
+from core.delivery.dispatch import BATCHES_IN_FLIGHT, dispatch_job, help_with_job, retry_deferred
+from core.delivery.jobs import claim_due_jobs
+from core.delivery.ratelimit import RateLimiter, redis_pool
+from core.notify.planning import extend_horizons
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from aiogram import Bot
+    pass
 
 log = logging.getLogger(__name__)
 TASK = "vestnik.dispatch_job"
@@ -70,35 +71,6 @@ def owner_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def build_channels(settings: Settings) -> tuple[list[Channel], list[Bot]]:
-    """The channels this deployment sends through, in order of preference (a member gets each
-    message on the first one that reaches them), and the bots to close at exit."""
-    # Imported here: the scheduler shares this module but sends nothing, and aiogram takes seconds
-    # to import.
-    from worker.channels import LogChannel, TelegramChannel, make_bot
-    from worker.mail import EmailChannel
-
-    channels: list[Channel] = []
-    bots: list[Bot] = []
-    if settings.telegram_token is not None:
-        bot = make_bot(settings.telegram_token.get_secret_value(), str(settings.telegram_api_url))
-        limits = Limits(
-            per_bot_per_second=settings.telegram_rate_per_second,
-            per_chat_per_second=settings.telegram_chat_rate_per_second,
-            per_group_per_minute=settings.telegram_group_rate_per_minute,
-        )
-        channels.append(TelegramChannel(bot, limits))
-        bots.append(bot)
-    if settings.smtp_host is not None:
-        channels.append(EmailChannel(settings))
-    if not channels:
-        log.warning(
-            "neither VESTNIK_TELEGRAM_TOKEN nor VESTNIK_SMTP_HOST is set: messages go to the log only"
-        )
-        channels.append(LogChannel())
-    return channels, bots
-
-
 async def run_worker(
     settings: Settings,
     redis_url: str,
@@ -107,9 +79,14 @@ async def run_worker(
     ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
+    kinds.install()
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     redis = redis_pool(redis_url, settings.redis_max_connections or redis_connections(settings))
+    # Imported here: the scheduler shares this module but sends nothing, and aiogram takes
+    # seconds to import.
+    from worker.channels import build_channels
+
     channels, closables = build_channels(settings)
     limiter = RateLimiter(redis)
     secret = settings.signing_key
@@ -247,7 +224,7 @@ async def run_scheduler(
                         next_horizon = utcnow() + HORIZON_EVERY
                     jobs = await claim_due_jobs(session, owner, utcnow(), lease=lease)
                     await session.commit()
-                    if await settle_limbo(session, utcnow(), lease):
+                    if await mark_unknown(session, utcnow(), lease):
                         await session.commit()
                 for job in jobs:
                     await kicker.kiq(str(job.id))

@@ -1,4 +1,8 @@
-"""Channel implementations: Telegram through aiogram, and a log channel for development."""
+"""The channel registry: Telegram through aiogram, email, and a log channel for development.
+
+``build_channels`` is the one place the list of channels is made, in order of preference (a
+member gets each message on the first one that reaches them); the worker sends through it and the
+bot uses the same list to tell whether a member is still reachable."""
 
 from __future__ import annotations
 
@@ -25,14 +29,15 @@ from aiogram.methods import (
 from aiogram.methods.base import Response
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.notify.channels import Outcome, OutcomeKind
-from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import Lane, Limits
+from core.delivery.channels import Channel, OutboundMessage, Outcome, OutcomeKind
+from core.delivery.ratelimit import Lane, Limits
+from core.settings import Settings
 from core.teams.models import Member
 
 log = logging.getLogger(__name__)
-# Waits for failures Telegram gives no retry_after for (5xx, network): the retry loop backs off.
-SERVER_ERROR_WAIT = 5.0
+# Failures Telegram gives no retry_after for (5xx, a request that never left) wait at least
+# this long; the engine backs off further after each attempt (core.delivery.retries).
+SERVER_ERROR_WAIT = 1.0
 # aiogram parses every answer as Response[<method's result>]; pydantic caches that generic class
 # only weakly, so without a reference it may be rebuilt on every call (milliseconds of CPU each).
 _RESPONSE_TYPES = tuple(
@@ -53,6 +58,8 @@ def make_bot(token: str, api_url: str) -> Bot:
 class TelegramChannel:
     name = "telegram"
     answers_by_link = False
+    button_data_limit = 64  # Bot API: callback_data is 1-64 bytes
+    posts_in_group_chats = True
 
     def __init__(self, bot: Bot, limits: Limits | None = None) -> None:
         self.bot = bot
@@ -115,6 +122,8 @@ class LogChannel:
 
     name = "log"
     answers_by_link = False
+    button_data_limit = None
+    posts_in_group_chats = False
     lane = Lane("log", Limits(None, None, None))
     _ids = count(1)
 
@@ -128,3 +137,32 @@ class LogChannel:
         )
         log.info("to %s: %s %s", address, message.text, buttons)
         return Outcome(OutcomeKind.sent, provider_message_id=f"log-{next(self._ids)}")
+
+
+def build_channels(settings: Settings, bot: Bot | None = None) -> tuple[list[Channel], list[Bot]]:
+    """The channels this deployment sends through, in order of preference, and the bots this
+    call made (to close at exit). ``bot``: the bot process's own Bot, used instead of a new one."""
+    from worker.mail import EmailChannel  # worker.mail imports this module's neighbours only
+
+    channels: list[Channel] = []
+    bots: list[Bot] = []
+    if settings.telegram_token is not None or bot is not None:
+        if bot is None:
+            token = settings.telegram_token
+            assert token is not None
+            bot = make_bot(token.get_secret_value(), str(settings.telegram_api_url))
+            bots.append(bot)
+        limits = Limits(
+            per_bot_per_second=settings.telegram_rate_per_second,
+            per_chat_per_second=settings.telegram_chat_rate_per_second,
+            per_group_per_minute=settings.telegram_group_rate_per_minute,
+        )
+        channels.append(TelegramChannel(bot, limits))
+    if settings.smtp_host is not None:
+        channels.append(EmailChannel(settings))
+    if not channels:
+        log.warning(
+            "neither VESTNIK_TELEGRAM_TOKEN nor VESTNIK_SMTP_HOST is set: messages go to the log only"
+        )
+        channels.append(LogChannel())
+    return channels, bots

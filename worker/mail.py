@@ -8,9 +8,8 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from core.notify.channels import Outcome, OutcomeKind
-from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import Lane, Limits
+from core.delivery.channels import OutboundMessage, Outcome, OutcomeKind
+from core.delivery.ratelimit import Lane, Limits
 from core.settings import Settings
 from core.teams.models import Member
 
@@ -22,6 +21,8 @@ ANSWER_PATH = "/answer/"
 class EmailChannel:
     name = "email"
     answers_by_link = True
+    button_data_limit = None  # answers are links, not button data
+    posts_in_group_chats = False
     # The mail server sets no rate here; a workspace's own per-second limit still applies.
     lane = Lane("email", Limits(None, None, None))
 

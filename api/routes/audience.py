@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ActorDep, SessionDep
-from core.notify.audience import (
+from core.audience.rule import (
     AudiencePreview,
     AudiencePreviewRequest,
     AudienceRule,

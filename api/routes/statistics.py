@@ -12,10 +12,11 @@ from pydantic import BaseModel, Field
 from api.deps import ActorDep, SessionDep
 from core.audit import AuditOut, audit_log
 from core.clock import utcnow
-from core.notify import statistics, unheard
-from core.notify.exports import days_csv, deliveries_csv
-from core.notify.statistics import SubjectStats, WorkspaceStats
-from core.notify.timeline import Timeline, member_timeline
+from core.insights import statistics
+from core.insights.exports import days_csv, deliveries_csv
+from core.insights.statistics import SubjectStats, WorkspaceStats
+from core.insights.timeline import Timeline, member_timeline
+from core.notify import unheard
 from core.teams.invites import IssuedInvite, invite_not_joined
 
 router = APIRouter(tags=["statistics"])

@@ -5,8 +5,8 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.deps import ActorDep, SessionDep
+from core.audience.rule import AudienceRule
 from core.notify import templates
-from core.notify.audience import AudienceRule
 from core.notify.templates import (
     Buttons,
     Preview,

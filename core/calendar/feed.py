@@ -17,37 +17,15 @@ from sqlalchemy import ColumnElement, String, and_, cast, func, literal_column, 
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.calendar.models import FeedKind, FeedToken
+from core.audience.rule import memberships, reaches_member
+from core.calendar.models import Feed, FeedKind, FeedToken
 from core.calendar.vevents import FeedBuilder, clear_vevent_cache
 from core.events.models import Confirmation, Event, EventOverride
 from core.events.occurrences import overrides_of
-from core.notify.audience import memberships, reaches_member
 from core.teams.models import Group, Member, Workspace
 
 DELETED_WINDOW = timedelta(days=30)
 PAST_WINDOW = timedelta(days=180)
-
-
-@dataclass(frozen=True)
-class Feed:
-    """What a feed token opens: its kind, workspace, and the member / group / event it is for."""
-
-    kind: FeedKind
-    workspace: Workspace
-    member: Member | None = None
-    group: Group | None = None
-    event_id: uuid.UUID | None = None
-    event_title: str | None = None
-
-    @property
-    def name(self) -> str:
-        if self.event_title is not None:
-            return f"{self.workspace.name}: {self.event_title}"
-        if self.member is not None:
-            return f"{self.workspace.name}: {self.member.name}"
-        if self.group is not None:
-            return f"{self.workspace.name}: {self.group.name}"
-        return self.workspace.name
 
 
 @dataclass(frozen=True)

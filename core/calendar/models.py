@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
 from core.db import Base, TenantMixin
+from core.teams.models import Group, Member, Workspace
 
 
 class FeedKind(StrEnum):
@@ -50,3 +52,25 @@ class FeedToken(TenantMixin, Base):
     )
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What a feed token opens: its kind, workspace, and the member / group / event it is for."""
+
+    kind: FeedKind
+    workspace: Workspace
+    member: Member | None = None
+    group: Group | None = None
+    event_id: uuid.UUID | None = None
+    event_title: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.event_title is not None:
+            return f"{self.workspace.name}: {self.event_title}"
+        if self.member is not None:
+            return f"{self.workspace.name}: {self.member.name}"
+        if self.group is not None:
+            return f"{self.workspace.name}: {self.group.name}"
+        return self.workspace.name

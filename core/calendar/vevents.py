@@ -19,7 +19,7 @@ from core.events.occurrences import end_of
 from core.events.recurrence import Recurrence, usable_rule
 
 if TYPE_CHECKING:
-    from core.calendar.feed import Feed
+    from core.calendar.models import Feed
 
 REFRESH = timedelta(hours=1)
 PRODID = "-//vestnik//vestnik calendar feed//EN"

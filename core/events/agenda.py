@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import memberships, reaches_member
 from core.events.confirmations import occurrence_key
 from core.events.models import Answer, Confirmation, Event, EventStatus
 from core.events.occurrences import expand, overrides_of
-from core.notify.audience import memberships, reaches_member
 from core.teams.models import Member
 
 HORIZON = timedelta(days=60)

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, audience_query
 from core.clock import utcnow
+from core.delivery.models import Delivery, DeliveryStatus, Job
 from core.errors import Invalid, NotFound
 from core.events.lookup import as_utc, get_live_event
 from core.events.models import Answer, Confirmation, Event
@@ -21,8 +23,6 @@ from core.events.schemas import (
     ConfirmationIn,
     ConfirmationOut,
 )
-from core.notify.audience import AudienceRule, audience_query
-from core.notify.models import Delivery, DeliveryStatus, Job
 from core.scoping import get_scoped
 from core.teams.models import Member
 from core.teams.permissions import Action, Actor, system_actor

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from core.audience.rule import AudienceRule
 from core.events.models import Answer, EventStatus
-from core.notify.audience import AudienceRule
 from core.paging import PageParams
 from core.teams.schemas import Ref
 from core.timezones import check_timezone

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, validate_audience
 from core.audit import record_by, short
 from core.clock import utcnow
 from core.errors import FieldError, Invalid
@@ -25,7 +26,6 @@ from core.events.schemas import (
     EventUpdate,
 )
 from core.filters import contains
-from core.notify.audience import AudienceRule, validate_audience
 from core.notify.planning import plan_event_jobs
 from core.paging import Page
 from core.teams.models import Workspace

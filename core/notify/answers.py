@@ -8,10 +8,10 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.delivery.answer_buttons import BUTTON_VERSION, LINK_VERSION, decode_answer
+from core.delivery.models import Delivery, Job
 from core.events.confirmations import save_answer
 from core.events.models import Answer, Event, EventStatus
-from core.notify.callbacks import BUTTON_VERSION, LINK_VERSION, decode_answer
-from core.notify.models import Delivery, Job
 from core.teams.models import Member
 
 
@@ -60,7 +60,7 @@ async def describe_answer_link(session: AsyncSession, key: bytes, data: str) -> 
     member = await session.get_one(Member, delivery.member_id)
     job = await session.get_one(Job, delivery.job_id)
     event = await session.get_one(Event, job.event_id)
-    return ButtonResult(ButtonVerdict.recorded, button.answer, event.title, member.locale)
+    return ButtonResult(ButtonVerdict.recorded, Answer(button.answer), event.title, member.locale)
 
 
 async def _record(
@@ -89,8 +89,8 @@ async def _record(
         deadline = job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
         if now > deadline:
             return closed
-    await save_answer(session, event, member.id, job.occurrence, button.answer, now)
+    await save_answer(session, event, member.id, job.occurrence, Answer(button.answer), now)
     member.last_activity_at = now
     return ButtonResult(
-        ButtonVerdict.recorded, button.answer, event_title=event.title, locale=member.locale
+        ButtonVerdict.recorded, Answer(button.answer), event_title=event.title, locale=member.locale
     )

@@ -23,21 +23,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, audience_query, validate_audience
 from core.audit import record_by, short
 from core.clock import utcnow
+from core.delivery.models import Delivery, DeliveryStatus, Job, JobStatus
 from core.errors import Conflict, Invalid
-from core.notify.audience import AudienceRule, audience_query, validate_audience
-from core.notify.models import (
-    Broadcast,
-    BroadcastStatus,
-    Delivery,
-    DeliveryStatus,
-    IdempotencyKey,
-    Job,
-    JobKind,
-    JobStatus,
-    MessageTemplate,
-)
+from core.notify.models import Broadcast, BroadcastStatus, IdempotencyKey, JobKind, MessageTemplate
 from core.notify.templates import (
     Buttons,
     LinkButton,

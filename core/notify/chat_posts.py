@@ -12,16 +12,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, audience_query
+from core.delivery.answer_buttons import CHAT_VERSION, decode_answer, encode_answer
+from core.delivery.channels import Channel, OutboundMessage, OutcomeKind
+from core.delivery.models import Job
+from core.delivery.ratelimit import RateLimiter
 from core.events.confirmations import recurrence_id_of, save_answer, tally
 from core.events.models import Answer, Event, EventStatus
 from core.events.schemas import ConfirmationCounts
-from core.notify.audience import AudienceRule, audience_query
-from core.notify.callbacks import CHAT_VERSION, decode_answer, encode_answer
-from core.notify.channels import Channel, OutcomeKind
-from core.notify.messages import BUTTONS, OutboundMessage, format_when
-from core.notify.models import ChatPost, Job, JobKind
-from core.notify.ratelimit import RateLimiter
-from core.notify.subjects import Subject
+from core.notify.messages import BUTTONS, format_when
+from core.notify.models import ChatPost, JobKind
 from core.teams.models import ChatLink, Group, Member, Workspace
 
 ANNOUNCEMENT = {
@@ -82,7 +82,8 @@ async def unlink_chat(session: AsyncSession, lead: Member, chat_id: int) -> bool
 async def announce(
     session: AsyncSession,
     job: Job,
-    subject: Subject,
+    event: Event,
+    audience: AudienceRule,
     channel: Channel,
     secret: bytes,
     now: datetime,
@@ -90,19 +91,17 @@ async def announce(
 ) -> int:
     """Post a confirmation request into every chat linked to one of the event's groups, once
     per (job, chat). Returns how many were sent. The caller commits."""
-    event = subject.event
     if (
-        event is None
-        or job.kind != JobKind.confirmation_request.value
+        job.kind != JobKind.confirmation_request.value
         or event.confirm_before_minutes is None
-        or not subject.audience.groups
+        or not audience.groups
     ):
         return 0
     links = list(
         await session.scalars(
             select(ChatLink).where(
                 ChatLink.workspace_id == event.workspace_id,
-                ChatLink.group_id.in_(subject.audience.groups),
+                ChatLink.group_id.in_(audience.groups),
             )
         )
     )
@@ -204,8 +203,10 @@ async def record_chat_answer(
     closed = event.deleted_at is not None or event.status != EventStatus.scheduled.value
     if closed or (minutes is not None and now > job.occurrence_start - timedelta(minutes=minutes)):
         return ChatAnswer(ChatAnswerVerdict.closed, locale, title=event.title)
-    await save_answer(session, event, presser.id, job.occurrence, button.answer, now)
+    await save_answer(session, event, presser.id, job.occurrence, Answer(button.answer), now)
     presser.last_activity_at = now
     await session.flush()
     board = await tally(session, event, recurrence_id_of(job.occurrence))
-    return ChatAnswer(ChatAnswerVerdict.recorded, locale, button.answer, event.title, board.counts)
+    return ChatAnswer(
+        ChatAnswerVerdict.recorded, locale, Answer(button.answer), event.title, board.counts
+    )

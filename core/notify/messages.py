@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -12,6 +11,7 @@ from babel.dates import format_datetime
 from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
+from core.delivery.channels import OutboundMessage
 from core.events.models import Answer, Event
 from core.events.schemas import ConfirmationBoard
 from core.notify.models import JobKind
@@ -64,22 +64,6 @@ _environment.globals.clear()
 def _template(locale: str, kind: JobKind) -> Template:
     """Compiled once per process: compiling costs far more than rendering."""
     return _environment.from_string(TEMPLATES[locale][kind])
-
-
-@dataclass(frozen=True)
-class OutboundMessage:
-    """Text, plus answer buttons (label, answer) when the message asks for a confirmation, and
-    link buttons (label, URL) a lead added to a broadcast."""
-
-    text: str
-    buttons: list[tuple[str, Answer]] = field(default_factory=list)
-    links: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def subject(self) -> str:
-        """A one-line title for channels that need one (email): the text's first line."""
-        first = self.text.split("\n", 1)[0]
-        return first if len(first) <= 120 else first[:119] + "…"
 
 
 def format_when(start: datetime, timezone: str, locale: str, all_day: bool = False) -> str:

@@ -10,17 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.delivery.models import Job, JobStatus
 from core.errors import Conflict, Invalid
 from core.events.confirmations import occurrence_key
 from core.events.lookup import get_live_event
 from core.events.models import Event, EventOverride, EventStatus
 from core.events.occurrences import check_recurrence_id, expand, overrides_of
-from core.notify.models import Job, JobKind, JobStatus
+from core.notify.models import JobKind
 from core.teams.permissions import Action, Actor
 
 HORIZON = timedelta(days=30)
@@ -202,3 +203,31 @@ async def nudge_now(
     session.add(job)
     await session.flush()
     return JobOut.model_validate(job)
+
+
+# Recurring events get their next jobs planned a day before their horizon runs out.
+REPLAN_MARGIN = timedelta(days=1)
+
+
+async def extend_horizons(session: AsyncSession, now: datetime, *, batch: int = 200) -> int:
+    """Plan the next jobs of recurring events whose planned horizon is running out."""
+    events = list(
+        await session.scalars(
+            select(Event)
+            .where(
+                Event.rrule.is_not(None),
+                Event.deleted_at.is_(None),
+                Event.status == EventStatus.scheduled.value,
+                or_(
+                    Event.jobs_planned_until.is_(None),
+                    Event.jobs_planned_until < now + HORIZON - REPLAN_MARGIN,
+                ),
+            )
+            .order_by(Event.jobs_planned_until.nulls_first())
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for event in events:
+        await plan_event_jobs(session, event, now)
+    return len(events)

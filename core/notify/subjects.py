@@ -1,5 +1,9 @@
-"""What a job is about: one occurrence of an event, or a lead's broadcast. Dispatch asks the
-subject whether it still stands, until when a message about it is of use, and what to say."""
+"""The subjects the engine sends about (core.delivery.subjects): one occurrence of an event
+(reminder, confirmation request, nudge, summary to the leads) and a lead's broadcast.
+
+Each is loaded for one job and answers the engine's questions: whom the job reaches now, whether
+it still stands, until when a message about it is of use, and what each member reads.
+"""
 
 from __future__ import annotations
 
@@ -8,83 +12,212 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, audience_query
+from core.delivery.channels import OutboundMessage
+from core.delivery.models import Job
+from core.delivery.subjects import Outlets, register
 from core.events.confirmations import recurrence_id_of, tally
-from core.events.models import Event, EventStatus
+from core.events.models import Answer, Confirmation, Event, EventStatus
 from core.events.schemas import ConfirmationBoard
-from core.notify.audience import AudienceRule
-from core.notify.messages import OutboundMessage, render, render_broadcast
-from core.notify.models import Broadcast, BroadcastStatus, Job, JobKind
-from core.teams.models import Member
+from core.notify.chat_posts import announce
+from core.notify.messages import render, render_broadcast
+from core.notify.models import Broadcast, BroadcastStatus, EventMute, JobKind
+from core.teams.models import Member, MemberStatus
+from core.teams.roles import lead_ids
 from core.timezones import LATEST_ZONE
 
 # A broadcast held back by quiet hours still goes out within this time of its send_at.
 BROADCAST_USEFUL_FOR = timedelta(hours=24)
+_ACTIVE = Member.status == MemberStatus.active.value
 
 
 @dataclass(frozen=True)
-class Subject:
-    workspace_id: uuid.UUID
+class EventSubject:
+    """A job about one occurrence of an event. The kinds differ in whom they reach."""
+
+    job: Job
+    event: Event
     audience: AudienceRule
-    event: Event | None = None
-    broadcast: Broadcast | None = None
+
+    @property
+    def workspace_id(self) -> uuid.UUID:
+        return self.event.workspace_id
 
     @property
     def gone(self) -> str | None:
-        """Why nothing more may go out about it (cancelled, deleted), or None."""
-        if self.event is not None:
-            if self.event.deleted_at is not None or self.event.status != EventStatus.scheduled:
-                return "the event was cancelled"
-        elif self.broadcast is not None and self.broadcast.status == BroadcastStatus.cancelled:
+        if self.event.deleted_at is not None or self.event.status != EventStatus.scheduled:
+            return "the event was cancelled"
+        return None
+
+    def _muted(self) -> Select[uuid.UUID]:
+        return select(EventMute.member_id).where(EventMute.event_id == self.event.id)
+
+    def _answered(self) -> Select[uuid.UUID]:
+        return select(Confirmation.member_id).where(
+            Confirmation.event_id == self.event.id, Confirmation.occurrence == self.job.occurrence
+        )
+
+    def recipients(self) -> Select[Member]:
+        return audience_query(self.event.workspace_id, self.audience).where(
+            _ACTIVE, Member.id.not_in(self._muted())
+        )
+
+    def _deadline(self) -> datetime | None:
+        minutes = self.event.confirm_before_minutes
+        return self.job.occurrence_start - timedelta(minutes=minutes) if minutes else None
+
+    def useful_until(self) -> datetime:
+        return self.job.occurrence_start
+
+    def local_due(self, member: Member) -> datetime | None:
+        return None
+
+    async def board(self, session: AsyncSession) -> ConfirmationBoard | None:
+        return None
+
+    def message(self, member: Member, board: object | None) -> OutboundMessage:
+        assert board is None or isinstance(board, ConfirmationBoard)
+        kind = JobKind(self.job.kind)
+        start = self.job.occurrence_start
+        minutes = self.event.confirm_before_minutes
+        deadline = start - timedelta(minutes=minutes) if minutes is not None else None
+        return render(kind, self.event, member, start, deadline, board)
+
+    async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
+        return 0
+
+
+class ReminderSubject(EventSubject):
+    def recipients(self) -> Select[Member]:
+        # Unsubscribed members get only what they asked for: reminders of what they said yes to.
+        going = self._answered().where(Confirmation.answer == Answer.going.value)
+        wanted: ColumnElement[bool] = or_(
+            _ACTIVE,
+            and_(Member.status == MemberStatus.unsubscribed.value, Member.id.in_(going)),
+        )
+        return audience_query(self.event.workspace_id, self.audience).where(
+            wanted, Member.id.not_in(self._muted())
+        )
+
+
+class ConfirmationRequestSubject(EventSubject):
+    def useful_until(self) -> datetime:
+        minutes = self.event.confirm_before_minutes
+        if minutes is None:
+            return self.job.occurrence_start
+        return self.job.occurrence_start - timedelta(minutes=minutes)
+
+    async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
+        # The request is posted into the group chats linked to the audience's groups too.
+        channel = next((c for c in outlets.channels if c.posts_in_group_chats), None)
+        if channel is None:
+            return 0
+        return await announce(
+            session,
+            self.job,
+            self.event,
+            self.audience,
+            channel,
+            outlets.secret,
+            outlets.now,
+            outlets.limiter,
+        )
+
+
+class NudgeSubject(ConfirmationRequestSubject):
+    def recipients(self) -> Select[Member]:
+        return super().recipients().where(Member.id.not_in(self._answered()))
+
+    async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
+        return 0
+
+
+class DeadlineSummarySubject(EventSubject):
+    def recipients(self) -> Select[Member]:
+        # The people who run the workspace hear who is coming.
+        return (
+            select(Member)
+            .where(
+                Member.id.in_(lead_ids(self.event.workspace_id)),
+                _ACTIVE,
+                Member.id.not_in(self._muted()),
+            )
+            .order_by(Member.name)
+        )
+
+    async def board(self, session: AsyncSession) -> ConfirmationBoard | None:
+        return await tally(session, self.event, recurrence_id_of(self.job.occurrence))
+
+
+@dataclass(frozen=True)
+class BroadcastSubject:
+    job: Job
+    broadcast: Broadcast
+    audience: AudienceRule
+
+    @property
+    def workspace_id(self) -> uuid.UUID:
+        return self.broadcast.workspace_id
+
+    @property
+    def gone(self) -> str | None:
+        if self.broadcast.status == BroadcastStatus.cancelled:
             return "the broadcast was cancelled"
         return None
 
-    def useful_until(self, job: Job) -> datetime:
-        """After this a message is pointless: the event's start or answer deadline; a day after
-        a broadcast's time."""
-        if self.event is None:
-            if self.broadcast is not None and self.broadcast.local_time is not None:
-                # The last zone (UTC-12) reaches the local time last.
-                latest = self.broadcast.local_time.replace(tzinfo=UTC) + LATEST_ZONE
-                return latest + BROADCAST_USEFUL_FOR
-            return job.occurrence_start + BROADCAST_USEFUL_FOR
-        minutes = self.event.confirm_before_minutes
-        if minutes is not None and job.kind in (
-            JobKind.confirmation_request.value,
-            JobKind.nudge.value,
-        ):
-            return job.occurrence_start - timedelta(minutes=minutes)
-        return job.occurrence_start
+    def recipients(self) -> Select[Member]:
+        return audience_query(self.broadcast.workspace_id, self.audience).where(_ACTIVE)
+
+    def useful_until(self) -> datetime:
+        if self.broadcast.local_time is not None:
+            # The last zone (UTC-12) reaches the local time last.
+            latest = self.broadcast.local_time.replace(tzinfo=UTC) + LATEST_ZONE
+            return latest + BROADCAST_USEFUL_FOR
+        return self.job.occurrence_start + BROADCAST_USEFUL_FOR
 
     def local_due(self, member: Member) -> datetime | None:
         """For a broadcast "at 09:00 local for everyone": that moment in the member's zone."""
-        if self.broadcast is None or self.broadcast.local_time is None:
+        if self.broadcast.local_time is None:
             return None
         return self.broadcast.local_time.replace(tzinfo=ZoneInfo(member.timezone))
 
-    async def board(self, session: AsyncSession, job: Job) -> ConfirmationBoard | None:
-        if self.event is None or job.kind != JobKind.deadline_summary.value:
-            return None
-        return await tally(session, self.event, recurrence_id_of(job.occurrence))
+    async def board(self, session: AsyncSession) -> None:
+        return None
 
-    def message(self, job: Job, member: Member, board: ConfirmationBoard | None) -> OutboundMessage:
-        if self.broadcast is not None:
-            b = self.broadcast
-            return render_broadcast(b.text, member, b.variants, b.buttons)
-        assert self.event is not None
-        minutes = self.event.confirm_before_minutes
-        deadline = (
-            job.occurrence_start - timedelta(minutes=minutes) if minutes is not None else None
-        )
-        kind = JobKind(job.kind)
-        return render(kind, self.event, member, job.occurrence_start, deadline, board)
+    def message(self, member: Member, board: object | None) -> OutboundMessage:
+        b = self.broadcast
+        return render_broadcast(b.text, member, b.variants, b.buttons)
+
+    async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
+        return 0
 
 
-async def subject_of(session: AsyncSession, job: Job) -> Subject:
-    if job.broadcast_id is not None:
-        broadcast = await session.get_one(Broadcast, job.broadcast_id)
-        rule = AudienceRule.model_validate(broadcast.audience)
-        return Subject(broadcast.workspace_id, rule, broadcast=broadcast)
+_EVENT_KINDS: dict[JobKind, type[EventSubject]] = {
+    JobKind.reminder: ReminderSubject,
+    JobKind.confirmation_request: ConfirmationRequestSubject,
+    JobKind.nudge: NudgeSubject,
+    JobKind.deadline_summary: DeadlineSummarySubject,
+}
+
+
+async def load_event_subject(session: AsyncSession, job: Job) -> EventSubject:
+    assert job.event_id is not None
     event = await session.get_one(Event, job.event_id)
-    return Subject(event.workspace_id, AudienceRule.model_validate(event.audience), event=event)
+    audience = AudienceRule.model_validate(event.audience)
+    return _EVENT_KINDS[JobKind(job.kind)](job, event, audience)
+
+
+async def load_broadcast_subject(session: AsyncSession, job: Job) -> BroadcastSubject:
+    assert job.broadcast_id is not None
+    broadcast = await session.get_one(Broadcast, job.broadcast_id)
+    return BroadcastSubject(job, broadcast, AudienceRule.model_validate(broadcast.audience))
+
+
+def install() -> None:
+    """Register these subjects with the engine (idempotent)."""
+    for kind in _EVENT_KINDS:
+        register(kind.value, load_event_subject)
+    register(JobKind.broadcast.value, load_broadcast_subject)

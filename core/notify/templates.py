@@ -13,9 +13,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, audience_query
 from core.audit import record_by
 from core.errors import Conflict, FieldError, Invalid
-from core.notify.audience import AudienceRule, audience_query
 from core.notify.messages import check_broadcast_template, render_broadcast
 from core.notify.models import MessageTemplate
 from core.scoping import get_scoped

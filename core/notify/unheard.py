@@ -13,37 +13,22 @@ lead may choose to send them again (accepting that some members may get it twice
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.audit import record_by
+from core.delivery.models import Delivery, DeliveryStatus, Job
 from core.events.models import Event
-from core.notify.models import Broadcast, Delivery, DeliveryStatus, Job
+from core.notify.models import Broadcast
 from core.scoping import get_scoped
 from core.teams.models import Member
 from core.teams.permissions import Action, Actor
 
-LEFT_SENDING = "the worker sending it stopped before recording an answer; it may not have arrived"
 RESENT = "resent by a lead after an unknown outcome"
 DELIVERIES_RESENT = "deliveries.resent"
-
-
-async def settle_limbo(session: AsyncSession, now: datetime, lease: timedelta) -> int:
-    """Mark ``unknown`` every row left ``sending`` for longer than ``lease``. The caller commits."""
-    result = await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.sending.value,
-            Delivery.handed_at < now - lease,
-        )
-        .values(status=DeliveryStatus.unknown.value, last_error=LEFT_SENDING)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    )
-    return len(result.all())
 
 
 async def resend_unknown(

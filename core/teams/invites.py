@@ -19,8 +19,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.delivery.reachability import restore_channel
 from core.errors import Conflict, Invalid
-from core.notify.reachability import restore_channel
 from core.scoping import get_scoped, require_in_workspace
 from core.secrets import digest
 from core.teams.groups import add_group_members

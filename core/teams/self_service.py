@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import MEMBER_RESUBSCRIBED, MEMBER_UNSUBSCRIBED, record
-from core.notify.channels import Channel
-from core.notify.reachability import mark_unreachable, restore_channel
+from core.delivery.channels import Channel
+from core.delivery.reachability import mark_unreachable, restore_channel
 from core.teams.models import (
     BuiltinRole,
     Member,

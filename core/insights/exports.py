@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from core.notify.statistics import DeliveryRow, WorkspaceStats
+from core.insights.statistics import DeliveryRow, WorkspaceStats
 
 BOM = "\ufeff"
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from bot.chat_page import FAVICON, PAGE
+from emulators.chat_page import FAVICON, PAGE
 
 BOT_USER = {
     "id": 7000000001,

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import AuditEntry
+from core.delivery.models import Delivery, Job
 from core.events.models import Confirmation, Event
-from core.notify.models import Broadcast, Delivery, Job
+from core.notify.models import Broadcast
 from core.scoping import get_scoped
 from core.teams.models import Member, TagChange
 from core.teams.permissions import Action, Actor

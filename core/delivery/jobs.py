@@ -13,13 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.events.models import Event, EventStatus
-from core.notify.models import Job, JobStatus
-from core.notify.planning import HORIZON, plan_event_jobs
+from core.delivery.models import Job, JobStatus
 
 DEFAULT_LEASE = timedelta(minutes=5)
-# Recurring events get their next jobs planned a day before their horizon runs out.
-REPLAN_MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -98,30 +94,6 @@ async def postpone_job(
         .values(status=JobStatus.pending.value, due_at=until, lease_until=None, last_error=reason)
         .execution_options(synchronize_session=False)
     )
-
-
-async def extend_horizons(session: AsyncSession, now: datetime, *, batch: int = 200) -> int:
-    """Plan the next jobs of recurring events whose planned horizon is running out."""
-    events = list(
-        await session.scalars(
-            select(Event)
-            .where(
-                Event.rrule.is_not(None),
-                Event.deleted_at.is_(None),
-                Event.status == EventStatus.scheduled.value,
-                or_(
-                    Event.jobs_planned_until.is_(None),
-                    Event.jobs_planned_until < now + HORIZON - REPLAN_MARGIN,
-                ),
-            )
-            .order_by(Event.jobs_planned_until.nulls_first())
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    for event in events:
-        await plan_event_jobs(session, event, now)
-    return len(events)
 
 
 async def renew_lease(

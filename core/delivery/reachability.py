@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import MEMBER_BLOCKED, MEMBER_RETURNED, record
-from core.notify.channels import Channel
-from core.notify.models import ChannelBlock
+from core.delivery.channels import Channel
+from core.delivery.models import ChannelBlock
 from core.teams.models import Member, MemberStatus
 
 MUTED = "muted by the member"

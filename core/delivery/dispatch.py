@@ -11,7 +11,12 @@ first message of a 20,000-member fan-out leaves while the rest are still being w
 takes a batch: reserves rate-limit slots for all of it in one Redis round trip, waits for the first
 slot, commits the batch as ``sending``, sends each message at its slot, and records every outcome in
 one statement. A crash between those two commits leaves rows ``sending``; after the job's lease the
-scheduler marks them ``unknown`` (core.notify.unheard), never sends them again on its own.
+scheduler marks them ``unknown`` (core.delivery.deliveries.mark_unknown), never sends them again on
+its own.
+
+This module is orchestration only: every state change of a row is a named transition in
+core.delivery.deliveries, and what a job is about (whom it reaches, what they read, until when)
+is its subject's business (core.delivery.subjects). Nothing here knows events or broadcasts.
 """
 
 from __future__ import annotations
@@ -25,27 +30,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, Exists, Select, and_, func, or_, select, text, update
+from sqlalchemy import Exists, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events.models import Answer, Confirmation
-from core.events.schemas import ConfirmationBoard
-from core.notify.audience import audience_query
-from core.notify.callbacks import BUTTON_VERSION, LINK_VERSION, encode_answer
-from core.notify.channels import Channel, Outcome, OutcomeKind
-from core.notify.chat_posts import announce
-from core.notify.models import Delivery, DeliveryStatus, EventMute, Job, JobKind, JobStatus
-from core.notify.preferences import defer_until
-from core.notify.ratelimit import RateLimiter, Reservation
-from core.notify.reachability import blocked_channels, mark_unreachable
-from core.notify.scheduler import DEFAULT_LEASE, finish_job, renew_lease
-from core.notify.subjects import Subject, subject_of
+from core.delivery import deliveries
+from core.delivery.allowance import daily_allowance, next_utc_day
+from core.delivery.answer_buttons import BUTTON_VERSION, LINK_VERSION, encode_answer
+from core.delivery.channels import Channel, Outcome, OutcomeKind
+from core.delivery.deliveries import Planned, Recorded
+from core.delivery.jobs import DEFAULT_LEASE, finish_job, renew_lease
+from core.delivery.models import Delivery, DeliveryStatus, Job, JobStatus
+from core.delivery.quiet_hours import defer_until
+from core.delivery.ratelimit import RateLimiter, Reservation
+from core.delivery.reachability import blocked_channels, mark_unreachable
+from core.delivery.retries import MAX_ATTEMPTS
+from core.delivery.subjects import Outlets, Subject, subject_of
 from core.teams.models import Member, MemberStatus, Workspace
-from core.teams.roles import lead_ids
-from core.timezones import utc_midnight
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5
 # The audience is read and its rows written this many members at a time; the first part is small
 # so the first message leaves quickly.
 FIRST_PART = 200
@@ -75,84 +77,12 @@ class DispatchReport:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
 
 
-def _recipients(job: Job, subject: Subject) -> Select[Member]:
-    active = Member.status == MemberStatus.active.value
-    if subject.event is None:  # a broadcast: its audience as it is now
-        return audience_query(subject.workspace_id, subject.audience).where(active)
-    event = subject.event
-    muted = select(EventMute.member_id).where(EventMute.event_id == event.id)
-    if job.kind == JobKind.deadline_summary.value:
-        # The people who run the workspace hear who is coming.
-        leads = lead_ids(event.workspace_id)
-        return (
-            select(Member)
-            .where(Member.id.in_(leads), active, Member.id.not_in(muted))
-            .order_by(Member.name)
-        )
-    answers = select(Confirmation.member_id).where(
-        Confirmation.event_id == event.id, Confirmation.occurrence == job.occurrence
-    )
-    wanted: ColumnElement[bool] = active
-    if job.kind == JobKind.reminder.value:
-        # Unsubscribed members get only what they asked for: reminders of what they said yes to.
-        going = answers.where(Confirmation.answer == Answer.going.value)
-        wanted = or_(
-            active,
-            and_(Member.status == MemberStatus.unsubscribed.value, Member.id.in_(going)),
-        )
-    query = audience_query(event.workspace_id, subject.audience).where(
-        wanted, Member.id.not_in(muted)
-    )
-    if job.kind == JobKind.nudge.value:
-        query = query.where(Member.id.not_in(answers))
-    return query
-
-
 DAILY_LIMIT = "daily limit"
 LOCAL_TIME = "local time"
 # A member in the audience whom no channel has an address for (never opened the bot, no email):
 # shown to the lead as unreachable for this message, while the member stays active, so linking
 # Telegram later brings the next messages.
 NO_CHANNEL = "no channel reaches this member (not joined the bot, no email)"
-
-# Hot statements as SQL: one row per element of a few arrays, so a batch of thousands is one
-# statement with a handful of parameters (no per-row compiling or binding), and the statistics
-# triggers (statement-level) run once per batch.
-_INSERT = text(
-    """
-    INSERT INTO deliveries (id, workspace_id, job_id, member_id, channel, status,
-                            next_attempt_at, last_error, attempts, created_at)
-    SELECT u.id, :workspace_id, :job_id, u.member_id, u.channel, u.status,
-           u.next_attempt_at, u.last_error, 0, :now
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:members AS uuid[]), CAST(:channels AS text[]),
-                CAST(:statuses AS text[]), CAST(:next_at AS timestamptz[]),
-                CAST(:errors AS text[]))
-         AS u(id, member_id, channel, status, next_attempt_at, last_error)
-    ON CONFLICT (job_id, member_id, channel) DO NOTHING
-    RETURNING id, member_id, channel, status
-    """
-)
-# ``unknown`` too: a very late answer (after the lease, when the row was given up on) is still
-# the truth about that message.
-_RECORD = text(
-    """
-    UPDATE deliveries AS d SET
-        status = u.status,
-        provider_message_id = coalesce(u.provider_message_id, d.provider_message_id),
-        sent_at = coalesce(u.sent_at, d.sent_at),
-        last_error = u.last_error,
-        next_attempt_at = CASE WHEN u.status = 'deferred' THEN u.next_attempt_at
-                               ELSE d.next_attempt_at END,
-        attempts = d.attempts + u.attempts_delta,
-        handed_at = NULL
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]),
-                CAST(:sent_at AS timestamptz[]), CAST(:errors AS text[]),
-                CAST(:next_at AS timestamptz[]), CAST(:deltas AS int[]))
-         AS u(id, status, provider_message_id, sent_at, last_error, next_attempt_at,
-              attempts_delta)
-    WHERE d.id = u.id AND d.status IN ('sending', 'unknown')
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -162,7 +92,7 @@ class _Send:
     channel: Channel
     job: Job
     subject: Subject
-    board: ConfirmationBoard | None
+    board: object | None  # read once per job (Subject.board)
     rate: float | None = None  # the workspace's own messages-a-second limit
 
 
@@ -321,7 +251,7 @@ class _Pipeline:
                 paused = Outcome(OutcomeKind.retry, retry_after=held, reason=PAUSED)
                 return paused, self.now()
         try:
-            message = s.subject.message(s.job, s.member, s.board)
+            message = s.subject.message(s.member, s.board)
             version = LINK_VERSION if s.channel.answers_by_link else BUTTON_VERSION
             data = [
                 encode_answer(self.secret, s.delivery_id, a, version) for _, a in message.buttons
@@ -342,30 +272,35 @@ class _Pipeline:
     async def _record(
         self, sends: Sequence[_Send], results: Sequence[tuple[Outcome, datetime]]
     ) -> None:
-        rows: dict[str, list[object]] = {
-            k: []
-            for k in ("ids", "statuses", "message_ids", "sent_at", "errors", "next_at", "deltas")
-        }
+        recorded: list[Recorded] = []
         unreachable: list[tuple[_Send, Outcome, datetime]] = []
         for s, (outcome, at) in zip(sends, results, strict=True):
             self.report.count(outcome.kind.value)
-            status, delta, next_at = _STATUS[outcome.kind], 0, None
+            sent = outcome.kind is OutcomeKind.sent
+            next_at, delta, backoff = None, 0, False
             if outcome.kind is OutcomeKind.retry:
-                next_at = at + timedelta(seconds=outcome.retry_after or 1)
-                # A rate limit says when to come back; it does not use up an attempt.
-                delta = -1 if outcome.rate_limited or outcome.reason == PAUSED else 0
+                next_at = at + timedelta(seconds=outcome.retry_after or 0)
+                # A rate limit (or a pause for one) says when to come back; it does not use up
+                # an attempt. Anything else waits longer after each failed attempt.
+                rate_limited = outcome.rate_limited or outcome.reason == PAUSED
+                delta, backoff = (-1, False) if rate_limited else (0, True)
             elif outcome.kind is OutcomeKind.unreachable:
                 unreachable.append((s, outcome, at))
-            sent = outcome.kind is OutcomeKind.sent
-            rows["ids"].append(s.delivery_id)
-            rows["statuses"].append(status.value)
-            rows["message_ids"].append(outcome.provider_message_id)
-            rows["sent_at"].append(at if sent else None)
-            rows["errors"].append(None if sent else (outcome.reason or None))
-            rows["next_at"].append(next_at)
-            rows["deltas"].append(delta)
+            recorded.append(
+                Recorded(
+                    s.delivery_id,
+                    _STATUS[outcome.kind],
+                    provider_message_id=outcome.provider_message_id,
+                    sent_at=at if sent else None,
+                    reason=None if sent else (outcome.reason or None),
+                    next_attempt_at=next_at,
+                    attempts_delta=delta,
+                    backoff=backoff,
+                    at=at,
+                )
+            )
         async with self.sessions() as session:
-            await session.execute(_RECORD, rows)
+            await deliveries.record_outcomes(session, recorded)
             for s, outcome, at in unreachable:
                 await mark_unreachable(
                     session, s.member, s.channel.name, outcome.reason, at, self.channels
@@ -439,7 +374,7 @@ async def dispatch_job(
             return report
         workspace = await session.get_one(Workspace, subject.workspace_id)
         allowance = await daily_allowance(session, workspace, now())
-        board = await subject.board(session, job)
+        board = await subject.board(session)
         leftovers = list(
             await session.execute(
                 select(Delivery.id, Delivery.member_id, Delivery.channel).where(
@@ -505,20 +440,20 @@ async def dispatch_job(
             await push(await _leftovers(sessions, job, subject, leftovers, by_name, board, rate))
         await keeper.keep()
         seen = 0
-        async for members, blocked in _audience_parts(sessions, _recipients(job, subject)):
+        async for members, blocked in _audience_parts(sessions, subject.recipients()):
             if crashed or refused.is_set() or finished.is_set():
                 break
             await keeper.keep()
             if ask_for_help is not None and seen <= help_above < seen + len(members):
                 await ask_for_help(job.id)
             seen += len(members)
-            rows, allowance = _plan(job, subject, members, blocked, channels, allowance, now)
+            rows, allowance = _plan(subject, members, blocked, channels, allowance, now)
             made = await _insert(sessions, job, rows, now(), report)
             by_id = {m.id: m for m in members}
             sends = [
-                _Send(d, by_id[m], by_name[c], job, subject, board, rate)
-                for d, m, c, status in made
-                if status == DeliveryStatus.queued.value
+                _Send(row.id, by_id[row.member_id], by_name[row.channel], job, subject, board, rate)
+                for row in made
+                if row.status is DeliveryStatus.queued
             ]
             await push(sends)
         for _ in senders:
@@ -558,20 +493,13 @@ async def dispatch_job(
         return report
     async with sessions() as session:
         if refused.is_set():
-            # The event was moved, cancelled or deleted while this job was going out: the rest
-            # would carry the old time. The event's new jobs will tell everyone.
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.job_id == job.id, Delivery.status == DeliveryStatus.queued.value)
-                .values(status=DeliveryStatus.failed.value, last_error="the event changed")
-            )
+            # The subject changed while this job was going out (an event moved, cancelled or
+            # deleted): the rest would carry the old facts. Its new jobs will tell everyone.
+            await deliveries.drop_queued(session, job.id, "the event changed")
             await session.commit()
             report.count("dropped")
             return report
-        telegram = by_name.get("telegram")
-        if telegram is not None and await announce(
-            session, job, subject, telegram, secret, now(), limiter
-        ):
+        if await subject.finished(session, Outlets(channels, secret, now(), limiter)):
             report.count("announced")
         await finish_job(session, job.id, now())
         await session.commit()
@@ -589,7 +517,7 @@ async def help_with_job(
 ) -> DispatchReport:
     """Send queued rows of a big job another worker is dispatching, from the far end of its queue,
     until none are left and the job is no longer being planned. The owner keeps the lease and
-    finishes the job; each row is still taken by exactly one worker (_hand_over)."""
+    finishes the job; each row is still taken by exactly one worker (deliveries.mark_sending)."""
     report = DispatchReport()
     async with sessions() as session:
         job = await session.get(Job, job_id)
@@ -597,7 +525,7 @@ async def help_with_job(
             return report
         subject = await subject_of(session, job)
         workspace = await session.get_one(Workspace, subject.workspace_id)
-        board = await subject.board(session, job)
+        board = await subject.board(session)
     pipeline = _Pipeline(
         sessions, secret, now, channels, limiter, report, _Lease(sessions, None, now, DEFAULT_LEASE)
     )
@@ -647,7 +575,7 @@ async def _leftovers(
     subject: Subject,
     rows: Sequence[tuple[uuid.UUID, uuid.UUID, str]],
     by_name: dict[str, Channel],
-    board: ConfirmationBoard | None,
+    board: object | None,
     rate: float | None,
 ) -> list[_Send]:
     """Rows an earlier attempt queued and never sent: sent now if the member is still in the
@@ -656,16 +584,12 @@ async def _leftovers(
         still = {
             m.id: m
             for m in await session.scalars(
-                _recipients(job, subject).where(Member.id.in_([m for _, m, _ in rows]))
+                subject.recipients().where(Member.id.in_([m for _, m, _ in rows]))
             )
         }
         stale = [d for d, m, c in rows if m not in still or c not in by_name]
         if stale:
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(stale), Delivery.status == DeliveryStatus.queued.value)
-                .values(status=DeliveryStatus.failed.value, last_error="no longer applies")
-            )
+            await deliveries.fail_stale(session, stale, "no longer applies")
             await session.commit()
     return [
         _Send(d, still[m], by_name[c], job, subject, board, rate)
@@ -675,17 +599,16 @@ async def _leftovers(
 
 
 def _plan(
-    job: Job,
     subject: Subject,
     members: list[Member],
     blocked: set[tuple[uuid.UUID, str]],
     channels: Sequence[Channel],
     allowance: int | None,
     now: Callable[[], datetime],
-) -> tuple[list[tuple[uuid.UUID, uuid.UUID, str, str, datetime | None, str | None]], int | None]:
+) -> tuple[list[Planned], int | None]:
     """Each member's row: the channel that reaches them, and whether it goes now, later (their
     local time, quiet hours, the workspace's daily limit) or cannot go at all."""
-    useful_until = subject.useful_until(job)
+    useful_until = subject.useful_until()
     rows = []
     for member in members:
         channel = next(
@@ -712,42 +635,25 @@ def _plan(
             if later is not None:
                 status = DeliveryStatus.deferred
         name = (channel or channels[0]).name
-        rows.append((uuid.uuid4(), member.id, name, status.value, later, why))
+        rows.append(Planned(uuid.uuid4(), member.id, name, status, later, why))
     return rows, allowance
 
 
 async def _insert(
     sessions: async_sessionmaker[AsyncSession],
     job: Job,
-    rows: list[tuple[uuid.UUID, uuid.UUID, str, str, datetime | None, str | None]],
+    rows: list[Planned],
     at: datetime,
     report: DispatchReport,
-) -> list[tuple[uuid.UUID, uuid.UUID, str, str]]:
+) -> list[deliveries.Made]:
     """Write a part's rows; returns those made now (a member served by an earlier attempt of the
     job already has one and is skipped)."""
-    ids, members, channels, statuses, next_at, errors = (list(c) for c in zip(*rows, strict=True))
     async with sessions() as session:
-        made = [
-            (d, m, c, status)
-            for d, m, c, status in await session.execute(
-                _INSERT,
-                {
-                    "workspace_id": job.workspace_id,
-                    "job_id": job.id,
-                    "now": at,
-                    "ids": ids,
-                    "members": members,
-                    "channels": channels,
-                    "statuses": statuses,
-                    "next_at": next_at,
-                    "errors": errors,
-                },
-            )
-        ]
+        made = await deliveries.plan(session, job.workspace_id, job.id, rows, at)
         await session.commit()
-    for *_, status in made:
-        if status in (DeliveryStatus.deferred.value, DeliveryStatus.unreachable.value):
-            report.count(status)
+    for row in made:
+        if row.status in (DeliveryStatus.deferred, DeliveryStatus.unreachable):
+            report.count(row.status.value)
     return made
 
 
@@ -761,27 +667,9 @@ def _take_queued(still_claimed: Exists, now: Callable[[], datetime]) -> Mark:
 
     async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         queued = Delivery.status == DeliveryStatus.queued.value
-        return await _hand_over(session, ids, now(), queued, still_claimed)
+        return await deliveries.mark_sending(session, ids, now(), queued, still_claimed)
 
     return mark
-
-
-async def _hand_over(
-    session: AsyncSession, ids: list[uuid.UUID], at: datetime, *still: ColumnElement[bool]
-) -> set[uuid.UUID]:
-    """Take the rows of ``ids`` that are ``still`` as they were, as ``sending``: each row is taken
-    by one worker only, whoever else tries."""
-    return set(
-        await session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), *still)
-            .values(
-                status=DeliveryStatus.sending.value, attempts=Delivery.attempts + 1, handed_at=at
-            )
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
 
 
 def _address(channel: Channel, member: Member) -> str:
@@ -815,7 +703,7 @@ async def retry_deferred(
 
     async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         due = (Delivery.status == DeliveryStatus.deferred.value, Delivery.next_attempt_at <= now())
-        return await _hand_over(session, ids, now(), *due)
+        return await deliveries.mark_sending(session, ids, now(), *due)
 
     while done < limit:
         sends: list[_Send] = []
@@ -845,50 +733,20 @@ async def retry_deferred(
                     session, job, subject, member, channel, attempts + 1, now()
                 )
                 if reason is None:
-                    board = await subject.board(session, job)
+                    board = await subject.board(session)
                     workspace = await session.get_one(Workspace, job.workspace_id)
                     rate = workspace.rate_per_second
                     sends.append(_Send(delivery_id, member, channel, job, subject, board, rate))
                     continue
-                failed = await session.execute(
-                    update(Delivery)
-                    .where(
-                        Delivery.id == delivery_id,
-                        Delivery.status == DeliveryStatus.deferred.value,
-                    )
-                    .values(status=DeliveryStatus.failed.value, last_error=reason)
-                    .returning(Delivery.id)
+                failed = await deliveries.fail_stale(
+                    session, [delivery_id], reason, was=DeliveryStatus.deferred
                 )
-                if failed.first() is not None:
+                if failed:
                     report.count(OutcomeKind.failed.value)
             await session.commit()
         if sends:
             await pipeline.run_batch(sends, mark)
     return report
-
-
-def next_utc_day(now: datetime) -> datetime:
-    return utc_midnight(now.date() + timedelta(days=1))
-
-
-async def daily_allowance(session: AsyncSession, workspace: Workspace, now: datetime) -> int | None:
-    """How many more messages the workspace may send today (UTC), or None without a limit.
-    Counts what went out today and what is queued or on the wire now."""
-    if workspace.daily_limit is None:
-        return None
-    midnight = utc_midnight(now.date())
-    used = await session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.workspace_id == workspace.id,
-            or_(
-                and_(Delivery.status == DeliveryStatus.sent.value, Delivery.sent_at >= midnight),
-                Delivery.status.in_([DeliveryStatus.queued.value, DeliveryStatus.sending.value]),
-            ),
-        )
-    )
-    return max(0, workspace.daily_limit - (used or 0))
 
 
 async def _why_not_retry(
@@ -902,7 +760,7 @@ async def _why_not_retry(
 ) -> str | None:
     if attempts > MAX_ATTEMPTS:
         return f"gave up after {MAX_ATTEMPTS} attempts"
-    if at >= subject.useful_until(job):
+    if at >= subject.useful_until():
         return "too late: the moment it was for has passed"
     if (
         channel.address(member) is None

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.notify.models import Delivery, DeliveryStatus, DeliveryTally, Job, JobStatus
+from core.delivery.models import Delivery, DeliveryStatus, DeliveryTally, Job, JobStatus
 
 LATENESS_WINDOW = timedelta(hours=1)
 

@@ -1,7 +1,8 @@
 """Answer buttons' callback data: signed, bound to one delivery, small enough for Telegram (64 B).
 
-A delivery names exactly one member, event and occurrence, and the signature stops anyone from
-making up data for another delivery. The bot also checks that the person pressing the button is the
+A delivery names exactly one member and one job, and the signature stops anyone from making up
+data for another delivery. The answers are the subject's words (``going``, ``not_going``,
+``maybe``), carried as one letter each; what they mean is not the engine's business. The bot also checks that the person pressing the button is the
 delivery's member, so a forwarded message cannot answer for someone else.
 """
 
@@ -13,9 +14,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from core.events.models import Answer
-
-_CODES = {Answer.going: "g", Answer.not_going: "n", Answer.maybe: "m"}
+_CODES = {"going": "g", "not_going": "n", "maybe": "m"}
 _ANSWERS = {code: answer for answer, code in _CODES.items()}
 BUTTON_VERSION = "v1"  # under a message to one member: names a delivery
 LINK_VERSION = "e1"  # an emailed answer link: names a delivery, no presser to check
@@ -25,7 +24,7 @@ CHAT_VERSION = "c1"  # under an announcement in a group chat: names a chat post
 @dataclass(frozen=True)
 class AnswerButton:
     delivery_id: uuid.UUID
-    answer: Answer
+    answer: str
 
 
 def _b64(raw: bytes) -> str:
@@ -38,9 +37,7 @@ def _mac(key: bytes, version: str, ident: uuid.UUID, code: str) -> str:
     return _b64(hmac.new(key, message, hashlib.sha256).digest()[:12])
 
 
-def encode_answer(
-    key: bytes, ident: uuid.UUID, answer: Answer, version: str = BUTTON_VERSION
-) -> str:
+def encode_answer(key: bytes, ident: uuid.UUID, answer: str, version: str = BUTTON_VERSION) -> str:
     code = _CODES[answer]
     return f"{version}.{_b64(ident.bytes)}.{code}.{_mac(key, version, ident, code)}"
 

@@ -1,14 +1,32 @@
-"""The one small interface every channel (Telegram, email, log) implements, and its outcomes."""
+"""The one small interface every channel (Telegram, email, MAX, log) implements: what it is given
+(an OutboundMessage), what it can do (its capabilities), and what it answers (an Outcome)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from core.notify.messages import OutboundMessage
-from core.notify.ratelimit import Lane
+from core.delivery.ratelimit import Lane
 from core.teams.models import Member
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """Text, plus answer buttons (label, answer) when the message asks for an answer, and link
+    buttons (label, URL) a lead added to a broadcast. The engine signs each answer into the
+    button's data (core.delivery.answer_buttons); what an answer means is the subject's business."""
+
+    text: str
+    buttons: Sequence[tuple[str, str]] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        """A one-line title for channels that need one (email): the text's first line."""
+        first = self.text.split("\n", 1)[0]
+        return first if len(first) <= 120 else first[:119] + "…"
 
 
 class OutcomeKind(StrEnum):
@@ -41,6 +59,10 @@ class Channel(Protocol):
     answers_by_link: bool
     # Whose limits its sends count against (a bot, a mail server), shared by every worker.
     lane: Lane
+    # Capabilities. The most bytes a button's data may hold (Telegram: 64), None without buttons
+    # that carry data; and whether it can post into group chats a workspace linked.
+    button_data_limit: int | None
+    posts_in_group_chats: bool
 
     def address(self, member: Member) -> str | None:
         """Where this member is reached on this channel, or None if they cannot be."""

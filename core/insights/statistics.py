@@ -18,21 +18,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Date, Select, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audience.rule import AudienceRule, audience_query
 from core.audit import MEMBER_BLOCKED, MEMBER_UNSUBSCRIBED, AuditEntry
 from core.clock import utcnow
+from core.delivery.models import Delivery, DeliveryStatus, DeliveryTally, Job, SendSecond
 from core.errors import Invalid
 from core.events.models import Answer, Confirmation, Event
-from core.notify.audience import AudienceRule, audience_query
 from core.notify.broadcasts import Progress
-from core.notify.models import (
-    Broadcast,
-    Delivery,
-    DeliveryStatus,
-    DeliveryTally,
-    Job,
-    JobKind,
-    SendSecond,
-)
+from core.notify.models import Broadcast, JobKind
 from core.scoping import get_scoped
 from core.teams.models import Member, MemberStatus, Workspace
 from core.teams.permissions import Action, Actor
