@@ -35,6 +35,7 @@ from api.routes import (
     tokens,
     workspace,
 )
+from core import kinds
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
@@ -71,6 +72,7 @@ async def _warm_up(module: str, after: float) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    kinds.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from core import kinds
 from core.audience.rule import AudienceRule
 from core.db import async_url, make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -380,6 +381,7 @@ def row(figure: str, value: float | None, goal: str, ratio: float | None) -> str
 
 
 async def main(args: argparse.Namespace) -> None:
+    kinds.install()
     phases = set(args.phases)
     slow = fast = storm = late = None
     unlimited: list[Phase] = []

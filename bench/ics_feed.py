@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import kinds
 from core.audience.rule import AudienceRule
 from core.calendar.feed import build_feed, clear_caches, feed_body, fingerprint, load_feed
 from core.calendar.models import Feed, FeedKind
@@ -128,6 +129,7 @@ def summary(samples: list[float]) -> tuple[float, float]:
 
 
 async def main(events: int, recurring: int, runs: int) -> None:
+    kinds.install()
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedPostgres(Path(tmp))
         engine = make_engine(server.start())

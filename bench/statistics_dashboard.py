@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from sqlalchemy import insert, text
 
 from api.app import create_app
+from core import kinds
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
@@ -164,6 +165,7 @@ async def timings(client: httpx.AsyncClient, token: str, telegram_id: int, runs:
 
 
 async def main(deliveries: int, runs: int) -> None:
+    kinds.install()
     with tempfile.TemporaryDirectory(prefix="vestnik-bench-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp))
         redis = EmbeddedRedis(Path(tmp) / "redis")

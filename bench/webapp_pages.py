@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from sqlalchemy import insert
 
 from api.app import create_app
+from core import kinds
 from core.audience.rule import AudienceRule
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -142,6 +143,7 @@ async def timings(
 
 
 async def main(members: int, events: int, runs: int) -> None:
+    kinds.install()
     with tempfile.TemporaryDirectory(prefix="vestnik-bench-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp))
         redis = EmbeddedRedis(Path(tmp) / "redis")

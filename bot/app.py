@@ -25,6 +25,7 @@ from bot import (
     settings,
 )
 from bot.context import PersonMiddleware
+from core import kinds
 from core.db import make_engine, make_sessionmaker
 from core.delivery.channels import Channel
 from core.settings import Settings
@@ -62,6 +63,7 @@ def build_dispatcher(
     signing_key: bytes,
 ) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage)
+    kinds.install()
     dispatcher.update.outer_middleware(PersonMiddleware(sessions))
     for router in (
         answers.build_router(),

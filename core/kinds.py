@@ -1,14 +1,19 @@
-"""The composition root of core: wires each kind of thing that sends into the delivery engine.
+"""The composition root of core: wires what sits above the engine and the events into them.
 
-core.delivery never imports what it sends about; every process that dispatches or reads jobs
-(worker, bot, API, tests) calls ``install()`` once at start. Adding a kind of subject is one line
-here and one ``install`` in its package.
+core.delivery never imports what it sends about, and core.events never imports what plans its
+reminders; every process that changes events or dispatches jobs (API, Mini App, bot, worker,
+scheduler, CLI, tests, benchmarks) calls ``install()`` once when it starts. Adding a kind of
+subject is one line here and one ``install`` in its package (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+from core.events.changes import on_event_changed
 from core.notify import subjects as notify_subjects
+from core.notify.planning import plan_event_jobs
 
 
 def install() -> None:
+    """Idempotent."""
     notify_subjects.install()
+    on_event_changed(plan_event_jobs)

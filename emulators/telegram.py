@@ -106,6 +106,8 @@ class BotApiEmulator:
         self.webhook_statuses: list[int] = []
         self._webhook_posts: set[asyncio.Task[None]] = set()
         self._forced: deque[tuple[int, bool]] = deque()
+        self._outage = 0
+        self.server_errors = 0
         self._updates: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._update_id = 0
@@ -122,6 +124,11 @@ class BotApiEmulator:
         do not hold the bot back unless ``enforce``: then, as Telegram does, sends inside the
         announced wait get 429 again and make it longer (measured in real time)."""
         self._forced.extend([(retry_after, enforce)] * count)
+
+    def outage(self, count: int) -> None:
+        """Answer the next ``count`` send calls with 502 Bad Gateway, as Telegram's front end
+        does while the Bot API is down (no retry_after: the client decides when to come back)."""
+        self._outage += count
 
     def introduce(self, *chat_ids: int) -> None:
         """These users have opened the bot (pressed Start) before: the bot may write to them."""
@@ -341,6 +348,10 @@ class BotApiEmulator:
 
     def _limited(self, chat_id: int) -> web.Response | None:
         now = time.monotonic()
+        if self._outage > 0:
+            self._outage -= 1
+            self.server_errors += 1
+            return _error(502, "Bad Gateway")
         if now < self._flood_until:
             # Sending inside an announced wait: Telegram answers 429 again and waits longer.
             self.sent_during_wait += 1

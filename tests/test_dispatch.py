@@ -676,3 +676,81 @@ async def test_a_workspace_rate_limit_paces_its_own_sends(
     arrivals = sorted(m.sent_at for m in emulator.messages)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(gaps) == 3 and min(gaps) >= 0.35, gaps
+
+
+async def test_a_messenger_outage_is_ridden_out_with_growing_waits(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    """Telegram down (502s) for six attempts, over a minute: the message waits longer after each
+    failure and still arrives once, rather than failing after a few fixed short waits."""
+    anna = await member(acme.client, "Anna", telegram_user_id=531)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    emulator.outage(6)
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    assert await run_due(engine, telegram, at) == {"retry": 1}
+    sessions = make_sessionmaker(engine)
+    waits: list[float] = []
+    for _ in range(10):
+        async with sessions() as session:
+            row = await session.scalar(select(Delivery).where(Delivery.member_id == anna["id"]))
+        assert row is not None
+        if row.status != "deferred":
+            break
+        assert row.next_attempt_at is not None
+        waits.append((row.next_attempt_at - at).total_seconds())
+        # Just before its time nothing is sent; at its time it is tried again.
+        early = await retry_deferred(
+            sessions, [telegram], KEY, Clock(row.next_attempt_at - timedelta(milliseconds=1))
+        )
+        assert early.outcomes == {}
+        at = row.next_attempt_at
+        await retry_deferred(sessions, [telegram], KEY, Clock(at))
+    assert row.status == "sent" and row.attempts == 7
+    assert emulator.server_errors == 6 and len(emulator.sent_to(531)) == 1
+    assert len(waits) == 6
+    # Each wait is drawn from the upper half of a doubling one (2 s, 4 s, … : core.delivery.retries).
+    for n, wait in enumerate(waits, start=1):
+        full = 2.0 * 2 ** (n - 1)
+        assert full / 2 - 0.01 <= wait <= full + 0.01, (n, waits)
+    assert sum(waits) > 60
+
+
+async def test_an_outage_longer_than_every_attempt_fails_the_message_with_the_reason(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=532)
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Sync",
+                "starts_at": START,
+                "audience": {"members": [anna["id"]]},
+                "reminder_offsets": [60],
+            },
+        ),
+        201,
+    )
+    emulator.outage(100)
+    at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    await run_due(engine, telegram, at)
+    sessions = make_sessionmaker(engine)
+    for _ in range(MAX_ATTEMPTS + 2):
+        at += timedelta(minutes=6)  # past the longest wait (5 min)
+        await retry_deferred(sessions, [telegram], KEY, Clock(at))
+    async with sessions() as session:
+        row = await session.scalar(select(Delivery).where(Delivery.member_id == anna["id"]))
+    assert row is not None and row.status == "failed"
+    assert row.last_error == f"gave up after {MAX_ATTEMPTS} attempts"
+    assert emulator.server_errors == MAX_ATTEMPTS and emulator.sent_to(532) == []

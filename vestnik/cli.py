@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from core import kinds
 from core.errors import DomainError, Invalid
 from core.settings import Settings, SettingsError, load_settings
 from core.teams.models import BuiltinRole
@@ -300,6 +301,7 @@ def _configure_logging(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    kinds.install()
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()

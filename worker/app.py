@@ -205,6 +205,7 @@ async def run_scheduler(
     ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Claim due jobs and enqueue them until ``stop`` is set; extend recurring events' horizons."""
+    kinds.install()
     engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
     broker = build_broker(redis_url)

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit import record_by, short
 from core.clock import utcnow
 from core.errors import Invalid
+from core.events.changes import event_changed
 from core.events.lookup import as_utc, get_live_event, touch
 from core.events.models import EventOverride
 from core.events.occurrences import check_recurrence_id, end_of, expand, overrides_of
 from core.events.schemas import Occurrence, OccurrenceMove
-from core.notify.planning import plan_event_jobs
 from core.teams.permissions import Action, Actor
 
 MAX_WINDOW = timedelta(days=366)
@@ -75,7 +75,7 @@ async def move_occurrence(
     )
     touch(event)
     await session.flush()
-    await plan_event_jobs(session, event, utcnow())
+    await event_changed(session, event, utcnow())
     return Occurrence(recurrence_id=rid, starts_at=starts, ends_at=ends, moved=True).in_zone(zone)
 
 
@@ -94,7 +94,7 @@ async def cancel_occurrence(
     event.exdates = sorted({*event.exdates, rid})
     touch(event)
     await session.flush()
-    await plan_event_jobs(session, event, utcnow())
+    await event_changed(session, event, utcnow())
     record_by(
         session,
         actor,

@@ -15,6 +15,7 @@ from core.audience.rule import AudienceRule, validate_audience
 from core.audit import record_by, short
 from core.clock import utcnow
 from core.errors import FieldError, Invalid
+from core.events.changes import event_changed
 from core.events.lookup import as_utc, get_live_event, touch
 from core.events.models import Event, EventStatus
 from core.events.recurrence import parse_rrule, require_an_occurrence
@@ -26,7 +27,6 @@ from core.events.schemas import (
     EventUpdate,
 )
 from core.filters import contains
-from core.notify.planning import plan_event_jobs
 from core.paging import Page
 from core.teams.models import Workspace
 from core.teams.permissions import Action, Actor
@@ -180,7 +180,7 @@ async def create_event(
     await _apply(session, actor, event, data)
     session.add(event)
     await session.flush()
-    await plan_event_jobs(session, event, utcnow())
+    await event_changed(session, event, utcnow())
     record_by(session, actor, "event.created", event, f"event {short(event.title)!r}")
     return _view(event)
 
@@ -251,7 +251,7 @@ async def update_event(
     if session.is_modified(event):
         touch(event)
         await session.flush()
-        await plan_event_jobs(session, event, utcnow())
+        await event_changed(session, event, utcnow())
         changed = ", ".join(sorted(patch.model_dump(exclude_unset=True)))
         record_by(
             session, actor, "event.changed", event, f"event {short(event.title)!r}: {changed}"
@@ -268,7 +268,7 @@ async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID)
     event.status = EventStatus.cancelled.value
     touch(event)
     await session.flush()
-    await plan_event_jobs(session, event, utcnow())
+    await event_changed(session, event, utcnow())
     record_by(session, actor, "event.deleted", event, f"event {short(event.title)!r}")
 
 
