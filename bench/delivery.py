@@ -47,6 +47,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.seeding import insert_members
 from core import kinds
 from core.audience.rule import AudienceRule
 from core.db import async_url, make_engine, make_sessionmaker
@@ -54,7 +55,7 @@ from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.events.schemas import EventCreate
 from core.events.service import create_event
 from core.migrate import upgrade
-from core.teams.models import Group, Member, MemberGroup
+from core.teams.models import Group, MemberGroup
 from core.teams.permissions import system_actor
 from core.teams.workspaces import create_workspace
 from emulators.telegram import BotApiEmulator
@@ -169,7 +170,7 @@ async def populate(database_url: str, sizes: list[int]) -> tuple[uuid.UUID, list
             next_chat += size
             for start in range(0, size, 5000):
                 chunk = rows[start : start + 5000]
-                await session.execute(insert(Member), chunk)
+                await insert_members(session, chunk)
                 links = [
                     {"group_id": group.id, "member_id": r["id"], "workspace_id": workspace}
                     for r in chunk

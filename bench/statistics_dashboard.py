@@ -29,12 +29,13 @@ from pydantic import SecretStr
 from sqlalchemy import insert, text
 
 from api.app import create_app
+from bench.seeding import insert_members
 from core import kinds
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
-from core.teams.models import BuiltinRole, Member, MemberRole
+from core.teams.models import BuiltinRole, MemberRole
 from core.teams.roles import builtin_role_id
 from core.teams.workspaces import create_workspace
 
@@ -108,7 +109,7 @@ async def workspace(sessions, name: str, telegram_id: int, deliveries: int):  # 
                 "created_at": now,
             }
         )
-        await session.execute(insert(Member), rows)
+        await insert_members(session, rows)
         role = await builtin_role_id(session, ws, BuiltinRole.lead)
         await session.execute(
             insert(MemberRole), [{"member_id": lead, "role_id": role, "workspace_id": ws}]

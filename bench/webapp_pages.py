@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from sqlalchemy import insert
 
 from api.app import create_app
+from bench.seeding import insert_members
 from core import kinds
 from core.audience.rule import AudienceRule
 from core.db import make_engine, make_sessionmaker
@@ -34,7 +35,7 @@ from core.events.schemas import EventCreate
 from core.events.service import create_event
 from core.migrate import upgrade
 from core.settings import Settings
-from core.teams.models import BuiltinRole, Group, Member, MemberGroup, MemberRole
+from core.teams.models import BuiltinRole, Group, MemberGroup, MemberRole
 from core.teams.permissions import system_actor
 from core.teams.roles import builtin_role_id
 from core.teams.workspaces import create_workspace
@@ -67,7 +68,7 @@ async def workspace(
                 "telegram_user_id": LEAD_TELEGRAM_ID if name == "big" else LEAD_TELEGRAM_ID + 1,
             }
         )
-        await session.execute(insert(Member), rows)
+        await insert_members(session, rows)
         links = [
             {"group_id": groups[i % 20].id, "member_id": r["id"], "workspace_id": ws}
             for i, r in enumerate(rows[:-1])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.edits import answer_press, edit_text, remove_buttons
 from core.clock import utcnow
 from core.notify.answers import ButtonVerdict, record_button_answer
 from core.notify.messages import BUTTONS
+from core.teams.accounts import Person
 
 TEXTS = {
     "en": {
@@ -37,13 +38,10 @@ def build_router() -> Router:
 
 
 async def on_answer(
-    callback: CallbackQuery, sessions: async_sessionmaker[AsyncSession], signing_key: bytes
+    callback: CallbackQuery, session: AsyncSession, person: Person, signing_key: bytes
 ) -> None:
-    async with sessions() as session:
-        result = await record_button_answer(
-            session, signing_key, callback.data or "", callback.from_user.id, utcnow()
-        )
-        await session.commit()
+    # The update's one session (bot.context): committed once this handler returns.
+    result = await record_button_answer(session, signing_key, callback.data or "", person, utcnow())
     texts = TEXTS.get(result.locale, TEXTS["en"])
     if result.verdict is not ButtonVerdict.recorded or result.answer is None:
         await answer_press(

@@ -10,13 +10,19 @@ from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.texts import Texts, locale_of
+from core.teams.accounts import Person
 from core.teams.self_service import memberships_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+def person_of(user: User) -> Person:
+    """The neutral person core's use cases take, from Telegram's sender."""
+    return Person.on_telegram(user.id, user.full_name, user.language_code)
+
+
 class PersonMiddleware(BaseMiddleware):
-    """Puts ``session``, ``members`` (every membership of this Telegram account, newest first),
+    """Puts ``session``, ``person`` (who is writing), ``members`` (every membership of this Telegram account, newest first),
     ``member`` (the newest, or None) and ``texts`` into the handler's data. The session commits
     when the handler returns and rolls back if it raises, so a failed update changes nothing."""
 
@@ -26,11 +32,13 @@ class PersonMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         async with self.sessions() as session:
-            members = await memberships_of(session, user.id) if user else []
+            person = person_of(user) if user else None
+            members = await memberships_of(session, person) if person else []
             locale = locale_of(
                 members[0].locale if members else None, user.language_code if user else None
             )
             data["session"] = session
+            data["person"] = person
             data["members"] = members
             data["member"] = members[0] if members else None
             data["texts"] = Texts(locale)

@@ -21,6 +21,7 @@ from core.notify.chat_posts import (
     unlink_chat,
 )
 from core.notify.messages import BUTTONS
+from core.teams.accounts import Person
 from core.teams.models import Member
 from core.teams.self_service import leads_of
 
@@ -36,9 +37,11 @@ def build_router(signing_key: bytes) -> Router:
         on_added, in_group, ChatMemberUpdatedFilter(IS_NOT_MEMBER >> MEMBER)
     )
 
-    async def on_chat_answer(callback: CallbackQuery, session: AsyncSession, texts: Texts) -> None:
+    async def on_chat_answer(
+        callback: CallbackQuery, session: AsyncSession, person: Person, texts: Texts
+    ) -> None:
         result = await record_chat_answer(
-            session, signing_key, callback.data or "", callback.from_user.id, utcnow()
+            session, signing_key, callback.data or "", person, utcnow()
         )
         words = Texts(result.locale) if result.verdict is not ChatAnswerVerdict.forged else texts
         if result.verdict is not ChatAnswerVerdict.recorded or result.answer is None:

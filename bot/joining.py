@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.edits import edit_text
 from bot.texts import Texts
 from core.clock import utcnow
+from core.teams.accounts import Person, has_account
 from core.teams.invites import JoinVerdict, redeem_invite
-from core.teams.models import Member, MemberStatus
+from core.teams.models import Member, MemberStatus, Messenger
 from core.teams.roles import lead_ids
 from core.teams.self_service import came_back, memberships_of, set_timezone
 from core.timezones import find_timezones
@@ -66,9 +67,8 @@ async def on_start(
         else:
             await message.answer(texts("stranger"))
         return
-    result = await redeem_invite(
-        session, token, user.id, _full_name(message), texts.locale, utcnow()
-    )
+    joiner = Person.on_telegram(user.id, _full_name(message), texts.locale)
+    result = await redeem_invite(session, token, joiner, utcnow())
     if result.verdict not in (JoinVerdict.joined, JoinVerdict.welcome_back):
         if result.verdict is JoinVerdict.account_in_use and result.member and result.workspace:
             reply = texts(
@@ -108,34 +108,34 @@ async def _tell_leads(session: AsyncSession, bot: Bot, member: Member, who: str)
     leads = await session.scalars(
         select(Member).where(
             Member.id.in_(lead_ids(member.workspace_id)),
-            Member.telegram_user_id.is_not(None),
+            has_account(Messenger.telegram),
             Member.status == MemberStatus.active.value,
         )
     )
     for lead in leads:
-        assert lead.telegram_user_id is not None
+        chat = lead.chat_on(Messenger.telegram)
+        assert chat is not None
         text = Texts(lead.locale)("lead_not_yours", who=who, member=member.name)
         try:
-            await bot.send_message(chat_id=lead.telegram_user_id, text=text)
+            await bot.send_message(chat_id=int(chat), text=text)
         except Exception:  # a lead who blocked the bot must not break the refusal
             log.warning("could not tell lead %s about a refused invite", lead.id)
 
 
 async def apply_timezone(
-    session: AsyncSession, telegram_user_id: int, zone: str, texts: Texts, now: datetime
+    session: AsyncSession, person: Person, zone: str, texts: Texts, now: datetime
 ) -> str:
     """Set the zone on every membership of this account; the confirmation to show."""
-    members = await memberships_of(session, telegram_user_id)
+    members = await memberships_of(session, person)
     set_timezone(members, zone)
     local = now.astimezone(ZoneInfo(zone)).strftime("%H:%M")
     return texts("timezone_set", zone=zone, local=local)
 
 
 async def on_timezone_text(
-    message: Message, session: AsyncSession, texts: Texts, state: FSMContext
+    message: Message, session: AsyncSession, person: Person, texts: Texts, state: FSMContext
 ) -> None:
-    user = message.from_user
-    assert user is not None and message.text is not None
+    assert message.text is not None
     found = find_timezones(message.text)
     if not found:
         await message.answer(texts("timezone_unknown", text=message.text[:60]))
@@ -148,12 +148,13 @@ async def on_timezone_text(
         )
         return
     await state.clear()
-    await message.answer(await apply_timezone(session, user.id, found[0], texts, utcnow()))
+    await message.answer(await apply_timezone(session, person, found[0], texts, utcnow()))
 
 
 async def on_timezone_button(
     callback: CallbackQuery,
     session: AsyncSession,
+    person: Person,
     members: list[Member],
     texts: Texts,
     state: FSMContext,
@@ -165,7 +166,7 @@ async def on_timezone_button(
         )
         return
     await state.clear()
-    done = await apply_timezone(session, callback.from_user.id, zone, texts, utcnow())
+    done = await apply_timezone(session, person, zone, texts, utcnow())
     await callback.answer()
     if isinstance(callback.message, Message):
         await edit_text(callback.message, done, None)

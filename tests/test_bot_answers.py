@@ -13,6 +13,7 @@ from bot.app import run_bot
 from core.db import make_sessionmaker
 from core.notify.answers import ButtonVerdict, record_button_answer
 from core.settings import Settings
+from core.teams.accounts import Person
 from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
 from tests.factories import member, ok
@@ -157,10 +158,10 @@ async def test_answers_close_at_the_deadline(
     going = emulator.messages[0].reply_markup["inline_keyboard"][0][0]["callback_data"]
     async with make_sessionmaker(engine)() as session:
         late = await record_button_answer(
-            session, KEY, going, 301, datetime(2026, 12, 10, 7, 1, tzinfo=UTC)
+            session, KEY, going, Person.on_telegram(301), datetime(2026, 12, 10, 7, 1, tzinfo=UTC)
         )
         in_time = await record_button_answer(
-            session, KEY, going, 301, datetime(2026, 12, 10, 6, 59, tzinfo=UTC)
+            session, KEY, going, Person.on_telegram(301), datetime(2026, 12, 10, 6, 59, tzinfo=UTC)
         )
         await session.commit()
     assert (late.verdict, in_time.verdict) == (ButtonVerdict.closed, ButtonVerdict.recorded)

@@ -111,3 +111,22 @@ async def test_deleting_a_member(acme: Workspace):
     anna = await member(acme.client, "Anna")
     await ok(acme.client.delete(f"/members/{anna['id']}"), 204)
     assert (await acme.client.get(f"/members/{anna['id']}")).status_code == 404
+
+
+async def test_telegram_user_id_is_a_shorthand_for_the_members_telegram_account(acme: Workspace):
+    anna = await member(acme.client, "Anna", telegram_user_id=4_200_000_001)
+    assert anna["telegram_user_id"] == 4_200_000_001
+    assert anna["accounts"] == [{"messenger": "telegram", "external_id": "4200000001"}]
+    # Another member cannot take the account; the owner can move or remove it.
+    bob = await member(acme.client, "Bob")
+    clash = await acme.client.patch(
+        f"/members/{bob['id']}", json={"telegram_user_id": 4_200_000_001}
+    )
+    assert clash.status_code == 409 and "telegram_user_id" in clash.text
+    moved = await ok(acme.client.patch(f"/members/{anna['id']}", json={"telegram_user_id": 77}))
+    assert moved["accounts"] == [{"messenger": "telegram", "external_id": "77"}]
+    gone = await ok(acme.client.patch(f"/members/{anna['id']}", json={"telegram_user_id": None}))
+    assert (gone["telegram_user_id"], gone["accounts"]) == (None, [])
+    # Freed, the account can be someone else's.
+    taken = await ok(acme.client.patch(f"/members/{bob['id']}", json={"telegram_user_id": 77}))
+    assert taken["telegram_user_id"] == 77

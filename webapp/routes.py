@@ -29,8 +29,9 @@ from core.events.repeat import describe
 from core.notify.messages import BUTTONS, format_when
 from core.notify.planning import nudge_now
 from core.notify.unheard import not_joined_members, resend_unknown
+from core.teams.accounts import Person
 from core.teams.invites import invite_not_joined
-from core.teams.models import BuiltinRole, Member, MemberStatus, TimeOfDay
+from core.teams.models import BuiltinRole, Member, MemberStatus, Messenger, TimeOfDay
 from core.teams.permissions import Actor, system_actor
 from core.teams.self_service import (
     leads_of,
@@ -96,7 +97,7 @@ async def current(request: Request, session: SessionDep) -> tuple[Session, Membe
     if signed is None:
         raise NotSignedIn
     member = await session.get(Member, signed.member_id)
-    if member is None or member.telegram_user_id != signed.telegram_user_id:
+    if member is None or member.external_id(Messenger.telegram) != str(signed.telegram_user_id):
         raise NotSignedIn  # unlinked since, or deleted
     return signed, member
 
@@ -183,7 +184,7 @@ async def sign_in(
         )
     except AuthError as exc:
         return Response(str(exc), status_code=401)
-    members = await memberships_of(session, telegram_user_id)
+    members = await memberships_of(session, Person.on_telegram(telegram_user_id))
     if not members:
         return Response("you are not in a team yet; open your invite link first", status_code=403)
     response = Response(status_code=204)
@@ -196,7 +197,7 @@ async def dev_login(request: Request, session: SessionDep, telegram_user_id: int
     """Sign in as any member without Telegram: only with VESTNIK_WEBAPP_DEV_LOGIN=true."""
     if not request.app.state.settings.webapp_dev_login:
         return Response("dev login is off (VESTNIK_WEBAPP_DEV_LOGIN)", status_code=403)
-    members = await memberships_of(session, telegram_user_id)
+    members = await memberships_of(session, Person.on_telegram(telegram_user_id))
     if not members:
         return Response("no member has this Telegram user id", status_code=404)
     response = RedirectResponse("/app", status_code=303)
@@ -419,7 +420,7 @@ async def save_settings(
     if errors:
         context = _settings_context(member, form, errors, False, signed.csrf)
         return _page(request, "_settings_form.html", context, status=422)
-    members = await memberships_of(session, signed.telegram_user_id)
+    members = await memberships_of(session, Person.on_telegram(signed.telegram_user_id))
     set_timezone(members, zones[0])
     set_quiet_hours(members, window)
     set_locale(members, locale)

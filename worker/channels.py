@@ -32,7 +32,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from core.delivery.channels import Channel, OutboundMessage, Outcome, OutcomeKind
 from core.delivery.ratelimit import Lane, Limits
 from core.settings import Settings
-from core.teams.models import Member
+from core.teams.models import Member, Messenger
 
 log = logging.getLogger(__name__)
 # Failures Telegram gives no retry_after for (5xx, a request that never left) wait at least
@@ -66,7 +66,7 @@ class TelegramChannel:
         self.lane = Lane(f"telegram:{bot.id}", limits or Limits())
 
     def address(self, member: Member) -> str | None:
-        return str(member.telegram_user_id) if member.telegram_user_id else None
+        return member.chat_on(Messenger.telegram)
 
     async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
         markup = None

@@ -12,6 +12,7 @@ from core.delivery.answer_buttons import BUTTON_VERSION, LINK_VERSION, decode_an
 from core.delivery.models import Delivery, Job
 from core.events.confirmations import save_answer
 from core.events.models import Answer, Event, EventStatus
+from core.teams.accounts import Person
 from core.teams.models import Member
 
 
@@ -31,15 +32,15 @@ class ButtonResult:
 
 
 async def record_button_answer(
-    session: AsyncSession, key: bytes, data: str, telegram_user_id: int, now: datetime
+    session: AsyncSession, key: bytes, data: str, presser: Person, now: datetime
 ) -> ButtonResult:
-    """Record the answer a member pressed in Telegram; changeable until the deadline. The caller
+    """Record the answer a member pressed in a messenger; changeable until the deadline. The caller
     commits.
 
     The data names a delivery (so a member, an event and an occurrence) and is signed; a forwarded
     message pressed by someone else is refused, and nothing is written.
     """
-    return await _record(session, key, data, BUTTON_VERSION, now, telegram_user_id)
+    return await _record(session, key, data, BUTTON_VERSION, now, presser)
 
 
 async def record_link_answer(
@@ -69,7 +70,7 @@ async def _record(
     data: str,
     version: str,
     now: datetime,
-    telegram_user_id: int | None,
+    presser: Person | None,
 ) -> ButtonResult:
     button = decode_answer(key, data, version)
     if button is None:
@@ -78,7 +79,7 @@ async def _record(
     if delivery is None:
         return ButtonResult(ButtonVerdict.forged)
     member = await session.get_one(Member, delivery.member_id)
-    if telegram_user_id is not None and member.telegram_user_id != telegram_user_id:
+    if presser is not None and member.external_id(presser.messenger) != presser.external_id:
         return ButtonResult(ButtonVerdict.not_yours, locale=member.locale)
     job = await session.get_one(Job, delivery.job_id)
     event = await session.get_one(Event, job.event_id)

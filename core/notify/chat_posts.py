@@ -22,6 +22,7 @@ from core.events.models import Answer, Event, EventStatus
 from core.events.schemas import ConfirmationCounts
 from core.notify.messages import BUTTONS, format_when
 from core.notify.models import ChatPost, JobKind
+from core.teams.accounts import Person, member_by_account
 from core.teams.models import ChatLink, Group, Member, Workspace
 
 ANNOUNCEMENT = {
@@ -173,7 +174,7 @@ class ChatAnswer:
 
 
 async def record_chat_answer(
-    session: AsyncSession, key: bytes, data: str, telegram_user_id: int, now: datetime
+    session: AsyncSession, key: bytes, data: str, person: Person, now: datetime
 ) -> ChatAnswer:
     """Record the answer of whoever pressed a button under a chat announcement, if they are in
     the event's audience; with the new counts for the message. The caller commits."""
@@ -183,11 +184,7 @@ async def record_chat_answer(
         return ChatAnswer(ChatAnswerVerdict.forged)
     job = await session.get_one(Job, post.job_id)
     event = await session.get_one(Event, job.event_id)
-    presser = await session.scalar(
-        select(Member).where(
-            Member.workspace_id == event.workspace_id, Member.telegram_user_id == telegram_user_id
-        )
-    )
+    presser = await member_by_account(session, event.workspace_id, person)
     if presser is None:
         return ChatAnswer(ChatAnswerVerdict.not_member)
     locale = presser.locale

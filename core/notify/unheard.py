@@ -24,7 +24,8 @@ from core.delivery.models import Delivery, DeliveryStatus, Job
 from core.events.models import Event
 from core.notify.models import Broadcast
 from core.scoping import get_scoped
-from core.teams.models import Member
+from core.teams.accounts import has_account
+from core.teams.models import Member, Messenger
 from core.teams.permissions import Action, Actor
 
 RESENT = "resent by a lead after an unknown outcome"
@@ -125,7 +126,7 @@ async def not_joined_members(
         await session.scalars(
             select(Member)
             .join(refused, refused.c.member_id == Member.id)
-            .where(Member.telegram_user_id.is_not(None), ~reached_since)
+            .where(has_account(Messenger.telegram), ~reached_since)
             .order_by(Member.name, Member.id)
         )
     )

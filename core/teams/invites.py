@@ -23,6 +23,7 @@ from core.delivery.reachability import restore_channel
 from core.errors import Conflict, Invalid
 from core.scoping import get_scoped, require_in_workspace
 from core.secrets import digest
+from core.teams.accounts import Person, member_by_account, set_account
 from core.teams.groups import add_group_members
 from core.teams.members import create_member
 from core.teams.models import Group, Invite, InviteKind, Member, Tag, Workspace
@@ -91,7 +92,7 @@ def state_of(invite: Invite, now: datetime) -> InviteState:
         return InviteState.revoked
     if invite.expires_at is not None and invite.expires_at <= now:
         return InviteState.expired
-    if invite.kind == InviteKind.personal.value and invite.used_by_telegram_user_id is not None:
+    if invite.kind == InviteKind.personal.value and invite.used_by is not None:
         return InviteState.used
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return InviteState.used
@@ -135,8 +136,9 @@ async def create_invite(
     actor.require(Action.manage_people)
     if data.member_id is not None:
         member = await get_scoped(session, Member, actor.workspace_id, data.member_id, "member")
-        if member.telegram_user_id is not None:
-            raise Conflict("member_id", f"{member.name} is already linked to a Telegram account")
+        if member.accounts:
+            messenger = member.accounts[0].messenger.value.capitalize()
+            raise Conflict("member_id", f"{member.name} is already linked to a {messenger} account")
         # Whoever opens a personal invite becomes that member: only for someone not above you.
         actor.require_not_below(await highest_role(session, member.id), "make a personal invite")
     else:
@@ -237,29 +239,21 @@ class JoinResult:
 async def redeem_invite(
     session: AsyncSession,
     token: str,
-    telegram_user_id: int,
-    full_name: str,
-    locale: str,
+    person: Person,
     now: datetime,
 ) -> JoinResult:
-    """Use an invite from Telegram. Nothing is written unless the verdict is joined or
-    welcome_back. The caller commits."""
+    """Use an invite from a messenger: ``person`` becomes (or is recognised as) a member. Nothing
+    is written unless the verdict is joined or welcome_back. The caller commits."""
     invite = await session.scalar(
         select(Invite).where(Invite.token_hash == digest(token)).with_for_update()
     )
     if invite is None:
         return JoinResult(JoinVerdict.unknown)
     workspace = await session.get_one(Workspace, invite.workspace_id)
-    existing = await session.scalar(
-        select(Member).where(
-            Member.workspace_id == workspace.id, Member.telegram_user_id == telegram_user_id
-        )
-    )
+    existing = await member_by_account(session, workspace.id, person)
     if invite.kind == InviteKind.personal.value:
-        return await _redeem_personal(session, invite, workspace, existing, telegram_user_id, now)
-    return await _redeem_group(
-        session, invite, workspace, existing, telegram_user_id, full_name, locale, now
-    )
+        return await _redeem_personal(session, invite, workspace, existing, person, now)
+    return await _redeem_group(session, invite, workspace, existing, person, now)
 
 
 async def _redeem_personal(
@@ -267,16 +261,17 @@ async def _redeem_personal(
     invite: Invite,
     workspace: Workspace,
     existing: Member | None,
-    telegram_user_id: int,
+    person: Person,
     now: datetime,
 ) -> JoinResult:
     assert invite.member_id is not None
     member = await session.get_one(Member, invite.member_id)
-    if invite.used_by_telegram_user_id == telegram_user_id and existing is member:
+    used_by = _account_key(person)
+    if invite.used_by == used_by and existing is member:
         return JoinResult(JoinVerdict.welcome_back, workspace, member, invite)
-    if invite.used_by_telegram_user_id is not None or member.telegram_user_id not in (
+    if invite.used_by is not None or member.external_id(person.messenger) not in (
         None,
-        telegram_user_id,
+        person.external_id,
     ):
         return JoinResult(JoinVerdict.not_yours, workspace, member, invite)
     state = state_of(invite, now)
@@ -284,10 +279,10 @@ async def _redeem_personal(
         return JoinResult(JoinVerdict(state.value), workspace, member, invite)
     if existing is not None and existing.id != member.id:
         return JoinResult(JoinVerdict.account_in_use, workspace, existing, invite)
-    member.telegram_user_id = telegram_user_id
-    invite.used_by_telegram_user_id = telegram_user_id
+    set_account(member, person.messenger, person.external_id)
+    invite.used_by = used_by
     invite.uses = 1
-    await restore_channel(session, member, "telegram")
+    await restore_channel(session, member, person.messenger.value)
     await session.flush()
     return JoinResult(JoinVerdict.joined, workspace, member, invite)
 
@@ -297,15 +292,14 @@ async def _redeem_group(
     invite: Invite,
     workspace: Workspace,
     existing: Member | None,
-    telegram_user_id: int,
-    full_name: str,
-    locale: str,
+    person: Person,
     now: datetime,
 ) -> JoinResult:
     state = state_of(invite, now)
     if state is InviteState.revoked or state is InviteState.expired:
         return JoinResult(JoinVerdict(state.value), workspace, existing, invite)
     actor = system_actor(workspace.id, label=f"invite {invite.prefix}")
+    label = person.messenger.value.capitalize()
     if existing is None:
         taken = await session.execute(
             update(Invite)
@@ -322,16 +316,16 @@ async def _redeem_group(
             session,
             actor,
             MemberCreate(
-                name=(full_name.strip() or f"Telegram {telegram_user_id}")[:200],
-                telegram_user_id=telegram_user_id,
-                locale="ru" if locale == "ru" else "en",
+                name=(person.name.strip() or f"{label} {person.external_id}")[:200],
+                locale="ru" if person.language == "ru" else "en",
             ),
         )
         member = await session.get_one(Member, created.id)
+        set_account(member, person.messenger, person.external_id)
         verdict = JoinVerdict.joined
     else:
         member, verdict = existing, JoinVerdict.welcome_back
-        await restore_channel(session, member, "telegram")
+        await restore_channel(session, member, person.messenger.value)
     assert invite.group_id is not None
     ids = MemberIds(member_ids=[member.id])
     await add_group_members(session, actor, invite.group_id, ids)
@@ -346,3 +340,8 @@ def check_token_shape(token: str) -> None:
     """Reject obviously wrong payloads before touching the database."""
     if not token.startswith(PREFIX) or not 8 <= len(token) <= 64:
         raise Invalid("token", "not an invite")
+
+
+def _account_key(person: Person) -> str:
+    """How an invite remembers who used it: the messenger and the id it knows them by."""
+    return f"{person.messenger.value}:{person.external_id}"

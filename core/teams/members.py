@@ -15,6 +15,7 @@ from core.errors import Conflict
 from core.filters import contains
 from core.paging import Page
 from core.scoping import get_scoped
+from core.teams.accounts import set_account, telegram_id, with_account
 from core.teams.models import (
     BuiltinRole,
     Group,
@@ -23,6 +24,7 @@ from core.teams.models import (
     MemberRole,
     MemberStatus,
     MemberTag,
+    Messenger,
     Role,
     Tag,
     TimeOfDay,
@@ -36,6 +38,7 @@ from core.teams.roles import (
     set_member_roles,
 )
 from core.teams.schemas import (
+    AccountOut,
     MemberCreate,
     MemberFilter,
     MemberOut,
@@ -70,7 +73,10 @@ async def member_views(session: AsyncSession, members: Sequence[Member]) -> list
         MemberOut(
             id=m.id,
             name=m.name,
-            telegram_user_id=m.telegram_user_id,
+            telegram_user_id=telegram_id(m),
+            accounts=[
+                AccountOut(messenger=a.messenger, external_id=a.external_id) for a in m.accounts
+            ],
             email=m.email,
             timezone=m.timezone,
             locale=m.locale,
@@ -101,7 +107,8 @@ async def _check_unique(
 ) -> None:
     checks: list[tuple[str, ColumnElement[bool]]] = []
     if telegram_user_id is not None:
-        checks.append(("telegram_user_id", Member.telegram_user_id == telegram_user_id))
+        account = with_account(Messenger.telegram, str(telegram_user_id))
+        checks.append(("telegram_user_id", account))
     if email is not None:
         checks.append(("email", Member.email == email))
     for field, condition in checks:
@@ -126,7 +133,6 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
     member = Member(
         workspace_id=actor.workspace_id,
         name=data.name,
-        telegram_user_id=data.telegram_user_id,
         email=email,
         timezone=timezone,
         locale=data.locale,
@@ -134,6 +140,8 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
         quiet_end=data.quiet_hours.end if data.quiet_hours else None,
         preferred_time=data.preferred_time.value,
     )
+    if data.telegram_user_id is not None:
+        set_account(member, Messenger.telegram, str(data.telegram_user_id))
     session.add(member)
     await session.flush()
     role_ids = data.role_ids
@@ -198,7 +206,7 @@ async def update_member(
     actor.require(Action.manage_people)
     member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
     given = patch.model_fields_set
-    if "telegram_user_id" in given and patch.telegram_user_id != member.telegram_user_id:
+    if "telegram_user_id" in given and patch.telegram_user_id != telegram_id(member):
         actor.require(Action.link_messenger)
     if "email" in given or "role_ids" in given:
         actor.require_not_below(await highest_role(session, member.id), "change the email or roles")
@@ -215,7 +223,8 @@ async def update_member(
         if field in given and value is not None:
             setattr(member, field, value)
     if "telegram_user_id" in given:
-        member.telegram_user_id = patch.telegram_user_id
+        tid = patch.telegram_user_id
+        set_account(member, Messenger.telegram, str(tid) if tid is not None else None)
     if "email" in given:
         member.email = email
     if "preferred_time" in given and patch.preferred_time is not None:

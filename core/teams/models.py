@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
 from core.db import Base, IdMixin, TenantMixin, TimestampMixin
@@ -38,6 +39,13 @@ class TimeOfDay(StrEnum):
     morning = "morning"
     day = "day"
     evening = "evening"
+
+
+class Messenger(StrEnum):
+    """A messenger a member may be reached on (an account of theirs there)."""
+
+    telegram = "telegram"
+    max = "max"
 
 
 class BuiltinRole(StrEnum):
@@ -71,7 +79,6 @@ class Workspace(IdMixin, TimestampMixin, Base):
 class Member(TenantMixin, TimestampMixin, Base):
     __tablename__ = "members"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "telegram_user_id"),
         UniqueConstraint("workspace_id", "email"),
         CheckConstraint(f"status IN {tuple(s.value for s in MemberStatus)}", name="status"),
         CheckConstraint(
@@ -81,7 +88,6 @@ class Member(TenantMixin, TimestampMixin, Base):
     )
 
     name: Mapped[str] = mapped_column(String(200))
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
     email: Mapped[str | None] = mapped_column(String(320))
     timezone: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(8), default="en")
@@ -90,6 +96,59 @@ class Member(TenantMixin, TimestampMixin, Base):
     preferred_time: Mapped[str] = mapped_column(String(16), default=TimeOfDay.day.value)
     status: Mapped[str] = mapped_column(String(16), default=MemberStatus.active.value)
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Loaded with the member (one IN query per page of members): every channel asks for them.
+    accounts: Mapped[list[MemberAccount]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __init__(self, **fields: object) -> None:
+        # A new member starts with no accounts, known without asking the database (a collection
+        # left unset would be loaded lazily after the flush, which async sessions cannot do).
+        fields.setdefault("accounts", [])
+        super().__init__(**fields)
+
+    def account(self, messenger: Messenger) -> MemberAccount | None:
+        return next((a for a in self.accounts if a.messenger == messenger), None)
+
+    def external_id(self, messenger: Messenger) -> str | None:
+        """Who the member is on that messenger (its user id), or None without an account."""
+        account = self.account(messenger)
+        return account.external_id if account is not None else None
+
+    def chat_on(self, messenger: Messenger) -> str | None:
+        """Where a message to the member goes on that messenger, or None."""
+        account = self.account(messenger)
+        return (account.chat_id or account.external_id) if account is not None else None
+
+
+class MemberAccount(TenantMixin, Base):
+    """A member's account on one messenger: the user id the messenger names them by, and the chat
+    a bot writes to them in (on Telegram the same number; on MAX a dialog of its own). One per
+    member and messenger, and one member per account in a workspace: the account is who signs in
+    as that member, so changing it is an owner's act (Action.link_messenger)."""
+
+    __tablename__ = "member_accounts"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "messenger", "external_id"),
+        UniqueConstraint("member_id", "messenger"),
+    )
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    messenger: Mapped[Messenger] = mapped_column(
+        Enum(
+            Messenger,
+            name="messenger",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    external_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), default=utcnow
+    )
 
 
 class Role(TenantMixin, Base):
@@ -235,7 +294,8 @@ class Invite(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )
-    used_by_telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Who used a personal invite: "<messenger>:<their id there>".
+    used_by: Mapped[str | None] = mapped_column(String(100))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

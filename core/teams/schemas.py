@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from core.paging import PageParams
-from core.teams.models import BuiltinRole, MemberStatus, TimeOfDay
+from core.teams.models import BuiltinRole, MemberStatus, Messenger, TimeOfDay
 from core.timezones import check_timezone
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -67,7 +67,10 @@ class QuietHours(_In):
 
 class MemberCreate(_In):
     name: Name
-    telegram_user_id: TelegramId | None = None
+    telegram_user_id: TelegramId | None = Field(
+        default=None,
+        description="Shorthand for the member's Telegram account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
+    )
     email: EmailStr | None = None
     timezone: TimeZoneName | None = Field(
         default=None, description="IANA zone; the workspace's zone when omitted"
@@ -82,7 +85,10 @@ class MemberCreate(_In):
 
 class MemberUpdate(_In):
     name: Name | None = None
-    telegram_user_id: TelegramId | None = None
+    telegram_user_id: TelegramId | None = Field(
+        default=None,
+        description="Shorthand for the member's Telegram account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
+    )
     email: EmailStr | None = None
     timezone: TimeZoneName | None = None
     locale: Locale | None = None
@@ -97,10 +103,18 @@ class Ref(BaseModel):
     name: str
 
 
+class AccountOut(BaseModel):
+    """A member's account on a messenger: the id it knows them by."""
+
+    messenger: Messenger
+    external_id: str
+
+
 class MemberOut(BaseModel):
     id: uuid.UUID
     name: str
-    telegram_user_id: int | None
+    telegram_user_id: int | None = Field(description="Their Telegram account's user id (shorthand)")
+    accounts: list[AccountOut] = Field(description="Every messenger account of theirs")
     email: str | None
     timezone: str
     locale: str

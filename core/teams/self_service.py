@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit import MEMBER_RESUBSCRIBED, MEMBER_UNSUBSCRIBED, record
 from core.delivery.channels import Channel
 from core.delivery.reachability import mark_unreachable, restore_channel
+from core.teams.accounts import Person, with_account
 from core.teams.models import (
     BuiltinRole,
     Member,
@@ -34,11 +35,12 @@ _OFF = {"off", "none", "no", "нет", "выкл", "выключить", "-"}
 _QUIET = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*[-–—]\s*(\d{1,2})[:.](\d{2})\s*$")
 
 
-async def memberships_of(session: AsyncSession, telegram_user_id: int) -> list[Member]:
-    """Every member row linked to this Telegram account, the most recent first."""
+async def memberships_of(session: AsyncSession, person: Person) -> list[Member]:
+    """Every member row linked to this messenger account (one per workspace), the most recent
+    first."""
     rows = await session.scalars(
         select(Member)
-        .where(Member.telegram_user_id == telegram_user_id)
+        .where(with_account(person.messenger, person.external_id))
         .order_by(Member.created_at.desc())
     )
     return list(rows)

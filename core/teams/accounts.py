@@ -1,0 +1,84 @@
+"""Members' messenger accounts, and the person a messenger says is talking to us.
+
+A bot adapter turns its messenger's sender into a ``Person`` and hands that to core's use cases
+(joining by invite, answering, settings, code words); core never sees an SDK's types. Which member
+a person is comes from their account in that workspace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.teams.models import Member, MemberAccount, Messenger
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone writing to a bot: who the messenger says they are."""
+
+    messenger: Messenger
+    external_id: str
+    name: str = ""
+    language: str | None = None
+
+    @classmethod
+    def on_telegram(cls, user_id: int, name: str = "", language: str | None = None) -> Person:
+        return cls(Messenger.telegram, str(user_id), name, language)
+
+
+def with_account(messenger: Messenger, external_id: str) -> ColumnElement[bool]:
+    """Members that have this account (at most one per workspace)."""
+    return Member.id.in_(
+        select(MemberAccount.member_id).where(
+            MemberAccount.messenger == messenger, MemberAccount.external_id == external_id
+        )
+    )
+
+
+def has_account(messenger: Messenger) -> ColumnElement[bool]:
+    return Member.id.in_(
+        select(MemberAccount.member_id).where(MemberAccount.messenger == messenger)
+    )
+
+
+def set_account(member: Member, messenger: Messenger, external_id: str | None) -> None:
+    """Give the member this account on ``messenger`` (None: remove it). The member must be loaded
+    from, or added to, the session; the caller checks the right to do it and commits."""
+    account = member.account(messenger)
+    if external_id is None:
+        if account is not None:
+            member.accounts.remove(account)
+        return
+    if account is None:
+        member.accounts.append(
+            MemberAccount(
+                id=uuid.uuid4(),
+                workspace_id=member.workspace_id,
+                messenger=messenger,
+                external_id=external_id,
+                chat_id=external_id if messenger == Messenger.telegram else None,
+            )
+        )
+    elif account.external_id != external_id:
+        account.external_id = external_id
+        account.chat_id = external_id if messenger == Messenger.telegram else None
+
+
+async def member_by_account(
+    session: AsyncSession, workspace_id: uuid.UUID, person: Person
+) -> Member | None:
+    return await session.scalar(
+        select(Member).where(
+            Member.workspace_id == workspace_id, with_account(person.messenger, person.external_id)
+        )
+    )
+
+
+def telegram_id(member: Member) -> int | None:
+    """The member's Telegram user id (the REST API's ``telegram_user_id`` shorthand)."""
+    external = member.external_id(Messenger.telegram)
+    return int(external) if external is not None else None
