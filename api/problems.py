@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from webapp.errors import MINI_APP, mini_app_error
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -31,6 +32,7 @@ def problem(
     detail: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -38,6 +40,8 @@ def problem(
         "status": status,
         "detail": detail,
     }
+    if code is not None:
+        body["code"] = code  # stable, for clients to branch on (core.errors)
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -68,16 +72,22 @@ def field_name(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return name or "body"
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
+def status_of(exc: DomainError) -> int:
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+
+
+async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+    if request.url.path.startswith(MINI_APP):
+        return await mini_app_error(request, exc)  # the Mini App's one handler, in its language
+    status = status_of(exc)
     errors = (
         [{"field": e.field, "message": e.message} for e in exc.errors]
         if isinstance(exc, Invalid)
         else None
     )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem(status, exc.title, exc.detail, errors, headers)
+    return problem(status, exc.title, exc.detail, errors, headers, exc.code)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

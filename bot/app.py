@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher
+from aiogram.filters import ExceptionTypeFilter
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, MenuButtonWebApp, WebAppInfo
@@ -24,10 +25,12 @@ from bot import (
     member_commands,
     settings,
 )
+from bot import errors as bot_errors
 from bot.context import PersonMiddleware
 from core import kinds
 from core.db import make_engine, make_sessionmaker
 from core.delivery.channels import Channel
+from core.errors import DomainError
 from core.settings import Settings
 from worker.channels import build_channels, make_bot
 
@@ -76,6 +79,8 @@ def build_dispatcher(
         fallback.build_router(),
     ):
         dispatcher.include_router(router)
+    # One handler renders what core refused, in the member's language (bot/errors.py).
+    dispatcher.errors.register(bot_errors.on_domain_error, ExceptionTypeFilter(DomainError))
     return dispatcher
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.edits import edit_text, remove_buttons
+from bot.errors import describe
 from bot.texts import Texts
 from core.audience.rule import AudienceRule, audience_query
 from core.clock import utcnow
@@ -199,7 +200,7 @@ async def on_remind_choice(
     try:
         out, _ = await create_broadcast(session, actor, request)
     except DomainError as exc:
-        await edit_text(message, texts("remind_bad", error=exc.detail), None)
+        await edit_text(message, texts("remind_bad", error=describe(exc, texts)), None)
         return
     await edit_text(message, texts("remind_queued", count=out.recipients), None)
 

@@ -147,6 +147,12 @@ EN: Words = {
         "en", count="count", one="Sending to {count} person.", other="Sending to {count} people."
     ),
     "remind_bad": "The text has a problem: {error}",
+    # core's errors by their stable code (bot/errors.py)
+    "error_not_found": "This was not found: it may have been deleted meanwhile.",
+    "error_forbidden": "Your role does not allow this.",
+    "error_unauthorized": "I do not know you yet: open your invite link first.",
+    "error_invalid": "Please check “{field}”: {message}",
+    "error_conflict": "“{field}”: {message}",
     # group chats
     "chat_link_usage": "Send /link and the name of a group, e.g. /link Backend",
     "chat_linked": "This chat is now linked to the group {group}: its events will be announced here.",
@@ -304,6 +310,11 @@ RU: Words = {
         other="Отправляю {count} участникам.",
     ),
     "remind_bad": "С текстом что-то не так: {error}",
+    "error_not_found": "Не найдено: возможно, это уже удалили.",
+    "error_forbidden": "Ваша роль этого не позволяет.",
+    "error_unauthorized": "Я вас пока не знаю: откройте сначала ссылку-приглашение.",
+    "error_invalid": "Проверьте «{field}»: {message}",
+    "error_conflict": "«{field}»: {message}",
     "chat_link_usage": "Отправьте /link и название группы, например /link Backend",
     "chat_linked": "Этот чат привязан к группе {group}: её события будут объявляться здесь.",
     "chat_unlinked": "Этот чат больше не привязан к группе.",
@@ -340,6 +351,9 @@ class Texts:
     def __init__(self, locale: str) -> None:
         self.locale = locale if locale in TEXTS else "en"
         self._table = TEXTS[self.locale]
+
+    def has(self, key: str) -> bool:
+        return key in self._table
 
     def __call__(self, key: str, **values: Any) -> str:
         return self._table[key].format(**values)

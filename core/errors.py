@@ -1,4 +1,11 @@
-"""The kinds of failure core reports. Each adapter has one handler that turns them into its world."""
+"""The kinds of failure core reports. Each adapter has one handler that turns them into its world:
+the API a problem+json (api/problems.py), the Mini App an alert in the member's language
+(webapp/errors.py), the bot a reply in theirs (bot/errors.py).
+
+Every error carries a stable ``code`` beside its English ``detail``: adapters translate by code
+(with ``params``) and fall back to the detail, so a message that has no translation yet is still
+shown, never a 500.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,14 @@ class DomainError(Exception):
     """Base of every failure core raises on purpose."""
 
     title = "Error"
+    code = "error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, **params: object) -> None:
         super().__init__(detail)
         self.detail = detail
+        if code is not None:
+            self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -25,9 +36,10 @@ class NotFound(DomainError):
     """The thing does not exist, or exists in another workspace (we never tell which)."""
 
     title = "Not found"
+    code = "not_found"
 
     def __init__(self, resource: str, ident: object) -> None:
-        super().__init__(f"{resource} {ident} not found")
+        super().__init__(f"{resource} {ident} not found", resource=resource)
         self.resource = resource
 
 
@@ -35,21 +47,26 @@ class Forbidden(DomainError):
     """The caller is known but their role does not allow this action."""
 
     title = "Forbidden"
+    code = "forbidden"
 
 
 class Unauthorized(DomainError):
     """The caller could not be identified (missing, malformed, unknown or revoked credentials)."""
 
     title = "Unauthorized"
+    code = "unauthorized"
 
 
 class Invalid(DomainError):
     """Input that cannot be accepted; names the field(s) at fault."""
 
     title = "Invalid input"
+    code = "invalid"
 
-    def __init__(self, field_name: str, message: str, *more: FieldError) -> None:
-        super().__init__(f"{field_name}: {message}")
+    def __init__(
+        self, field_name: str, message: str, *more: FieldError, code: str | None = None
+    ) -> None:
+        super().__init__(f"{field_name}: {message}", code=code, field=field_name)
         self.errors = [FieldError(field_name, message), *more]
 
 
@@ -57,3 +74,4 @@ class Conflict(Invalid):
     """Input that clashes with what is already stored (a duplicate name, say)."""
 
     title = "Conflict"
+    code = "conflict"

@@ -61,3 +61,16 @@ async def test_a_chunked_body_is_cut_off_at_the_limit_not_read_whole(
     assert refused.status_code == 413, refused.text
     assert "at most 1048576 bytes" in refused.text
     assert sent <= 2 * 1_048_576
+
+
+async def test_core_errors_carry_a_stable_code_beside_the_message(acme: Workspace):
+    missing = await acme.client.get("/members/00000000-0000-0000-0000-000000000000")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    await acme.client.post("/groups", json={"name": "Choir"})
+    clash = await acme.client.post("/groups", json={"name": "choir"})
+    assert (clash.status_code, clash.json()["code"]) == (409, "conflict")
+    assert clash.json()["errors"][0]["field"] == "name"
+    bad = await acme.client.post(
+        "/events", json={"title": "X", "starts_at": "2027-01-10T10:00:00Z", "rrule": "FREQ=NEVER"}
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid")

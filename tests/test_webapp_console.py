@@ -307,3 +307,38 @@ async def test_every_console_route_needs_a_session(site: httpx.AsyncClient):
     for path in posts:
         response = await site.post(path, headers={"HX-Request": "true"})
         assert response.status_code == 401, (path, response.status_code)
+
+
+async def test_core_refusals_are_shown_escaped_and_in_the_leads_language(
+    acme: Workspace, site: httpx.AsyncClient
+):
+    """One handler (webapp/errors.py) renders what core refuses: in the lead's language, and a
+    name typed by someone else stays text, never markup."""
+    lena = await _with_role(acme, LENA, "Лена", "lead")
+    await ok(acme.client.patch(f"/members/{lena['id']}", json={"locale": "ru"}))
+    hostile = "<img src=x onerror=alert(1)>"
+    linked = await member(acme.client, hostile, telegram_user_id=7099)
+    headers = {"X-CSRF-Token": await sign_in(site, LENA)}
+
+    refused = await site.post(
+        "/app/people/invite", data={"member_id": linked["id"]}, headers=headers
+    )
+    assert refused.status_code == 422
+    assert "«member_id»" in refused.text and hostile not in refused.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in refused.text
+
+    # Nudging the silent of an event that asks for no answers: refused by core, in Russian.
+    event = await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Talk",
+                "starts_at": "2027-01-10T10:00:00+00:00",
+                "audience": {"members": [linked["id"]]},
+            },
+        ),
+        201,
+    )
+    nudged = await site.post(f"/app/events/{event['id']}/nudge", headers=headers)
+    assert nudged.status_code == 422
+    assert nudged.text.startswith('<p class="error" role="alert">Проверьте «event_id»')

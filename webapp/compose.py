@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
 from core.clock import utcnow
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from core.notify.broadcasts import (
     BroadcastCreate,
     BroadcastOut,
@@ -25,6 +25,7 @@ from core.notify.messages import check_broadcast_template, format_when, render_b
 from core.notify.templates import get_template, list_templates
 from core.teams.models import Member
 from webapp.console import Console, LeadConsole, alert
+from webapp.errors import describe
 from webapp.picker import AudienceForm, picker_context
 from webapp.routes import _page
 
@@ -130,7 +131,11 @@ async def send(
         )
         out, _ = await create_broadcast(session, lead.actor, request_data)
     except DomainError as exc:
-        return alert(words["send_at_bad"] if exc.detail.startswith("send_at") else exc.detail)
+        return alert(
+            words["send_at_bad"]
+            if exc.detail.startswith("send_at")
+            else describe(exc, lead.member.locale)
+        )
     except ValueError as exc:
         return alert(str(exc))
     await session.commit()
@@ -157,6 +162,6 @@ async def cancel(
     try:
         out = await cancel_broadcast(session, lead.actor, broadcast_id)
     except DomainError as exc:
-        return alert(exc.detail, 404 if "not found" in exc.detail else 422)
+        return alert(describe(exc, lead.member.locale), 404 if isinstance(exc, NotFound) else 422)
     await session.commit()
     return _progress(request, lead, out)

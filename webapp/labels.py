@@ -17,6 +17,7 @@ from core.teams import groups, tags
 from core.teams.merging import merge_groups, merge_tags
 from core.teams.schemas import GroupCreate, GroupUpdate, TagCreate, TagUpdate
 from webapp.console import Console, LeadConsole, alert, field_errors, undo
+from webapp.errors import describe
 from webapp.routes import _page
 
 router = APIRouter(prefix="/app/labels", include_in_schema=False)
@@ -140,7 +141,7 @@ async def merge(
         await (merge_groups if kind == "groups" else merge_tags)(session, lead.actor, ident, into)
     except DomainError as exc:
         await undo(session, lead)
-        return alert(exc.detail)
+        return alert(describe(exc, lead.member.locale))
     await session.commit()
     return await _section(request, session, lead, kind, note=words["done"])
 

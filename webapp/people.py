@@ -21,6 +21,7 @@ from core.teams.models import Group, MemberStatus, Tag
 from core.teams.schemas import MemberCreate, MemberFilter, MemberIds
 from core.teams.tags import tag_members, untag_members
 from webapp.console import Console, LeadConsole, field_errors, undo
+from webapp.errors import describe
 from webapp.picker import by_name
 from webapp.routes import _page
 
@@ -118,7 +119,7 @@ async def bulk(
         result = await change(session, lead.actor, target_id, MemberIds(member_ids=member_ids))
     except DomainError as exc:
         await undo(session, lead)
-        return _status(exc.detail, 404 if isinstance(exc, NotFound) else 422)
+        return _status(describe(exc, lead.member.locale), 404 if isinstance(exc, NotFound) else 422)
     await session.commit()
     done = _status(words["bulk_done"].format(changed=result.changed, unchanged=result.unchanged))
     done.headers["HX-Trigger"] = "people-changed"  # the list shows the new tags and groups
@@ -187,7 +188,7 @@ async def invite(
         return _status(message, 422)
     except DomainError as exc:
         await undo(session, lead)
-        return _status(exc.detail, 404 if isinstance(exc, NotFound) else 422)
+        return _status(describe(exc, lead.member.locale), 404 if isinstance(exc, NotFound) else 422)
     await session.commit()
     who = issued.member.name if issued.member else issued.group.name if issued.group else ""
     return _page(request, "_invite.html", lead.context(invite=issued, who=who))

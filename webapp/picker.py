@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from core.audience.rule import AudienceRule, preview_audience
-from core.errors import DomainError
 from core.filters import contains
 from core.teams.models import Group, Member, Role, Tag
 from webapp.console import LeadConsole
@@ -101,10 +100,7 @@ async def count(
 ) -> HTMLResponse:
     """The live count: how many the picked audience reaches, and the first names. For the
     composer (which sends its text along) also the choice of whom to preview the text for."""
-    try:
-        preview = await preview_audience(session, lead.actor, rule, 8)
-    except DomainError as exc:
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
+    preview = await preview_audience(session, lead.actor, rule, 8)
     return _page(
         request,
         "_audience.html",

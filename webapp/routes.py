@@ -99,6 +99,7 @@ async def current(request: Request, session: SessionDep) -> tuple[Session, Membe
     member = await session.get(Member, signed.member_id)
     if member is None or member.external_id(Messenger.telegram) != str(signed.telegram_user_id):
         raise NotSignedIn  # unlinked since, or deleted
+    request.state.locale = member.locale  # core's errors are shown in it (webapp.errors)
     return signed, member
 
 
@@ -217,10 +218,7 @@ async def answer(
     signed, member = me
     if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
         return HTMLResponse("the page is stale; reload it", status_code=403)
-    try:
-        await answer_as_member(session, member, event_id, occurrence, choice, utcnow())
-    except DomainError as exc:
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
+    await answer_as_member(session, member, event_id, occurrence, choice, utcnow())
     await session.commit()
     items = await agenda(session, member, utcnow(), limit=20)
     card = next((i for i in items if i.event_id == event_id and i.occurrence == occurrence), None)
@@ -280,10 +278,7 @@ async def nudge(
     if isinstance(actor, HTMLResponse):
         return actor
     words = _words(member.locale)
-    try:
-        await nudge_now(session, actor, event_id, recurrence_id_of(occurrence))
-    except DomainError as exc:
-        return HTMLResponse(f'<p class="error" role="alert">{exc.detail}</p>', status_code=422)
+    await nudge_now(session, actor, event_id, recurrence_id_of(occurrence))
     await session.commit()
     return HTMLResponse(f'<p role="status">{words["nudged"]}</p>')
 
@@ -308,12 +303,9 @@ async def invite_not_joined_members(
     actor = await _lead_action(request, session, signed, member)
     if isinstance(actor, HTMLResponse):
         return actor
-    try:
-        members = await not_joined_members(session, actor, event_id=event_id)
-        username = request.app.state.settings.telegram_bot_username
-        issued = await invite_not_joined(session, actor, members, username)
-    except DomainError as exc:
-        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.detail)}</p>', 422)
+    members = await not_joined_members(session, actor, event_id=event_id)
+    username = request.app.state.settings.telegram_bot_username
+    issued = await invite_not_joined(session, actor, members, username)
     await session.commit()
     words = _words(member.locale)
     items = "".join(
@@ -334,10 +326,7 @@ async def resend_unknown_deliveries(
     actor = await _lead_action(request, session, signed, member)
     if isinstance(actor, HTMLResponse):
         return actor
-    try:
-        count = await resend_unknown(session, actor, utcnow(), event_id=event_id)
-    except DomainError as exc:
-        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.detail)}</p>', 422)
+    count = await resend_unknown(session, actor, utcnow(), event_id=event_id)
     await session.commit()
     return HTMLResponse(
         f'<p role="status">{_words(member.locale)["resent"].format(count=count)}</p>'

@@ -527,7 +527,24 @@ _INSIGHT_PAGES = {
         "variables": "Переменные: {{ member.first_name }}, {{ member.name }}",
     },
 }
-for _pages in (_LEAD_PAGES, _INSIGHT_PAGES):
+# core's errors by their stable code (core.errors; webapp.errors renders them).
+_ERRORS = {
+    "en": {
+        "error_not_found": "This was not found: it may have been deleted meanwhile.",
+        "error_forbidden": "Your role does not allow this.",
+        "error_unauthorized": "You are signed out; open the Mini App from the bot again.",
+        "error_invalid": "Please check “{field}”: {message}",
+        "error_conflict": "“{field}”: {message}",
+    },
+    "ru": {
+        "error_not_found": "Не найдено: возможно, это уже удалили.",
+        "error_forbidden": "Ваша роль этого не позволяет.",
+        "error_unauthorized": "Вы вышли; откройте мини-приложение из бота ещё раз.",
+        "error_invalid": "Проверьте «{field}»: {message}",
+        "error_conflict": "«{field}»: {message}",
+    },
+}
+for _pages in (_LEAD_PAGES, _INSIGHT_PAGES, _ERRORS):
     for _locale, _more in _pages.items():
         # A page's word must not silently replace another page's ("Going" on the board).
         _clash = WORDS[_locale].keys() & _more.keys()

@@ -1,0 +1,34 @@
+"""The Mini App's one handler for core's errors: an alert fragment in the member's language,
+escaped, always 422 (the page's htmx swaps only 2xx and 422 into the page: a refusal must be
+seen, whatever its kind). Translated by the error's stable code; a message without a
+translation yet is shown as core worded it."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from core.errors import DomainError, Invalid
+from webapp.words import WORDS
+
+MINI_APP = "/app"
+
+
+def describe(exc: DomainError, locale: str) -> str:
+    words = WORDS.get(locale, WORDS["en"])
+    template = words.get(f"error_{exc.code}")
+    if template is None:
+        return exc.detail
+    if isinstance(exc, Invalid):
+        first = exc.errors[0]
+        return str(template).format(field=first.field, message=first.message)
+    return str(template).format(detail=exc.detail, **exc.params)
+
+
+async def mini_app_error(request: Request, exc: DomainError) -> HTMLResponse:
+    # The member's language, known once the page identified them (webapp.routes.current).
+    locale = getattr(request.state, "locale", "en")
+    text = escape(describe(exc, locale))
+    return HTMLResponse(f'<p class="error" role="alert">{text}</p>', status_code=422)
