@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.unit_of_work import SESSION
 from core.errors import Unauthorized
 from core.teams.permissions import Actor
 from core.teams.tokens import authenticate
@@ -17,8 +18,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `vst_…`")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one session; committed or rolled back by its route (api.unit_of_work)."""
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with sessions() as session:
+        request.scope[SESSION] = session
         yield session
 
 
@@ -31,10 +34,7 @@ async def get_actor(
 ) -> Actor:
     if credentials is None:
         raise Unauthorized("send an API token as 'Authorization: Bearer vst_…'")
-    actor = await authenticate(session, credentials.credentials)
-    if session.dirty:
-        await session.commit()  # the token's last-use time, its own tiny unit of work
-    return actor
+    return await authenticate(session, credentials.credentials)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -60,7 +60,13 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(
         default=300, ge=1, description="How long a claimed job is held before it returns"
     )
-    scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    scheduler_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="The scheduler's fallback poll: it wakes on Postgres NOTIFY when a job becomes "
+        "due soon, and at the next due time",
+    )
     worker_concurrent_jobs: int = Field(
         default=50,
         ge=1,

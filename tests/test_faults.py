@@ -411,3 +411,22 @@ async def test_four_workers_share_one_broadcast_and_keep_the_bots_rate_between_t
         second = int(message.sent_at - first)
         per_second[second] = per_second.get(second, 0) + 1
     assert max(per_second.values()) <= limit, per_second
+
+
+async def test_the_scheduler_wakes_on_notify_for_a_job_due_now_not_a_poll_later(
+    acme: Workspace, emulator: BotApiEmulator, start: Callable[..., subprocess.Popen[bytes]]
+):
+    """With a one-minute fallback poll, a broadcast sent "now" still goes out at once: the
+    database tells the scheduler (LISTEN/NOTIFY, migration 0014)."""
+    anna = await member(acme.client, "Anna", telegram_user_id=4401)
+    slow_poll = {"VESTNIK_SCHEDULER_INTERVAL_SECONDS": "60"}
+    start("worker")
+    start("scheduler", **slow_poll)
+    first = {"audience": {"members": [anna["id"]]}, "text": "First"}
+    await ok(acme.client.post("/broadcasts", json=first), 201)
+    await _until(lambda: len(emulator.sent_to(4401)) == 1)
+    # The scheduler has claimed the first and gone to sleep for up to a minute.
+    second = {"audience": {"members": [anna["id"]]}, "text": "Second"}
+    await ok(acme.client.post("/broadcasts", json=second), 201)
+    await _until(lambda: len(emulator.sent_to(4401)) == 2, seconds=30)
+    assert [m.text for m in emulator.sent_to(4401)] == ["First", "Second"]

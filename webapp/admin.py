@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.errors import DomainError, Forbidden, NotFound
 from core.notify.messages import format_when
 from core.teams.models import BuiltinRole
@@ -27,7 +28,7 @@ from webapp.console import Console, LeadConsole, Refused, alert, field_errors, u
 from webapp.routes import _page
 from webapp.words import REMINDER_CHOICES
 
-router = APIRouter(prefix="/app/admin", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/admin", include_in_schema=False)
 SETTINGS_FIELDS = {
     "name": "name",
     "timezone": "timezone",
@@ -98,7 +99,6 @@ async def new_token(
         issued = await create_token(session, lead.actor, BuiltinRole(role), name.strip())
     except Forbidden:
         raise Refused(lead.words["owner_only"]) from None
-    await session.commit()
     return _page(
         request, "_tokens.html", lead.context(tokens=await _tokens(session, lead), issued=issued)
     )
@@ -114,7 +114,6 @@ async def revoke(
         raise Refused(lead.words["owner_only"]) from None
     except NotFound:
         return HTMLResponse("not found", status_code=404)
-    await session.commit()
     return _page(
         request, "_tokens.html", lead.context(tokens=await _tokens(session, lead), issued=None)
     )
@@ -179,6 +178,5 @@ async def save_settings(
     )
     if errors:
         return _page(request, "_workspace_form.html", context, 422)
-    await session.commit()
     context["form"] = _settings_form(current)
     return _page(request, "_workspace_form.html", context)

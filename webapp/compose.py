@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.clock import utcnow
 from core.errors import DomainError, NotFound
 from core.notify.broadcasts import (
@@ -29,7 +30,7 @@ from webapp.errors import describe
 from webapp.picker import AudienceForm, picker_context
 from webapp.routes import _page
 
-router = APIRouter(prefix="/app/compose", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/compose", include_in_schema=False)
 STARTER = "{{ member.first_name }}, "
 
 
@@ -138,7 +139,6 @@ async def send(
         )
     except ValueError as exc:
         return alert(str(exc))
-    await session.commit()
     return _progress(request, lead, out)
 
 
@@ -163,5 +163,4 @@ async def cancel(
         out = await cancel_broadcast(session, lead.actor, broadcast_id)
     except DomainError as exc:
         return alert(describe(exc, lead.member.locale), 404 if isinstance(exc, NotFound) else 422)
-    await session.commit()
     return _progress(request, lead, out)

@@ -1,6 +1,7 @@
 """The Mini App's one handler for core's errors: an alert fragment in the member's language,
-escaped, always 422 (the page's htmx swaps only 2xx and 422 into the page: a refusal must be
-seen, whatever its kind). Translated by the error's stable code; a message without a
+escaped. An action or an htmx request gets a 422 for every refusal (htmx swaps only 2xx and 422
+into the page, and a refusal must be seen whatever its kind); a page opened directly gets the
+status of its kind (404, 403, …). Translated by the error's stable code; a message without a
 translation yet is shown as core worded it."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from html import escape
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from core.errors import DomainError, Invalid
+from core.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from webapp.words import WORDS
 
 MINI_APP = "/app"
@@ -31,4 +32,16 @@ async def mini_app_error(request: Request, exc: DomainError) -> HTMLResponse:
     # The member's language, known once the page identified them (webapp.routes.current).
     locale = getattr(request.state, "locale", "en")
     text = escape(describe(exc, locale))
-    return HTMLResponse(f'<p class="error" role="alert">{text}</p>', status_code=422)
+    fragment = request.method != "GET" or request.headers.get("HX-Request") == "true"
+    status = 422 if fragment else _status(exc)
+    return HTMLResponse(f'<p class="error" role="alert">{text}</p>', status_code=status)
+
+
+def _status(exc: DomainError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, Unauthorized):
+        return 401
+    return 422

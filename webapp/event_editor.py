@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.audience.rule import AudienceRule
 from core.clock import utcnow
 from core.errors import DomainError, Invalid, NotFound
@@ -37,7 +38,7 @@ from webapp.picker import PEOPLE_FIELDS, picker_context
 from webapp.routes import Current, _card, _page, _words
 from webapp.words import REMINDER_CHOICES
 
-router = APIRouter(prefix="/app/events", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/events", include_in_schema=False)
 
 # Where core's and pydantic's field names are shown on the form.
 FIELDS = {
@@ -307,7 +308,6 @@ async def create(request: Request, session: SessionDep, lead: LeadConsole) -> Re
     except (DomainError, ValidationError) as exc:
         await undo(session, lead)
         return await _editor(request, session, lead, form, None, field_errors(exc, FIELDS), 422)
-    await session.commit()
     return _go(f"/app/events/{out.id}/board")
 
 
@@ -342,7 +342,6 @@ async def save_event(
     except (DomainError, ValidationError) as exc:
         await undo(session, lead)
         return await _editor(request, session, lead, form, event_id, field_errors(exc, FIELDS), 422)
-    await session.commit()
     return _go(f"/app/events/{event_id}/board")
 
 
@@ -352,7 +351,6 @@ async def remove_event(event_id: uuid.UUID, session: SessionDep, lead: LeadConso
         await delete_event(session, lead.actor, event_id)
     except NotFound:
         return HTMLResponse("not found", status_code=404)
-    await session.commit()
     return _go("/app")
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
 from api.routes.statistics import csv_response
+from api.unit_of_work import UnitOfWork
 from core.audit import audit_log
 from core.errors import NotFound
 from core.insights.exports import days_csv, deliveries_csv
@@ -29,7 +30,7 @@ from webapp.charts import bars, line
 from webapp.console import Console, LeadConsole
 from webapp.routes import _page
 
-router = APIRouter(prefix="/app", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app", include_in_schema=False)
 
 
 def _duration(seconds: float | None) -> str:

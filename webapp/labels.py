@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.errors import DomainError, NotFound
 from core.paging import NameQuery
 from core.teams import groups, tags
@@ -20,7 +21,7 @@ from webapp.console import Console, LeadConsole, alert, field_errors, undo
 from webapp.errors import describe
 from webapp.routes import _page
 
-router = APIRouter(prefix="/app/labels", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/labels", include_in_schema=False)
 Kind = Literal["groups", "tags"]
 
 
@@ -73,7 +74,6 @@ async def create(
         await undo(session, lead)
         errors = field_errors(exc, {"name": "new"})
         return await _section(request, session, lead, kind, errors, status=422)
-    await session.commit()
     return await _section(request, session, lead, kind, note=lead.words["done"])
 
 
@@ -97,7 +97,6 @@ async def rename(
         await undo(session, lead)
         errors = {str(ident): field_errors(exc, {}).get("form", "")}
         return await _section(request, session, lead, kind, errors, status=422)
-    await session.commit()
     return await _section(request, session, lead, kind, note=lead.words["done"])
 
 
@@ -142,7 +141,6 @@ async def merge(
     except DomainError as exc:
         await undo(session, lead)
         return alert(describe(exc, lead.member.locale))
-    await session.commit()
     return await _section(request, session, lead, kind, note=words["done"])
 
 
@@ -174,5 +172,4 @@ async def delete(
             ),
         )
     await (groups.delete_group if kind == "groups" else tags.delete_tag)(session, lead.actor, ident)
-    await session.commit()
     return await _section(request, session, lead, kind, note=words["done"])

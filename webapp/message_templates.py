@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.errors import DomainError
 from core.notify.templates import (
     TemplateIn,
@@ -26,7 +27,7 @@ from core.teams.models import Member
 from webapp.console import Console, LeadConsole, field_errors, undo
 from webapp.routes import _page
 
-router = APIRouter(prefix="/app/templates", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/templates", include_in_schema=False)
 FIELDS = {
     "name": "name",
     "text": "text",
@@ -132,7 +133,6 @@ async def save(
         await undo(session, lead)
         errors = field_errors(exc, FIELDS)
         return await _section(request, session, lead, form.values, errors, template_id, status=422)
-    await session.commit()
     return await _section(request, session, lead)
 
 
@@ -141,7 +141,6 @@ async def remove(
     request: Request, template_id: uuid.UUID, session: SessionDep, lead: LeadConsole
 ) -> HTMLResponse:
     await delete_template(session, lead.actor, template_id)
-    await session.commit()
     return await _section(request, session, lead)
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.errors import DomainError, NotFound
 from core.teams.groups import add_group_members, remove_group_members
 from core.teams.invites import InviteCreate, create_invite
@@ -25,7 +26,7 @@ from webapp.errors import describe
 from webapp.picker import by_name
 from webapp.routes import _page
 
-router = APIRouter(prefix="/app/people", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/people", include_in_schema=False)
 PAGE = 50
 BULK = {
     "add_tag": tag_members,
@@ -120,7 +121,6 @@ async def bulk(
     except DomainError as exc:
         await undo(session, lead)
         return _status(describe(exc, lead.member.locale), 404 if isinstance(exc, NotFound) else 422)
-    await session.commit()
     done = _status(words["bulk_done"].format(changed=result.changed, unchanged=result.unchanged))
     done.headers["HX-Trigger"] = "people-changed"  # the list shows the new tags and groups
     return done
@@ -149,7 +149,6 @@ async def add_person(
         await undo(session, lead)
         errors = field_errors(exc, {"name": "name", "email": "email"})
         return _page(request, "_add_person.html", lead.context(form=form, errors=errors), 422)
-    await session.commit()
     return _page(
         request,
         "_add_person.html",
@@ -189,6 +188,5 @@ async def invite(
     except DomainError as exc:
         await undo(session, lead)
         return _status(describe(exc, lead.member.locale), 404 if isinstance(exc, NotFound) else 422)
-    await session.commit()
     who = issued.member.name if issued.member else issued.group.name if issued.group else ""
     return _page(request, "_invite.html", lead.context(invite=issued, who=who))

@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.audience.rule import AudienceRule, preview_audience
 from core.filters import contains
 from core.teams.models import Group, Member, Role, Tag
 from webapp.console import LeadConsole
 from webapp.routes import _page
 
-router = APIRouter(prefix="/app/audience", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app/audience", include_in_schema=False)
 IdList = Annotated[list[uuid.UUID], Form()]
 PEOPLE_FIELDS = ("members", "exclude_members")
 

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from bot.texts import Texts
 from core.calendar.models import FeedKind
 from core.calendar.tokens import feed_state, rotate_feed
@@ -59,7 +60,7 @@ from webapp.words import WORDS
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(prefix="/app", include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, prefix="/app", include_in_schema=False)
 static = StaticFiles(directory=HERE / "static")
 MAX_INIT_DATA_AGE = timedelta(hours=24)
 
@@ -219,7 +220,6 @@ async def answer(
     if not csrf_ok(signed, request.headers.get("X-CSRF-Token")):
         return HTMLResponse("the page is stale; reload it", status_code=403)
     await answer_as_member(session, member, event_id, occurrence, choice, utcnow())
-    await session.commit()
     items = await agenda(session, member, utcnow(), limit=20)
     card = next((i for i in items if i.event_id == event_id and i.occurrence == occurrence), None)
     if card is None:
@@ -279,7 +279,6 @@ async def nudge(
         return actor
     words = _words(member.locale)
     await nudge_now(session, actor, event_id, recurrence_id_of(occurrence))
-    await session.commit()
     return HTMLResponse(f'<p role="status">{words["nudged"]}</p>')
 
 
@@ -306,7 +305,6 @@ async def invite_not_joined_members(
     members = await not_joined_members(session, actor, event_id=event_id)
     username = request.app.state.settings.telegram_bot_username
     issued = await invite_not_joined(session, actor, members, username)
-    await session.commit()
     words = _words(member.locale)
     items = "".join(
         f"<li>{escape(m.name)}: <code>{escape(i.link or i.start_command)}</code></li>"
@@ -327,7 +325,6 @@ async def resend_unknown_deliveries(
     if isinstance(actor, HTMLResponse):
         return actor
     count = await resend_unknown(session, actor, utcnow(), event_id=event_id)
-    await session.commit()
     return HTMLResponse(
         f'<p role="status">{_words(member.locale)["resent"].format(count=count)}</p>'
     )
@@ -415,7 +412,6 @@ async def save_settings(
     set_locale(members, locale)
     set_preferred_time(members, TimeOfDay(preferred_time))
     (resubscribe if form["subscribed"] else unsubscribe)(session, members, "Mini App")
-    await session.commit()
     form["timezone"] = zones[0]
     context = _settings_context(member, form, {}, True, signed.csrf)
     return _page(request, "_settings_form.html", context)
@@ -449,7 +445,6 @@ async def new_calendar_link(request: Request, session: SessionDep, me: Current) 
     actor = system_actor(member.workspace_id, label=f"{member.name} (Mini App)")
     public_url = request.app.state.settings.public_url
     link = await rotate_feed(session, actor, FeedKind.member, member.id, public_url)
-    await session.commit()
     return _page(request, "_calendar_links.html", {"words": _words(member.locale), "link": link})
 
 

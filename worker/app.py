@@ -34,6 +34,7 @@ from core.delivery.jobs import claim_due_jobs
 from core.delivery.ratelimit import RateLimiter, redis_pool
 from core.notify.planning import extend_horizons
 from core.settings import Settings
+from worker.wakeup import Wakeup, next_due
 
 if TYPE_CHECKING:
     pass
@@ -215,8 +216,11 @@ async def run_scheduler(
     owner = owner_name("scheduler")
     lease = timedelta(seconds=settings.job_lease_seconds)
     next_horizon = utcnow()
+    wakeup = Wakeup(database_url)
+    listener = asyncio.create_task(wakeup.listen())
     try:
         while not stop.is_set():
+            wait = settings.scheduler_interval_seconds
             try:
                 async with sessions() as session:
                     if utcnow() >= next_horizon:
@@ -227,15 +231,22 @@ async def run_scheduler(
                     await session.commit()
                     if await mark_unknown(session, utcnow(), lease):
                         await session.commit()
+                    due = await next_due(session)
                 for job in jobs:
                     await kicker.kiq(str(job.id))
                 if jobs:
                     log.info("enqueued %d due job(s)", len(jobs))
                     continue  # more may be due right away
+                if due is not None:  # wake when the next one is due, not a poll later
+                    wait = min(wait, max(0.0, (due - utcnow()).total_seconds()) + 0.01)
             except Exception:  # keep going through a database or Redis restart
                 log.exception("scheduling pass failed; trying again")
-            await _sleep(stop, settings.scheduler_interval_seconds)
+            # A job made due soon wakes this at once (NOTIFY); polling is the fallback.
+            await wakeup.wait(stop, wait)
     finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
         await broker.shutdown()
         await engine.dispose()
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.clock import utcnow
 from core.events.models import Answer
 from core.notify.answers import (
@@ -22,7 +23,9 @@ from core.notify.answers import (
 )
 from core.notify.messages import BUTTONS
 
-router = APIRouter(prefix="/answer", tags=["answer links"], include_in_schema=False)
+router = APIRouter(
+    route_class=UnitOfWork, prefix="/answer", tags=["answer links"], include_in_schema=False
+)
 
 _TEXT = {
     "en": {
@@ -78,7 +81,6 @@ async def confirm_page(data: str, request: Request, session: SessionDep) -> HTML
 async def record(data: str, request: Request, session: SessionDep) -> HTMLResponse:
     key = request.app.state.settings.signing_key
     result = await record_link_answer(session, key, data, utcnow())
-    await session.commit()
     words = _words(result)
     if result.verdict is ButtonVerdict.forged:
         return _page("en", f"<p>{escape(words['forged'])}</p>", 404)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.audience.rule import (
     AudiencePreview,
     AudiencePreviewRequest,
@@ -10,7 +11,7 @@ from core.audience.rule import (
     preview_audience,
 )
 
-router = APIRouter(prefix="/audience", tags=["audience"])
+router = APIRouter(route_class=UnitOfWork, prefix="/audience", tags=["audience"])
 
 
 @router.post("/preview")

@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.notify import broadcasts
 from core.notify.broadcasts import BroadcastCreate, BroadcastOut
 
-router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
+router = APIRouter(route_class=UnitOfWork, prefix="/broadcasts", tags=["broadcasts"])
 
 
 @router.post("", status_code=201)
@@ -30,7 +31,6 @@ async def create_broadcast(
     wall-clock time in each member's own zone. The text (or a template's) may use
     ``{{ member.first_name }}`` and ``{{ member.name }}``; ``buttons`` add links."""
     out, replayed = await broadcasts.create_broadcast(session, actor, data, idempotency_key)
-    await session.commit()
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return out
@@ -50,5 +50,4 @@ async def cancel_broadcast(
 ) -> BroadcastOut:
     """Cancel before it goes (or stop the rest while it goes); 409 once it has been sent."""
     out = await broadcasts.cancel_broadcast(session, actor, broadcast_id)
-    await session.commit()
     return out

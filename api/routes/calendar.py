@@ -7,10 +7,11 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.calendar.models import FeedKind
 from core.calendar.tokens import FeedLink, FeedState, feed_state, revoke_feed, rotate_feed
 
-router = APIRouter(tags=["calendar feeds"])
+router = APIRouter(route_class=UnitOfWork, tags=["calendar feeds"])
 _PATHS = {
     FeedKind.member: "/members/{owner_id}/calendar-feed",
     FeedKind.group: "/groups/{owner_id}/calendar-feed",
@@ -32,7 +33,6 @@ def _routes(kind: FeedKind) -> None:
         link = await rotate_feed(
             session, actor, kind, owner_id, request.app.state.settings.public_url
         )
-        await session.commit()
         return link
 
     async def state(owner_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> FeedState:
@@ -40,7 +40,6 @@ def _routes(kind: FeedKind) -> None:
 
     async def revoke(owner_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
         await revoke_feed(session, actor, kind, owner_id)
-        await session.commit()
         return Response(status_code=204)
 
     router.add_api_route(

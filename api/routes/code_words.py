@@ -6,10 +6,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.teams import code_words
 from core.teams.code_words import CodeWordCreate, CodeWordHit, CodeWordOut
 
-router = APIRouter(prefix="/code-words", tags=["code words"])
+router = APIRouter(route_class=UnitOfWork, prefix="/code-words", tags=["code words"])
 
 
 class TrialMessage(BaseModel):
@@ -23,7 +24,6 @@ async def create_code_word(
     """A phrase members may send the bot: it gives them ``tag_ids`` and/or answers with
     ``reply``. ``negative`` phrases veto code words on the messages they match."""
     out = await code_words.create_code_word(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -41,5 +41,4 @@ async def test_code_words(data: TrialMessage, actor: ActorDep, session: SessionD
 @router.delete("/{word_id}", status_code=204)
 async def delete_code_word(word_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     await code_words.delete_code_word(session, actor, word_id)
-    await session.commit()
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.calendar.ics_import import ImportReport, import_calendar
 from core.clock import utcnow
 from core.errors import Invalid
@@ -29,13 +30,12 @@ from core.notify.planning import JobOut
 from core.paging import Page
 from core.teams.schemas import Ref
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(route_class=UnitOfWork, prefix="/events", tags=["events"])
 
 
 @router.post("", status_code=201)
 async def create_event(data: EventCreate, actor: ActorDep, session: SessionDep) -> EventOut:
     out = await events.create_event(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -59,7 +59,6 @@ async def import_events(request: Request, actor: ActorDep, session: SessionDep) 
             "body", "send the .ics file as the request body (Content-Type: text/calendar)"
         )
     report = await import_calendar(session, actor, raw)
-    await session.commit()
     return report
 
 
@@ -80,14 +79,12 @@ async def update_event(
     event_id: uuid.UUID, patch: EventUpdate, actor: ActorDep, session: SessionDep
 ) -> EventOut:
     out = await events.update_event(session, actor, event_id, patch)
-    await session.commit()
     return out
 
 
 @router.delete("/{event_id}", status_code=204)
 async def delete_event(event_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     await events.delete_event(session, actor, event_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -115,7 +112,6 @@ async def move_occurrence(
 ) -> Occurrence:
     """Move one occurrence of a recurring event (named by its start by the rule)."""
     out = await occurrence_changes.move_occurrence(session, actor, event_id, recurrence_id, data)
-    await session.commit()
     return out
 
 
@@ -125,7 +121,6 @@ async def cancel_occurrence(
 ) -> Response:
     """Cancel one occurrence of a recurring event."""
     await occurrence_changes.cancel_occurrence(session, actor, event_id, recurrence_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -152,7 +147,6 @@ async def record_confirmation(
 ) -> ConfirmationOut:
     """Record a member's answer on their behalf (e.g. from another system), until the deadline."""
     out = await confirmations.record_confirmation(session, actor, event_id, member_id, data)
-    await session.commit()
     return out
 
 
@@ -179,7 +173,6 @@ async def mute_event(
 ) -> Response:
     """Mute the event for one member (idempotent)."""
     await mutes.mute_event(session, actor, event_id, member_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -189,7 +182,6 @@ async def unmute_event(
 ) -> Response:
     """Unmute: the member hears about the event again from its next message on."""
     await mutes.unmute_event(session, actor, event_id, member_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -208,5 +200,4 @@ async def nudge_silent_now(
     """Nudge everyone who has not answered yet, now (at most once a minute per occurrence)."""
     occurrence = data.occurrence if data else None
     out = await planning.nudge_now(session, actor, event_id, occurrence)
-    await session.commit()
     return out

@@ -9,11 +9,12 @@ from email.utils import format_datetime, parsedate_to_datetime
 from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionDep
+from api.unit_of_work import UnitOfWork
 from core.calendar.feed import Fingerprint, feed_body, fingerprint, load_feed
 from core.calendar.tokens import open_feed_token
 from core.clock import utcnow
 
-router = APIRouter(prefix="/ics", tags=["calendar feeds"])
+router = APIRouter(route_class=UnitOfWork, prefix="/ics", tags=["calendar feeds"])
 CALENDAR = "text/calendar; charset=utf-8"
 # Personal data: browsers and the calendar app may cache, shared proxies must not.
 CACHE = "private, max-age=300"
@@ -45,7 +46,6 @@ async def _serve(request: Request, session: SessionDep, token: str, event_link: 
     feed = await load_feed(session, row)
     now = utcnow()
     fp = await fingerprint(session, feed, now)
-    await session.commit()  # the link's last use
     headers = {
         "ETag": fp.etag,
         "Last-Modified": format_datetime(fp.last_modified, usegmt=True),

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.paging import NameQuery, Page, PageParams
 from core.teams import groups
 from core.teams.merging import merge_groups
@@ -19,13 +20,12 @@ from core.teams.schemas import (
     MergeInto,
 )
 
-router = APIRouter(prefix="/groups", tags=["groups"])
+router = APIRouter(route_class=UnitOfWork, prefix="/groups", tags=["groups"])
 
 
 @router.post("", status_code=201)
 async def create_group(data: GroupCreate, actor: ActorDep, session: SessionDep) -> GroupOut:
     out = await groups.create_group(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -46,14 +46,12 @@ async def update_group(
     group_id: uuid.UUID, patch: GroupUpdate, actor: ActorDep, session: SessionDep
 ) -> GroupOut:
     out = await groups.update_group(session, actor, group_id, patch)
-    await session.commit()
     return out
 
 
 @router.delete("/{group_id}", status_code=204)
 async def delete_group(group_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     await groups.delete_group(session, actor, group_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -73,7 +71,6 @@ async def add_group_members(
 ) -> BulkResult:
     """Add members in bulk: all of them, or none if any id is unknown."""
     out = await groups.add_group_members(session, actor, group_id, data)
-    await session.commit()
     return out
 
 
@@ -83,7 +80,6 @@ async def remove_group_members(
 ) -> BulkResult:
     """Remove members in bulk. Their tags stay."""
     out = await groups.remove_group_members(session, actor, group_id, data)
-    await session.commit()
     return out
 
 
@@ -94,5 +90,4 @@ async def merge_group(
     """Merge this group into another: its members move over, event and broadcast audiences
     and invites that named it name the other, and this one is deleted."""
     out = await merge_groups(session, actor, group_id, data.into)
-    await session.commit()
     return out

@@ -5,10 +5,11 @@ import uuid
 from fastapi import APIRouter, Request
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.teams import invites
 from core.teams.invites import InviteCreate, InviteOut, IssuedInvite
 
-router = APIRouter(prefix="/invites", tags=["invites"])
+router = APIRouter(route_class=UnitOfWork, prefix="/invites", tags=["invites"])
 
 
 @router.post("", status_code=201)
@@ -19,7 +20,6 @@ async def create_invite(
     ``max_uses``). The token and link are shown once."""
     username = request.app.state.settings.telegram_bot_username
     out = await invites.create_invite(session, actor, data, username)
-    await session.commit()
     return out
 
 
@@ -33,5 +33,4 @@ async def list_invites(actor: ActorDep, session: SessionDep) -> list[InviteOut]:
 async def revoke_invite(invite_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> InviteOut:
     """Revoke at once (again is fine); the invite stays listed as revoked."""
     out = await invites.revoke_invite(session, actor, invite_id)
-    await session.commit()
     return out

@@ -6,17 +6,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.paging import Page
 from core.teams import members, tags
 from core.teams.schemas import MemberCreate, MemberFilter, MemberOut, MemberUpdate, TagChangeOut
 
-router = APIRouter(prefix="/members", tags=["members"])
+router = APIRouter(route_class=UnitOfWork, prefix="/members", tags=["members"])
 
 
 @router.post("", status_code=201)
 async def create_member(data: MemberCreate, actor: ActorDep, session: SessionDep) -> MemberOut:
     out = await members.create_member(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -37,14 +37,12 @@ async def update_member(
     member_id: uuid.UUID, patch: MemberUpdate, actor: ActorDep, session: SessionDep
 ) -> MemberOut:
     out = await members.update_member(session, actor, member_id, patch)
-    await session.commit()
     return out
 
 
 @router.delete("/{member_id}", status_code=204)
 async def delete_member(member_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     await members.delete_member(session, actor, member_id)
-    await session.commit()
     return Response(status_code=204)
 
 

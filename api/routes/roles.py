@@ -5,10 +5,11 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.teams import roles
 from core.teams.schemas import RoleCreate, RoleOut
 
-router = APIRouter(prefix="/roles", tags=["roles"])
+router = APIRouter(route_class=UnitOfWork, prefix="/roles", tags=["roles"])
 
 
 @router.get("")
@@ -20,7 +21,6 @@ async def list_roles(actor: ActorDep, session: SessionDep) -> list[RoleOut]:
 async def create_role(data: RoleCreate, actor: ActorDep, session: SessionDep) -> RoleOut:
     """Create a custom role (owner only)."""
     out = await roles.create_role(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -28,5 +28,4 @@ async def create_role(data: RoleCreate, actor: ActorDep, session: SessionDep) ->
 async def delete_role(role_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     """Delete a custom role (owner only); built-in roles cannot be deleted."""
     await roles.delete_role(session, actor, role_id)
-    await session.commit()
     return Response(status_code=204)

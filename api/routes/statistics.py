@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.audit import AuditOut, audit_log
 from core.clock import utcnow
 from core.insights import statistics
@@ -19,7 +20,7 @@ from core.insights.timeline import Timeline, member_timeline
 from core.notify import unheard
 from core.teams.invites import IssuedInvite, invite_not_joined
 
-router = APIRouter(tags=["statistics"])
+router = APIRouter(route_class=UnitOfWork, tags=["statistics"])
 
 Since = Annotated[date | None, Query(description="First UTC day; 30 days before until by default")]
 Until = Annotated[date | None, Query(description="Last UTC day; today by default")]
@@ -120,7 +121,6 @@ async def broadcast_resend_unknown(
     """Send again every message of this broadcast whose outcome is unknown (a worker stopped
     mid-send): some of those members may get it twice. Recorded in the audit log."""
     count = await unheard.resend_unknown(session, actor, utcnow(), broadcast_id=broadcast_id)
-    await session.commit()
     return Resent(resent=count)
 
 
@@ -129,7 +129,6 @@ async def event_resend_unknown(event_id: uuid.UUID, actor: ActorDep, session: Se
     """Send again every message about this event whose outcome is unknown (still useful ones:
     a reminder after the start fails as too late)."""
     count = await unheard.resend_unknown(session, actor, utcnow(), event_id=event_id)
-    await session.commit()
     return Resent(resent=count)
 
 
@@ -142,7 +141,6 @@ async def broadcast_invite_not_joined(
     members = await unheard.not_joined_members(session, actor, broadcast_id=broadcast_id)
     username = request.app.state.settings.telegram_bot_username
     out = await invite_not_joined(session, actor, members, username)
-    await session.commit()
     return out
 
 
@@ -155,5 +153,4 @@ async def event_invite_not_joined(
     members = await unheard.not_joined_members(session, actor, event_id=event_id)
     username = request.app.state.settings.telegram_bot_username
     out = await invite_not_joined(session, actor, members, username)
-    await session.commit()
     return out

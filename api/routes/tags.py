@@ -6,18 +6,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.paging import NameQuery, Page
 from core.teams import tags
 from core.teams.merging import merge_tags
 from core.teams.schemas import BulkResult, MemberIds, MergeInto, TagCreate, TagOut, TagUpdate
 
-router = APIRouter(prefix="/tags", tags=["tags"])
+router = APIRouter(route_class=UnitOfWork, prefix="/tags", tags=["tags"])
 
 
 @router.post("", status_code=201)
 async def create_tag(data: TagCreate, actor: ActorDep, session: SessionDep) -> TagOut:
     out = await tags.create_tag(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -38,7 +38,6 @@ async def rename_tag(
     tag_id: uuid.UUID, data: TagUpdate, actor: ActorDep, session: SessionDep
 ) -> TagOut:
     out = await tags.rename_tag(session, actor, tag_id, data)
-    await session.commit()
     return out
 
 
@@ -46,7 +45,6 @@ async def rename_tag(
 async def delete_tag(tag_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     """Delete a tag; each member who had it gets an audited removal in their tag history."""
     await tags.delete_tag(session, actor, tag_id)
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -56,7 +54,6 @@ async def tag_members(
 ) -> BulkResult:
     """Give members this tag in bulk: all of them, or none if any id is unknown."""
     out = await tags.tag_members(session, actor, tag_id, data)
-    await session.commit()
     return out
 
 
@@ -66,7 +63,6 @@ async def untag_members(
 ) -> BulkResult:
     """Take this tag away from members (the only way a tag is removed); audited."""
     out = await tags.untag_members(session, actor, tag_id, data)
-    await session.commit()
     return out
 
 
@@ -77,5 +73,4 @@ async def merge_tag(
     """Merge this tag into another: its members move over, event and broadcast audiences
     and invites that named it name the other, and this one is deleted."""
     out = await merge_tags(session, actor, tag_id, data.into)
-    await session.commit()
     return out

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
+from api.unit_of_work import UnitOfWork
 from bot.webhook_address import PATH, SECRET_HEADER
 
 if TYPE_CHECKING:  # aiogram takes seconds to import; the API needs it only in webhook mode
     from bot.webhook import WebhookBot
 
-router = APIRouter(tags=["telegram"], include_in_schema=False)
+router = APIRouter(route_class=UnitOfWork, tags=["telegram"], include_in_schema=False)
 log = logging.getLogger(__name__)
 
 

@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.audience.rule import AudienceRule
 from core.notify import templates
 from core.notify.templates import (
@@ -19,7 +20,7 @@ from core.notify.templates import (
 )
 from core.teams.schemas import _In
 
-router = APIRouter(prefix="/templates", tags=["templates"])
+router = APIRouter(route_class=UnitOfWork, prefix="/templates", tags=["templates"])
 
 
 class PreviewRequest(_In):
@@ -49,7 +50,6 @@ async def create_template(data: TemplateIn, actor: ActorDep, session: SessionDep
     ``buttons``. Wording is sandboxed Jinja2 with ``{{ member.first_name }}`` and
     ``{{ member.name }}``; an unknown variable or broken syntax is a 422 naming the field."""
     out = await templates.create_template(session, actor, data)
-    await session.commit()
     return out
 
 
@@ -65,7 +65,6 @@ async def update_template(
     template_id: uuid.UUID, patch: TemplatePatch, actor: ActorDep, session: SessionDep
 ) -> TemplateOut:
     out = await templates.update_template(session, actor, template_id, patch)
-    await session.commit()
     return out
 
 
@@ -73,7 +72,6 @@ async def update_template(
 async def delete_template(template_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Response:
     """Broadcasts made from it keep their own copy of the wording."""
     await templates.delete_template(session, actor, template_id)
-    await session.commit()
     return Response(status_code=204)
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ActorDep, SessionDep
+from api.unit_of_work import UnitOfWork
 from core.teams import workspace_settings as settings
 from core.teams.workspace_settings import WorkspaceSettings, WorkspaceSettingsUpdate
 
-router = APIRouter(prefix="/workspace", tags=["workspace"])
+router = APIRouter(route_class=UnitOfWork, prefix="/workspace", tags=["workspace"])
 
 
 @router.get("")
@@ -21,5 +22,4 @@ async def update_settings(
 ) -> WorkspaceSettings:
     """Change them (owner only). Give `null` for a limit to lift it."""
     out = await settings.update_workspace_settings(session, actor, patch)
-    await session.commit()
     return out
