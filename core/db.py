@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, func
+from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,6 +49,22 @@ class TimestampMixin:
     )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow, onupdate=utcnow
+    )
+
+
+def str_enum(kind: type[StrEnum], name: str, length: int = 16) -> Enum:
+    """A column of one of our StrEnums: stored as its value in a VARCHAR with a CHECK listing
+    every value (named ``ck_<table>_<name>``, as the migrations made them), read back as the
+    enum member. Not a native Postgres ENUM: adding a value is then a CHECK change, not a type
+    change that cannot run inside a transaction."""
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
     )
 
 

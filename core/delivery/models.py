@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from core.db import Base, TenantMixin, TimestampMixin
+from core.db import Base, TenantMixin, TimestampMixin, str_enum
 
 
 class JobStatus(StrEnum):
@@ -50,9 +50,6 @@ class Job(TenantMixin, TimestampMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'claimed', 'done', 'cancelled', 'failed')", name="status"
-        ),
-        CheckConstraint(
             "kind IN ('reminder', 'confirmation_request', 'nudge', 'deadline_summary', "
             "'broadcast')",
             name="kind",
@@ -72,7 +69,9 @@ class Job(TenantMixin, TimestampMixin, Base):
     occurrence_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     offset_minutes: Mapped[int | None] = mapped_column(Integer)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.pending.value)
+    status: Mapped[JobStatus] = mapped_column(
+        str_enum(JobStatus, "status"), default=JobStatus.pending
+    )
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -109,11 +108,6 @@ class Delivery(TenantMixin, Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("job_id", "member_id", "channel"),
-        CheckConstraint(
-            "status IN ('queued', 'sending', 'sent', 'deferred', 'unreachable', 'not_joined', "
-            "'failed', 'cancelled', 'unknown')",
-            name="status",
-        ),
         Index("ix_deliveries_deferred", "status", "next_attempt_at"),
         Index(
             "ix_deliveries_handed",
@@ -127,7 +121,7 @@ class Delivery(TenantMixin, Base):
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
     channel: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus, "status"))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

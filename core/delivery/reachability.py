@@ -97,7 +97,7 @@ async def restore_channel(session: AsyncSession, member: Member, channel: str) -
             member.id,
         )
     if member.status == MemberStatus.unreachable.value:
-        member.status = MemberStatus.active.value
+        member.status = MemberStatus.active
 
 
 async def set_channel_muted(

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from core.db import Base, TenantMixin, TimestampMixin
+from core.db import Base, TenantMixin, TimestampMixin, str_enum
 
 
 class EventStatus(StrEnum):
@@ -42,7 +42,6 @@ class Event(TenantMixin, TimestampMixin, Base):
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
-        CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),
         CheckConstraint("confirm_before_minutes >= 0", name="confirm_before_minutes"),
         Index("ix_events_workspace_starts_at", "workspace_id", "starts_at"),
         UniqueConstraint("workspace_id", "ics_uid"),
@@ -70,7 +69,9 @@ class Event(TenantMixin, TimestampMixin, Base):
     confirm_before_minutes: Mapped[int | None] = mapped_column(Integer)
     # Whether members of the audience may see who else said they are going.
     show_attendees: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    status: Mapped[str] = mapped_column(String(16), default=EventStatus.scheduled.value)
+    status: Mapped[EventStatus] = mapped_column(
+        str_enum(EventStatus, "status"), default=EventStatus.scheduled
+    )
     created_by: Mapped[str] = mapped_column(String(200), default="")
     # Grows on every change, so calendar apps replace their copy (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -247,7 +247,7 @@ async def update_event(
     data = _merge(event, patch)
     await _apply(session, actor, event, data)
     if patch.status is not None:
-        event.status = patch.status.value
+        event.status = patch.status
     if session.is_modified(event):
         touch(event)
         await session.flush()
@@ -265,7 +265,7 @@ async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID)
     actor.require(Action.manage_events)
     event = await get_live_event(session, actor, event_id)
     event.deleted_at = utcnow()
-    event.status = EventStatus.cancelled.value
+    event.status = EventStatus.cancelled
     touch(event)
     await session.flush()
     await event_changed(session, event, utcnow())

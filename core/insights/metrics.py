@@ -46,12 +46,12 @@ async def operator_figures(session: AsyncSession, now: datetime) -> OperatorFigu
         .group_by(Delivery.status)
     ):
         figures.deliveries_waiting[status] = int(n)
-    for channel, status, n in await session.execute(
+    for channel, tallied, n in await session.execute(
         select(DeliveryTally.channel, DeliveryTally.status, func.sum(DeliveryTally.n)).group_by(
             DeliveryTally.channel, DeliveryTally.status
         )
     ):
-        figures.deliveries_total[(channel, status)] = int(n)
+        figures.deliveries_total[(channel, tallied)] = int(n)
     late = func.extract("epoch", Job.done_at - Job.due_at)
     quantiles = (0.5, 0.9, 0.99)
     row = (

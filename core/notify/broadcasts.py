@@ -378,7 +378,7 @@ async def cancel_broadcast(
         record_by(
             session, actor, "broadcast.cancelled", broadcast, f"broadcast: {short(broadcast.text)}"
         )
-    broadcast.status = BroadcastStatus.cancelled.value
+    broadcast.status = BroadcastStatus.cancelled
     broadcast.cancelled_at = broadcast.cancelled_at or utcnow()
     await session.flush()
     return await _view(session, broadcast)

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     DateTime,
     ForeignKey,
     String,
@@ -22,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from core.db import Base, TenantMixin, TimestampMixin
+from core.db import Base, TenantMixin, TimestampMixin, str_enum
 
 
 class JobKind(StrEnum):
@@ -48,7 +47,6 @@ class Broadcast(TenantMixin, Base):
     """
 
     __tablename__ = "broadcasts"
-    __table_args__ = (CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),)
 
     audience: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     text: Mapped[str] = mapped_column(Text)
@@ -59,7 +57,9 @@ class Broadcast(TenantMixin, Base):
     )
     send_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     local_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
-    status: Mapped[str] = mapped_column(String(16), default=BroadcastStatus.scheduled.value)
+    status: Mapped[BroadcastStatus] = mapped_column(
+        str_enum(BroadcastStatus, "status"), default=BroadcastStatus.scheduled
+    )
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow

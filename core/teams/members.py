@@ -228,9 +228,9 @@ async def update_member(
     if "email" in given:
         member.email = email
     if "preferred_time" in given and patch.preferred_time is not None:
-        member.preferred_time = patch.preferred_time.value
+        member.preferred_time = patch.preferred_time
     if "status" in given and patch.status is not None:
-        member.status = patch.status.value
+        member.status = patch.status
     if "quiet_hours" in given:
         member.quiet_start = patch.quiet_hours.start if patch.quiet_hours else None
         member.quiet_end = patch.quiet_hours.end if patch.quiet_hours else None

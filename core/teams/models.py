@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
-from core.db import Base, IdMixin, TenantMixin, TimestampMixin
+from core.db import Base, IdMixin, TenantMixin, TimestampMixin, str_enum
 
 
 class MemberStatus(StrEnum):
@@ -80,10 +80,6 @@ class Member(TenantMixin, TimestampMixin, Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("workspace_id", "email"),
-        CheckConstraint(f"status IN {tuple(s.value for s in MemberStatus)}", name="status"),
-        CheckConstraint(
-            f"preferred_time IN {tuple(t.value for t in TimeOfDay)}", name="preferred_time"
-        ),
         CheckConstraint("(quiet_start IS NULL) = (quiet_end IS NULL)", name="quiet_hours_pair"),
     )
 
@@ -93,8 +89,12 @@ class Member(TenantMixin, TimestampMixin, Base):
     locale: Mapped[str] = mapped_column(String(8), default="en")
     quiet_start: Mapped[time | None] = mapped_column(Time)
     quiet_end: Mapped[time | None] = mapped_column(Time)
-    preferred_time: Mapped[str] = mapped_column(String(16), default=TimeOfDay.day.value)
-    status: Mapped[str] = mapped_column(String(16), default=MemberStatus.active.value)
+    preferred_time: Mapped[TimeOfDay] = mapped_column(
+        str_enum(TimeOfDay, "preferred_time"), default=TimeOfDay.day
+    )
+    status: Mapped[MemberStatus] = mapped_column(
+        str_enum(MemberStatus, "status"), default=MemberStatus.active
+    )
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Loaded with the member (one IN query per page of members): every channel asks for them.
     accounts: Mapped[list[MemberAccount]] = relationship(

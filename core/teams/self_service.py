@@ -108,7 +108,7 @@ def set_locale(members: Sequence[Member], locale: str) -> None:
 
 def set_preferred_time(members: Sequence[Member], when: TimeOfDay) -> None:
     for member in members:
-        member.preferred_time = when.value
+        member.preferred_time = when
 
 
 def _change_status(
@@ -123,7 +123,7 @@ def _change_status(
     changed = False
     for member in members:
         if member.status == old.value:
-            member.status = new.value
+            member.status = new
             record(session, member.workspace_id, member.name, action, member, summary, member.id)
             changed = True
     return changed
