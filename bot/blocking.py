@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.delivery.channels import Channel
-from core.teams.models import Member
+from core.teams.models import Member, Messenger
 from core.teams.self_service import blocked_the_bot, came_back
 
 
@@ -24,12 +24,12 @@ def build_router(channels: Sequence[Channel]) -> Router:
     async def on_blocked(
         update: ChatMemberUpdated, session: AsyncSession, members: list[Member]
     ) -> None:
-        await blocked_the_bot(session, members, utcnow(), channels)
+        await blocked_the_bot(session, members, Messenger.telegram, utcnow(), channels)
 
     async def on_unblocked(
         update: ChatMemberUpdated, session: AsyncSession, members: list[Member]
     ) -> None:
-        await came_back(session, members)
+        await came_back(session, members, Messenger.telegram)
 
     private = F.chat.type == ChatType.PRIVATE
     router.my_chat_member.register(on_blocked, private, ChatMemberUpdatedFilter(MEMBER >> KICKED))

@@ -59,7 +59,7 @@ async def on_start(
     user = message.from_user
     assert user is not None
     if members:
-        await came_back(session, members)  # /start after a block: reachable again
+        await came_back(session, members, Messenger.telegram)  # /start after a block
     token = (command.args or "").strip()
     if not token:
         if members:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -72,6 +73,17 @@ def owner_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
+def _tune_gc() -> None:
+    """Python's cyclic collector, at its default thresholds, ran every 700 allocations and
+    scanned every member, delivery and HTTP request of a fan-out in flight over and over: half
+    of a worker's CPU in a 20,000-member send (py-spy). Start-up objects are frozen out of its
+    view and it runs every 50,000 allocations instead; reference counting still frees nearly
+    everything at once. Measured with `python bench/delivery.py --phases unlimited --quick`:
+    1,525 → 3,054 messages/s for one worker."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 async def run_worker(
     settings: Settings,
     redis_url: str,
@@ -81,6 +93,7 @@ async def run_worker(
 ) -> None:
     """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
     kinds.install()
+    _tune_gc()
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     redis = redis_pool(redis_url, settings.redis_max_connections or redis_connections(settings))

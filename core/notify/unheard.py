@@ -116,7 +116,7 @@ async def not_joined_members(
         select(later.id)
         .where(
             later.member_id == refused.c.member_id,
-            later.channel == "telegram",
+            later.channel == Messenger.telegram.value,
             later.status == DeliveryStatus.sent.value,
             later.sent_at > refused.c.at,
         )

@@ -23,6 +23,7 @@ from core.teams.models import (
     Member,
     MemberRole,
     MemberStatus,
+    Messenger,
     Role,
     TimeOfDay,
     Workspace,
@@ -153,14 +154,19 @@ def resubscribe(session: AsyncSession, members: Sequence[Member], via: str) -> b
 
 
 async def blocked_the_bot(
-    session: AsyncSession, members: Sequence[Member], now: datetime, channels: Sequence[Channel]
+    session: AsyncSession,
+    members: Sequence[Member],
+    messenger: Messenger,
+    now: datetime,
+    channels: Sequence[Channel],
 ) -> None:
-    """The person blocked the bot: Telegram is unreachable for them; tags and history stay."""
+    """The person blocked the bot: that messenger is unreachable for them; tags and history
+    stay. (A channel is named after its messenger.)"""
     for member in members:
-        await mark_unreachable(session, member, "telegram", "blocked the bot", now, channels)
+        await mark_unreachable(session, member, messenger.value, "blocked the bot", now, channels)
 
 
-async def came_back(session: AsyncSession, members: Sequence[Member]) -> None:
-    """The person unblocked the bot or sent /start: Telegram reaches them again."""
+async def came_back(session: AsyncSession, members: Sequence[Member], messenger: Messenger) -> None:
+    """The person unblocked the bot or sent /start: that messenger reaches them again."""
     for member in members:
-        await restore_channel(session, member, "telegram")
+        await restore_channel(session, member, messenger.value)
