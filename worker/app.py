@@ -46,7 +46,8 @@ HELP_TASK = "vestnik.help_with_job"
 QUEUE = "vestnik:jobs"
 HORIZON_EVERY = timedelta(minutes=1)
 BROKER_CONNECTIONS = 8
-MAX_BOUNCES = 10
+MAX_BOUNCES = 60
+BOUNCE_PAUSE = 1.0  # seconds: a help request is passed on for about a minute
 
 
 def build_broker(redis_url: str) -> RedisStreamBroker:
@@ -147,9 +148,13 @@ async def run_worker(
     async def help_job(job_id: str, bounces: int = 0) -> None:
         if job_id in sending:
             # Help must come from another worker: this one is already sending the job as fast
-            # as it can. Passed on a few times; with no other worker about, nobody is missing.
+            # as it can. Passed on after a pause while this worker still sends the job, so a
+            # worker that starts (or frees up) later can still join in; with no other worker
+            # about, it stops after MAX_BOUNCES passes.
             if bounces < MAX_BOUNCES:
-                await helpers.kiq(job_id, bounces + 1)
+                await _sleep(stop, BOUNCE_PAUSE)
+                if job_id in sending:
+                    await helpers.kiq(job_id, bounces + 1)
             return
         report = await help_with_job(
             sessions, uuid.UUID(job_id), channels, secret, utcnow, limiter=limiter

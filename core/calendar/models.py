@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from core.db import Base, TenantMixin
+from core.db import Base, TenantMixin, str_enum
 from core.teams.models import Group, Member, Workspace
 
 
@@ -26,7 +26,6 @@ class FeedToken(TenantMixin, Base):
 
     __tablename__ = "feed_tokens"
     __table_args__ = (
-        CheckConstraint("kind IN ('member', 'group', 'event')", name="kind"),
         CheckConstraint(
             "(kind = 'member') = (member_id IS NOT NULL)"
             " AND (kind = 'group') = (group_id IS NOT NULL)"
@@ -35,7 +34,7 @@ class FeedToken(TenantMixin, Base):
         ),
     )
 
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[FeedKind] = mapped_column(str_enum(FeedKind, "kind", length=8))
     member_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )

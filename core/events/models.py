@@ -114,10 +114,7 @@ class Confirmation(Base):
     """
 
     __tablename__ = "confirmations"
-    __table_args__ = (
-        CheckConstraint("answer IN ('going', 'not_going', 'maybe')", name="answer"),
-        Index("ix_confirmations_workspace_answered", "workspace_id", "answered_at"),
-    )
+    __table_args__ = (Index("ix_confirmations_workspace_answered", "workspace_id", "answered_at"),)
 
     event_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
@@ -129,7 +126,7 @@ class Confirmation(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    answer: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[Answer] = mapped_column(str_enum(Answer, "answer"))
     answered_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), default=utcnow
     )

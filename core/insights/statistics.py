@@ -200,9 +200,9 @@ async def _answers(session: AsyncSession, event_id: uuid.UUID) -> Answers:
         )
     ).one()
     return Answers(
-        going=counts.get(Answer.going.value, 0),
-        not_going=counts.get(Answer.not_going.value, 0),
-        maybe=counts.get(Answer.maybe.value, 0),
+        going=counts.get(Answer.going, 0),
+        not_going=counts.get(Answer.not_going, 0),
+        maybe=counts.get(Answer.maybe, 0),
         asked=int(row[0]),
         first_answer_after_seconds=float(row[1]) if row[1] is not None else None,
     )

@@ -272,14 +272,13 @@ class Invite(TenantMixin, Base):
 
     __tablename__ = "invites"
     __table_args__ = (
-        CheckConstraint(f"kind IN {tuple(k.value for k in InviteKind)}", name="kind"),
         CheckConstraint(
             "(kind = 'personal') = (member_id IS NOT NULL AND group_id IS NULL)", name="target"
         ),
         CheckConstraint("max_uses IS NULL OR uses <= max_uses", name="uses"),
     )
 
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[InviteKind] = mapped_column(str_enum(InviteKind, "kind"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     member_id: Mapped[uuid.UUID | None] = mapped_column(
