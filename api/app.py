@@ -28,6 +28,7 @@ from api.routes import (
     invites,
     members,
     roles,
+    signals,
     statistics,
     tags,
     telegram,
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workspace,
         templates,
         statistics,
+        signals,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

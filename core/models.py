@@ -5,6 +5,7 @@ from core.calendar.models import FeedToken
 from core.db import Base
 from core.delivery.models import Delivery, DeliveryTally, Job, SendSecond
 from core.events.models import Confirmation, Event, EventOverride
+from core.journeys.models import Signal
 from core.notify.models import IdempotencyKey, MessageTemplate
 from core.teams.models import (
     ApiToken,
@@ -39,6 +40,7 @@ __all__ = [
     "MessageTemplate",
     "Role",
     "SendSecond",
+    "Signal",
     "Tag",
     "TagChange",
     "Workspace",

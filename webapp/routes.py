@@ -98,7 +98,7 @@ async def current(request: Request, session: SessionDep) -> tuple[Session, Membe
     if signed is None:
         raise NotSignedIn
     member = await session.get(Member, signed.member_id)
-    if member is None or member.external_id(Messenger.telegram) != str(signed.telegram_user_id):
+    if member is None or member.account_id(Messenger.telegram) != str(signed.telegram_user_id):
         raise NotSignedIn  # unlinked since, or deleted
     request.state.locale = member.locale  # core's errors are shown in it (webapp.errors)
     return signed, member

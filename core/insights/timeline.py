@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit import AuditEntry
 from core.delivery.models import Delivery, Job
 from core.events.models import Confirmation, Event
+from core.journeys.models import Signal
 from core.notify.models import Broadcast
 from core.scoping import get_scoped
 from core.teams.models import Member, TagChange
@@ -24,7 +25,7 @@ ANSWER_WORDS = {"going": "going", "not_going": "not going", "maybe": "maybe"}
 
 class TimelineItem(BaseModel):
     at: datetime
-    kind: Literal["delivery", "answer", "tag", "change"]
+    kind: Literal["delivery", "answer", "tag", "change", "signal"]
     summary: str
     status: str | None = None
     channel: str | None = None
@@ -99,5 +100,14 @@ async def member_timeline(
     )
     for at, summary, by in changes:
         items.append(TimelineItem(at=at, kind="change", summary=f"{summary} — {by}"))
+    signals = await session.execute(
+        select(Signal.received_at, Signal.name, Signal.value, Signal.source)
+        .where(Signal.member_id == member.id, Signal.workspace_id == actor.workspace_id)
+        .order_by(Signal.received_at.desc())
+        .limit(limit)
+    )
+    for at, name, value, source in signals:
+        shown = f"signal {name}" + (f" = {value:g}" if value is not None else "")
+        items.append(TimelineItem(at=at, kind="signal", summary=f"{shown} — {source}"))
     items.sort(key=lambda item: item.at, reverse=True)
     return Timeline(member_id=member.id, member_name=member.name, items=items[:limit])

@@ -79,7 +79,7 @@ async def _record(
     if delivery is None:
         return ButtonResult(ButtonVerdict.forged)
     member = await session.get_one(Member, delivery.member_id)
-    if presser is not None and member.external_id(presser.messenger) != presser.external_id:
+    if presser is not None and member.account_id(presser.messenger) != presser.external_id:
         return ButtonResult(ButtonVerdict.not_yours, locale=member.locale)
     job = await session.get_one(Job, delivery.job_id)
     event = await session.get_one(Event, job.event_id)

@@ -80,5 +80,5 @@ async def member_by_account(
 
 def telegram_id(member: Member) -> int | None:
     """The member's Telegram user id (the REST API's ``telegram_user_id`` shorthand)."""
-    external = member.external_id(Messenger.telegram)
+    external = member.account_id(Messenger.telegram)
     return int(external) if external is not None else None

@@ -269,7 +269,7 @@ async def _redeem_personal(
     used_by = _account_key(person)
     if invite.used_by == used_by and existing is member:
         return JoinResult(JoinVerdict.welcome_back, workspace, member, invite)
-    if invite.used_by is not None or member.external_id(person.messenger) not in (
+    if invite.used_by is not None or member.account_id(person.messenger) not in (
         None,
         person.external_id,
     ):

@@ -78,6 +78,7 @@ async def member_views(session: AsyncSession, members: Sequence[Member]) -> list
                 AccountOut(messenger=a.messenger, external_id=a.external_id) for a in m.accounts
             ],
             email=m.email,
+            external_id=m.external_id,
             timezone=m.timezone,
             locale=m.locale,
             quiet_hours=(
@@ -103,6 +104,7 @@ async def _check_unique(
     *,
     telegram_user_id: int | None,
     email: str | None,
+    external_id: str | None = None,
     exclude: uuid.UUID | None = None,
 ) -> None:
     checks: list[tuple[str, ColumnElement[bool]]] = []
@@ -111,6 +113,8 @@ async def _check_unique(
         checks.append(("telegram_user_id", account))
     if email is not None:
         checks.append(("email", Member.email == email))
+    if external_id is not None:
+        checks.append(("external_id", Member.external_id == external_id))
     for field, condition in checks:
         query = select(Member.id).where(Member.workspace_id == workspace_id, condition)
         if exclude is not None:
@@ -124,7 +128,11 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
     actor.require(Action.manage_people)
     email = data.email.lower() if data.email else None
     await _check_unique(
-        session, actor.workspace_id, telegram_user_id=data.telegram_user_id, email=email
+        session,
+        actor.workspace_id,
+        telegram_user_id=data.telegram_user_id,
+        email=email,
+        external_id=data.external_id,
     )
     timezone = data.timezone
     if timezone is None:
@@ -134,6 +142,7 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
         workspace_id=actor.workspace_id,
         name=data.name,
         email=email,
+        external_id=data.external_id,
         timezone=timezone,
         locale=data.locale,
         quiet_start=data.quiet_hours.start if data.quiet_hours else None,
@@ -208,14 +217,18 @@ async def update_member(
     given = patch.model_fields_set
     if "telegram_user_id" in given and patch.telegram_user_id != telegram_id(member):
         actor.require(Action.link_messenger)
-    if "email" in given or "role_ids" in given:
-        actor.require_not_below(await highest_role(session, member.id), "change the email or roles")
+    if "email" in given or "role_ids" in given or "external_id" in given:
+        # An external id decides whose record another system's signals land on: like an email.
+        actor.require_not_below(
+            await highest_role(session, member.id), "change the email, external id or roles"
+        )
     email = patch.email.lower() if patch.email else None
     await _check_unique(
         session,
         actor.workspace_id,
         telegram_user_id=patch.telegram_user_id if "telegram_user_id" in given else None,
         email=email if "email" in given else None,
+        external_id=patch.external_id if "external_id" in given else None,
         exclude=member.id,
     )
     for field in ("name", "timezone", "locale"):
@@ -227,6 +240,8 @@ async def update_member(
         set_account(member, Messenger.telegram, str(tid) if tid is not None else None)
     if "email" in given:
         member.email = email
+    if "external_id" in given:
+        member.external_id = patch.external_id
     if "preferred_time" in given and patch.preferred_time is not None:
         member.preferred_time = patch.preferred_time
     if "status" in given and patch.status is not None:

@@ -80,11 +80,14 @@ class Member(TenantMixin, TimestampMixin, Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("workspace_id", "email"),
+        UniqueConstraint("workspace_id", "external_id"),
         CheckConstraint("(quiet_start IS NULL) = (quiet_end IS NULL)", name="quiet_hours_pair"),
     )
 
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
+    # The id another system (a CRM, a course platform) knows the member by: signals name it.
+    external_id: Mapped[str | None] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(8), default="en")
     quiet_start: Mapped[time | None] = mapped_column(Time)
@@ -110,7 +113,7 @@ class Member(TenantMixin, TimestampMixin, Base):
     def account(self, messenger: Messenger) -> MemberAccount | None:
         return next((a for a in self.accounts if a.messenger == messenger), None)
 
-    def external_id(self, messenger: Messenger) -> str | None:
+    def account_id(self, messenger: Messenger) -> str | None:
         """Who the member is on that messenger (its user id), or None without an account."""
         account = self.account(messenger)
         return account.external_id if account is not None else None

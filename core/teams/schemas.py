@@ -33,6 +33,9 @@ IdList = Annotated[list[uuid.UUID], Field(max_length=10_000)]
 
 # Telegram's ids have at most 52 significant bits; Postgres keeps them as 64-bit integers.
 TelegramId = Annotated[int, Field(gt=0, le=2**63 - 1)]
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^\S+$")
+]
 
 
 class _In(BaseModel):
@@ -72,6 +75,11 @@ class MemberCreate(_In):
         description="Shorthand for the member's Telegram account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
     )
     email: EmailStr | None = None
+    external_id: ExternalId | None = Field(
+        default=None,
+        description="The id another system knows the member by (unique in the workspace); "
+        "signals may name the member by it",
+    )
     timezone: TimeZoneName | None = Field(
         default=None, description="IANA zone; the workspace's zone when omitted"
     )
@@ -90,6 +98,11 @@ class MemberUpdate(_In):
         description="Shorthand for the member's Telegram account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
     )
     email: EmailStr | None = None
+    external_id: ExternalId | None = Field(
+        default=None,
+        description="The id another system knows the member by (unique in the workspace); "
+        "signals may name the member by it",
+    )
     timezone: TimeZoneName | None = None
     locale: Locale | None = None
     quiet_hours: QuietHours | None = None
@@ -115,6 +128,7 @@ class MemberOut(BaseModel):
     name: str
     telegram_user_id: int | None = Field(description="Their Telegram account's user id (shorthand)")
     accounts: list[AccountOut] = Field(description="Every messenger account of theirs")
+    external_id: str | None = Field(default=None, description="The id another system knows them by")
     email: str | None
     timezone: str
     locale: str
