@@ -12,18 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
-from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from api.statuses import status_of
+from core.errors import DomainError, Invalid
 from webapp.errors import MINI_APP, mini_app_error
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
-_STATUS: list[tuple[type[DomainError], int]] = [
-    (Conflict, 409),
-    (Invalid, 422),
-    (NotFound, 404),
-    (Forbidden, 403),
-    (Unauthorized, 401),
-]
 
 
 def problem(
@@ -70,10 +64,6 @@ def field_name(loc: tuple[int | str, ...] | list[int | str]) -> str:
     for part in parts:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
     return name or "body"
-
-
-def status_of(exc: DomainError) -> int:
-    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
 
 
 async def _domain(request: Request, exc: Exception) -> Response:

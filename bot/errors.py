@@ -10,19 +10,14 @@ from aiogram.types import ErrorEvent
 
 from bot.edits import answer_press
 from bot.texts import Texts
-from core.errors import DomainError, Invalid
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 
 def describe(exc: DomainError, texts: Texts) -> str:
-    key = f"error_{exc.code}"
-    if not texts.has(key):
-        return exc.detail
-    if isinstance(exc, Invalid):
-        first = exc.errors[0]
-        return texts(key, field=first.field, message=first.message)
-    return texts(key, detail=exc.detail, **exc.params)
+    key, values = exc.wording()
+    return texts(key, **values) if texts.has(key) else exc.detail
 
 
 async def on_domain_error(event: ErrorEvent, texts: Texts | None = None) -> bool:

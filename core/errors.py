@@ -25,6 +25,11 @@ class DomainError(Exception):
             self.code = code
         self.params = params
 
+    def wording(self) -> tuple[str, dict[str, object]]:
+        """The key an adapter's phrase book keeps this error under, and the values its phrase
+        may use."""
+        return f"error_{self.code}", {"detail": self.detail, **self.params}
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -68,6 +73,10 @@ class Invalid(DomainError):
     ) -> None:
         super().__init__(f"{field_name}: {message}", code=code, field=field_name)
         self.errors = [FieldError(field_name, message), *more]
+
+    def wording(self) -> tuple[str, dict[str, object]]:
+        first = self.errors[0]
+        return f"error_{self.code}", {"field": first.field, "message": first.message}
 
 
 class Conflict(Invalid):

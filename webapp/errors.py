@@ -11,21 +11,17 @@ from html import escape
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from core.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from api.statuses import status_of
+from core.errors import DomainError, Invalid
 from webapp.words import WORDS
 
 MINI_APP = "/app"
 
 
 def describe(exc: DomainError, locale: str) -> str:
-    words = WORDS.get(locale, WORDS["en"])
-    template = words.get(f"error_{exc.code}")
-    if template is None:
-        return exc.detail
-    if isinstance(exc, Invalid):
-        first = exc.errors[0]
-        return str(template).format(field=first.field, message=first.message)
-    return str(template).format(detail=exc.detail, **exc.params)
+    key, values = exc.wording()
+    template = WORDS.get(locale, WORDS["en"]).get(key)
+    return exc.detail if template is None else str(template).format(**values)
 
 
 async def mini_app_error(request: Request, exc: DomainError) -> HTMLResponse:
@@ -33,15 +29,6 @@ async def mini_app_error(request: Request, exc: DomainError) -> HTMLResponse:
     locale = getattr(request.state, "locale", "en")
     text = escape(describe(exc, locale))
     fragment = request.method != "GET" or request.headers.get("HX-Request") == "true"
-    status = 422 if fragment else _status(exc)
+    # A page opened directly: the API's status for the kind; bad input (a conflict too) is 422.
+    status = 422 if fragment or isinstance(exc, Invalid) else status_of(exc, 422)
     return HTMLResponse(f'<p class="error" role="alert">{text}</p>', status_code=status)
-
-
-def _status(exc: DomainError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, Unauthorized):
-        return 401
-    return 422
