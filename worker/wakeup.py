@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -74,7 +75,7 @@ async def next_due(session: AsyncSession) -> datetime | None:
     )
 
 
-def _setter(event: asyncio.Event) -> object:
+def _setter(event: asyncio.Event) -> Callable[..., None]:
     def fire(*_: object) -> None:
         event.set()
 

@@ -90,10 +90,6 @@ def register(kind: str, loader: Loader) -> None:
     _LOADERS[kind] = loader
 
 
-def registered() -> frozenset[str]:
-    return frozenset(_LOADERS)
-
-
 async def subject_of(session: AsyncSession, job: Job) -> Subject:
     loader = _LOADERS.get(job.kind)
     if loader is None:

@@ -67,6 +67,8 @@ class SignalIn(BaseModel):
 
 
 class SignalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     member_id: uuid.UUID
     name: str
@@ -74,18 +76,6 @@ class SignalOut(BaseModel):
     key: str | None
     source: str
     received_at: datetime
-
-
-def _out(signal: Signal) -> SignalOut:
-    return SignalOut(
-        id=signal.id,
-        member_id=signal.member_id,
-        name=signal.name,
-        value=signal.value,
-        key=signal.key,
-        source=signal.source,
-        received_at=signal.received_at,
-    )
 
 
 async def record_signal(
@@ -112,7 +102,7 @@ async def record_signal(
         if seen is not None:
             if (seen.member_id, seen.name, seen.value) != (member.id, data.name, data.value):
                 raise Conflict("key", "this key was used for another signal")
-            return _out(seen), False
+            return SignalOut.model_validate(seen), False
     signal = Signal(
         id=uuid.uuid4(),
         workspace_id=actor.workspace_id,
@@ -126,4 +116,4 @@ async def record_signal(
     session.add(signal)
     member.last_activity_at = max(member.last_activity_at or now, now)
     await session.flush()
-    return _out(signal), True
+    return SignalOut.model_validate(signal), True

@@ -66,8 +66,11 @@ class EventSubject:
         )
 
     def _deadline(self) -> datetime | None:
+        """When answers close for this occurrence, if the event asks for them."""
         minutes = self.event.confirm_before_minutes
-        return self.job.occurrence_start - timedelta(minutes=minutes) if minutes else None
+        if minutes is None:
+            return None
+        return self.job.occurrence_start - timedelta(minutes=minutes)
 
     def useful_until(self) -> datetime:
         return self.job.occurrence_start
@@ -81,10 +84,7 @@ class EventSubject:
     def message(self, member: Member, board: object | None) -> OutboundMessage:
         assert board is None or isinstance(board, ConfirmationBoard)
         kind = JobKind(self.job.kind)
-        start = self.job.occurrence_start
-        minutes = self.event.confirm_before_minutes
-        deadline = start - timedelta(minutes=minutes) if minutes is not None else None
-        return render(kind, self.event, member, start, deadline, board)
+        return render(kind, self.event, member, self.job.occurrence_start, self._deadline(), board)
 
     async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
         return 0
@@ -105,10 +105,7 @@ class ReminderSubject(EventSubject):
 
 class ConfirmationRequestSubject(EventSubject):
     def useful_until(self) -> datetime:
-        minutes = self.event.confirm_before_minutes
-        if minutes is None:
-            return self.job.occurrence_start
-        return self.job.occurrence_start - timedelta(minutes=minutes)
+        return self._deadline() or self.job.occurrence_start
 
     async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
         # The request is posted into the group chats linked to the audience's groups too.

@@ -53,6 +53,8 @@ def set_account(member: Member, messenger: Messenger, external_id: str | None) -
         if account is not None:
             member.accounts.remove(account)
         return
+    # A Telegram bot writes to a user in the private chat that has the user's id.
+    chat_id = external_id if messenger == Messenger.telegram else None
     if account is None:
         member.accounts.append(
             MemberAccount(
@@ -60,12 +62,11 @@ def set_account(member: Member, messenger: Messenger, external_id: str | None) -
                 workspace_id=member.workspace_id,
                 messenger=messenger,
                 external_id=external_id,
-                chat_id=external_id if messenger == Messenger.telegram else None,
+                chat_id=chat_id,
             )
         )
     elif account.external_id != external_id:
-        account.external_id = external_id
-        account.chat_id = external_id if messenger == Messenger.telegram else None
+        account.external_id, account.chat_id = external_id, chat_id
 
 
 async def member_by_account(
