@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -35,6 +36,17 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.at
+
+
+async def _sync_an_hour_ahead(acme: Workspace, who: dict[str, Any]) -> None:
+    """An event at START for ``who`` alone, with one reminder an hour before it."""
+    event = {
+        "title": "Sync",
+        "starts_at": START,
+        "audience": {"members": [who["id"]]},
+        "reminder_offsets": [60],
+    }
+    await ok(acme.client.post("/events", json=event), 201)
 
 
 async def run_due(engine: AsyncEngine, channel: TelegramChannel, at: datetime) -> dict[str, int]:
@@ -173,18 +185,7 @@ async def test_blocked_member_becomes_unreachable_and_keeps_tags(
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=401)
     await tag(acme.client, "vip", anna)
-    await ok(
-        acme.client.post(
-            "/events",
-            json={
-                "title": "Sync",
-                "starts_at": START,
-                "audience": {"members": [anna["id"]]},
-                "reminder_offsets": [60],
-            },
-        ),
-        201,
-    )
+    await _sync_an_hour_ahead(acme, anna)
     emulator.block(401)
     assert await run_due(engine, telegram, datetime(2026, 12, 10, 8, 0, tzinfo=UTC)) == {
         "unreachable": 1
@@ -198,18 +199,7 @@ async def test_429_defers_the_delivery_and_the_retry_sends_it_once(
     acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=501)
-    await ok(
-        acme.client.post(
-            "/events",
-            json={
-                "title": "Sync",
-                "starts_at": START,
-                "audience": {"members": [anna["id"]]},
-                "reminder_offsets": [60],
-            },
-        ),
-        201,
-    )
+    await _sync_an_hour_ahead(acme, anna)
     emulator.fail_next(1, retry_after=3)
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     assert await run_due(engine, telegram, at) == {"retry": 1}
@@ -229,18 +219,7 @@ async def test_a_storm_of_429s_never_gives_up_a_message_while_it_is_still_useful
     acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=511)
-    await ok(
-        acme.client.post(
-            "/events",
-            json={
-                "title": "Sync",
-                "starts_at": START,
-                "audience": {"members": [anna["id"]]},
-                "reminder_offsets": [60],
-            },
-        ),
-        201,
-    )
+    await _sync_an_hour_ahead(acme, anna)
     emulator.fail_next(MAX_ATTEMPTS * 2, retry_after=1)
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     await run_due(engine, telegram, at)
@@ -254,18 +233,7 @@ async def test_a_retry_that_would_arrive_after_the_start_is_dropped(
     acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=521)
-    await ok(
-        acme.client.post(
-            "/events",
-            json={
-                "title": "Sync",
-                "starts_at": START,
-                "audience": {"members": [anna["id"]]},
-                "reminder_offsets": [60],
-            },
-        ),
-        201,
-    )
+    await _sync_an_hour_ahead(acme, anna)
     emulator.fail_next(1, retry_after=1)
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     await run_due(engine, telegram, at)
@@ -684,18 +652,7 @@ async def test_a_messenger_outage_is_ridden_out_with_growing_waits(
     """Telegram down (502s) for six attempts, over a minute: the message waits longer after each
     failure and still arrives once, rather than failing after a few fixed short waits."""
     anna = await member(acme.client, "Anna", telegram_user_id=531)
-    await ok(
-        acme.client.post(
-            "/events",
-            json={
-                "title": "Sync",
-                "starts_at": START,
-                "audience": {"members": [anna["id"]]},
-                "reminder_offsets": [60],
-            },
-        ),
-        201,
-    )
+    await _sync_an_hour_ahead(acme, anna)
     emulator.outage(6)
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     assert await run_due(engine, telegram, at) == {"retry": 1}
@@ -730,18 +687,7 @@ async def test_an_outage_longer_than_every_attempt_fails_the_message_with_the_re
     acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
 ):
     anna = await member(acme.client, "Anna", telegram_user_id=532)
-    await ok(
-        acme.client.post(
-            "/events",
-            json={
-                "title": "Sync",
-                "starts_at": START,
-                "audience": {"members": [anna["id"]]},
-                "reminder_offsets": [60],
-            },
-        ),
-        201,
-    )
+    await _sync_an_hour_ahead(acme, anna)
     emulator.outage(100)
     at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     await run_due(engine, telegram, at)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import make_engine
 from core.migrate import alembic_config
@@ -27,84 +30,78 @@ def _table_count(connection: Connection) -> int:
     )
 
 
+def _migrate(connection: Connection, action: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+@asynccontextmanager
+async def _scratch(engine: AsyncEngine, pg_url: str, name: str) -> AsyncIterator[AsyncConnection]:
+    """A connection to a fresh, empty database ``name`` beside the test database."""
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    scratch = make_engine(pg_url.replace("/vestnik?", f"/{name}?"), pool_size=1)
+    try:
+        async with scratch.connect() as connection:
+            yield connection
+    finally:
+        await scratch.dispose()
+
+
 async def test_migrated_database_matches_the_models(engine: AsyncEngine):
     async with engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
 
 
 async def test_migrations_go_down_to_nothing_and_up_again(engine: AsyncEngine, pg_url: str):
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("DROP DATABASE IF EXISTS vestnik_roundtrip"))
-        await connection.execute(text("CREATE DATABASE vestnik_roundtrip"))
-    scratch = make_engine(pg_url.replace("/vestnik?", "/vestnik_roundtrip?"), pool_size=1)
-
-    def run(connection: Connection, action: str, revision: str) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
-
-    try:
-        async with scratch.connect() as connection:
-            await connection.run_sync(run, "upgrade", "head")
-            await connection.run_sync(run, "downgrade", "base")
-            assert await connection.run_sync(_table_count) == 1  # only alembic_version is left
-            await connection.run_sync(run, "upgrade", "head")
-            assert await connection.run_sync(_diff) == []
-            await connection.commit()
-    finally:
-        await scratch.dispose()
+    async with _scratch(engine, pg_url, "vestnik_roundtrip") as connection:
+        await connection.run_sync(_migrate, "upgrade", "head")
+        await connection.run_sync(_migrate, "downgrade", "base")
+        assert await connection.run_sync(_table_count) == 1  # only alembic_version is left
+        await connection.run_sync(_migrate, "upgrade", "head")
+        assert await connection.run_sync(_diff) == []
+        await connection.commit()
 
 
 async def test_telegram_ids_move_to_member_accounts_and_back(engine: AsyncEngine, pg_url: str):
     """0013 keeps every member's Telegram id: up into member_accounts, down into members."""
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("DROP DATABASE IF EXISTS vestnik_accounts"))
-        await connection.execute(text("CREATE DATABASE vestnik_accounts"))
-    scratch = make_engine(pg_url.replace("/vestnik?", "/vestnik_accounts?"), pool_size=1)
-
-    def run(connection: Connection, action: str, revision: str) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
 
     def rows(connection: Connection, sql: str) -> list[tuple[object, ...]]:
         return [tuple(r) for r in connection.execute(text(sql))]
 
-    try:
-        async with scratch.connect() as connection:
-            await connection.run_sync(run, "upgrade", "0012")
+    async with _scratch(engine, pg_url, "vestnik_accounts") as connection:
+        await connection.run_sync(_migrate, "upgrade", "0012")
+        await connection.execute(
+            text(
+                "INSERT INTO workspaces (id, name, timezone, default_reminder_offsets) "
+                "VALUES (gen_random_uuid(), 'Acme', 'UTC', '{}')"
+            )
+        )
+        for name, tg in (("Anna", 4200000001), ("Bob", None), ("Carl", 42)):
             await connection.execute(
                 text(
-                    "INSERT INTO workspaces (id, name, timezone, default_reminder_offsets) "
-                    "VALUES (gen_random_uuid(), 'Acme', 'UTC', '{}')"
-                )
+                    "INSERT INTO members (id, workspace_id, name, telegram_user_id, timezone, "
+                    "locale, preferred_time, status) SELECT gen_random_uuid(), id, :name, "
+                    ":tg, 'UTC', 'en', 'day', 'active' FROM workspaces"
+                ),
+                {"name": name, "tg": tg},
             )
-            for name, tg in (("Anna", 4200000001), ("Bob", None), ("Carl", 42)):
-                await connection.execute(
-                    text(
-                        "INSERT INTO members (id, workspace_id, name, telegram_user_id, timezone, "
-                        "locale, preferred_time, status) SELECT gen_random_uuid(), id, :name, "
-                        ":tg, 'UTC', 'en', 'day', 'active' FROM workspaces"
-                    ),
-                    {"name": name, "tg": tg},
-                )
-            await connection.run_sync(run, "upgrade", "head")
-            accounts = await connection.run_sync(
-                rows,
-                "SELECT m.name, a.messenger, a.external_id, a.chat_id FROM member_accounts a "
-                "JOIN members m ON m.id = a.member_id ORDER BY m.name",
-            )
-            assert accounts == [
-                ("Anna", "telegram", "4200000001", "4200000001"),
-                ("Carl", "telegram", "42", "42"),
-            ]
-            await connection.run_sync(run, "downgrade", "0012")
-            back = await connection.run_sync(
-                rows, "SELECT name, telegram_user_id FROM members ORDER BY name"
-            )
-            assert back == [("Anna", 4200000001), ("Bob", None), ("Carl", 42)]
-            await connection.commit()
-    finally:
-        await scratch.dispose()
+        await connection.run_sync(_migrate, "upgrade", "head")
+        accounts = await connection.run_sync(
+            rows,
+            "SELECT m.name, a.messenger, a.external_id, a.chat_id FROM member_accounts a "
+            "JOIN members m ON m.id = a.member_id ORDER BY m.name",
+        )
+        assert accounts == [
+            ("Anna", "telegram", "4200000001", "4200000001"),
+            ("Carl", "telegram", "42", "42"),
+        ]
+        await connection.run_sync(_migrate, "downgrade", "0012")
+        back = await connection.run_sync(
+            rows, "SELECT name, telegram_user_id FROM members ORDER BY name"
+        )
+        assert back == [("Anna", 4200000001), ("Bob", None), ("Carl", 42)]
+        await connection.commit()
