@@ -26,6 +26,7 @@ from api.routes import (
     feeds,
     groups,
     invites,
+    journeys,
     members,
     roles,
     signals,
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         templates,
         statistics,
         signals,
+        journeys,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

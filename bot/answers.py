@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.edits import answer_press, edit_text, remove_buttons
 from core.clock import utcnow
+from core.journeys.triggers import ChoiceVerdict, is_choice, press_choice
 from core.notify.answers import ButtonVerdict, record_button_answer
 from core.notify.messages import BUTTONS
 from core.teams.accounts import Person
@@ -19,6 +20,7 @@ TEXTS = {
         ButtonVerdict.forged: "This button is not valid any more.",
         ButtonVerdict.not_yours: "This message was sent to someone else; your answer was not saved.",
         ButtonVerdict.closed: "Answers for {title} are closed.",
+        ChoiceVerdict.closed: "This question is closed.",
     },
     "ru": {
         "saved": "Сохранено",
@@ -26,6 +28,7 @@ TEXTS = {
         ButtonVerdict.forged: "Эта кнопка больше не действует.",
         ButtonVerdict.not_yours: "Это сообщение адресовано другому человеку; ответ не сохранён.",
         ButtonVerdict.closed: "Ответы на «{title}» больше не принимаются.",
+        ChoiceVerdict.closed: "Этот вопрос уже закрыт.",
     },
 }
 
@@ -41,6 +44,9 @@ async def on_answer(
     callback: CallbackQuery, session: AsyncSession, person: Person, signing_key: bytes
 ) -> None:
     # The update's one session (bot.context): committed once this handler returns.
+    if is_choice(signing_key, callback.data or ""):
+        await on_choice(callback, session, person, signing_key)
+        return
     result = await record_button_answer(session, signing_key, callback.data or "", person, utcnow())
     texts = TEXTS.get(result.locale, TEXTS["en"])
     if result.verdict is not ButtonVerdict.recorded or result.answer is None:
@@ -58,4 +64,29 @@ async def on_answer(
             callback.message,
             f"{original}\n\n✓ {texts['you_answered'].format(answer=label)}",
             callback.message.reply_markup,
+        )
+
+
+async def on_choice(
+    callback: CallbackQuery, session: AsyncSession, person: Person, signing_key: bytes
+) -> None:
+    """A button under a journey's question: the run goes the way the button says."""
+    result = await press_choice(session, signing_key, callback.data or "", person, utcnow())
+    texts = TEXTS.get(result.locale, TEXTS["en"])
+    if result.verdict is not ChoiceVerdict.moved:
+        key = {
+            ChoiceVerdict.forged: ButtonVerdict.forged,
+            ChoiceVerdict.not_yours: ButtonVerdict.not_yours,
+        }.get(result.verdict, ChoiceVerdict.closed)
+        await answer_press(callback, texts[key], show_alert=True)
+        if result.verdict is ChoiceVerdict.closed and isinstance(callback.message, Message):
+            await remove_buttons(callback.message)
+        return
+    await answer_press(callback, texts["saved"])
+    if isinstance(callback.message, Message) and callback.message.text:
+        # The question is answered: its buttons go, the answer shows under it.
+        await edit_text(
+            callback.message,
+            f"{callback.message.text}\n\n✓ {texts['you_answered'].format(answer=result.label)}",
+            None,
         )

@@ -9,11 +9,16 @@ subject is one line here and one ``install`` in its package (docs/architecture.m
 from __future__ import annotations
 
 from core.events.changes import on_event_changed
+from core.journeys import subject as journey_subjects
+from core.journeys.triggers import on_happening
 from core.notify import subjects as notify_subjects
 from core.notify.planning import plan_event_jobs
+from core.teams.happenings import on_happening as listen_to_members
 
 
 def install() -> None:
     """Idempotent."""
     notify_subjects.install()
+    journey_subjects.install()
     on_event_changed(plan_event_jobs)
+    listen_to_members(on_happening)

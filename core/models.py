@@ -5,7 +5,15 @@ from core.calendar.models import FeedToken
 from core.db import Base
 from core.delivery.models import Delivery, DeliveryTally, Job, SendSecond
 from core.events.models import Confirmation, Event, EventOverride
-from core.journeys.models import Signal
+from core.journeys.models import (
+    Journey,
+    JourneyDay,
+    JourneyDwell,
+    JourneyLog,
+    JourneyRun,
+    JourneyStepTally,
+    Signal,
+)
 from core.notify.models import IdempotencyKey, MessageTemplate
 from core.teams.models import (
     ApiToken,
@@ -33,6 +41,12 @@ __all__ = [
     "Group",
     "IdempotencyKey",
     "Job",
+    "Journey",
+    "JourneyDay",
+    "JourneyDwell",
+    "JourneyLog",
+    "JourneyRun",
+    "JourneyStepTally",
     "Member",
     "MemberGroup",
     "MemberRole",

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import httpx
 from taskiq import AsyncBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.kicker import AsyncKicker
@@ -33,6 +34,8 @@ from core.delivery.deliveries import mark_unknown
 from core.delivery.dispatch import BATCHES_IN_FLIGHT, dispatch_job, help_with_job, retry_deferred
 from core.delivery.jobs import claim_due_jobs
 from core.delivery.ratelimit import RateLimiter, redis_pool
+from core.journeys.runner import WEBHOOK_TIMEOUT, advance_due
+from core.journeys.triggers import sweep
 from core.notify.planning import extend_horizons
 from core.settings import Settings
 from worker.wakeup import Wakeup, next_due
@@ -48,6 +51,9 @@ HORIZON_EVERY = timedelta(minutes=1)
 BROKER_CONNECTIONS = 8
 MAX_BOUNCES = 60
 BOUNCE_PAUSE = 1.0  # seconds: a help request is passed on for about a minute
+JOURNEY_POLL = 0.25  # seconds between looks for due journey runs when none were waiting
+RUNS_PER_PASS = 200
+SWEEP_EVERY = timedelta(seconds=30)  # inactive, schedule and unanswered triggers
 
 
 def build_broker(redis_url: str) -> RedisStreamBroker:
@@ -175,8 +181,32 @@ async def run_worker(
                 log.exception("retrying deferred deliveries failed; trying again")
             await _sleep(stop, 1.0)
 
+    owner = owner_name("worker")
+
+    async def journey_loop() -> None:
+        # Journeys run from Postgres alone (claimed under a lease), not through Redis: a
+        # flushed Redis loses no step.
+        next_sweep = utcnow()
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) as http:
+            while not stop.is_set():
+                claimed = 0
+                try:
+                    if utcnow() >= next_sweep:
+                        entered = await sweep(sessions, utcnow())
+                        if entered:
+                            log.info("journeys: %d member(s) entered on a schedule", entered)
+                        next_sweep = utcnow() + SWEEP_EVERY
+                    claimed = await advance_due(
+                        sessions, owner, utcnow, limit=RUNS_PER_PASS, http=http
+                    )
+                except Exception:  # a bad moment (database restart) must not end the loop
+                    log.exception("carrying journey runs failed; trying again")
+                if claimed < RUNS_PER_PASS:
+                    await _sleep(stop, JOURNEY_POLL)
+
     await broker.startup()
     retries = asyncio.create_task(retry_loop())
+    journeys = asyncio.create_task(journey_loop())
     ready()  # tasks wait in the Redis stream until the receiver below reads them
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -184,6 +214,7 @@ async def run_worker(
     finally:
         stop.set()
         await retries
+        await journeys
         await broker.shutdown()
         for bot in closables:
             await bot.session.close()

@@ -14,7 +14,8 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-_CODES = {"going": "g", "not_going": "n", "maybe": "m"}
+# A journey's question has up to six choices, "choice0" … "choice5": one digit each.
+_CODES = {"going": "g", "not_going": "n", "maybe": "m", **{f"choice{i}": str(i) for i in range(6)}}
 _ANSWERS = {code: answer for answer, code in _CODES.items()}
 BUTTON_VERSION = "v1"  # under a message to one member: names a delivery
 LINK_VERSION = "e1"  # an emailed answer link: names a delivery, no presser to check

@@ -51,10 +51,10 @@ class Job(TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(
             "kind IN ('reminder', 'confirmation_request', 'nudge', 'deadline_summary', "
-            "'broadcast')",
+            "'broadcast', 'journey_message', 'journey_alert')",
             name="kind",
         ),
-        CheckConstraint("(event_id IS NULL) <> (broadcast_id IS NULL)", name="subject"),
+        CheckConstraint("num_nonnulls(event_id, broadcast_id, journey_run_id) = 1", name="subject"),
         Index("ix_jobs_due", "status", "due_at"),
     )
 
@@ -63,6 +63,10 @@ class Job(TenantMixin, TimestampMixin, Base):
     )
     broadcast_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+    )
+    # A journey's message or alert names the run it belongs to (the engine does not look).
+    journey_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("journey_runs.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(32))
     occurrence: Mapped[str] = mapped_column(String(16), default="")

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
 from core.journeys.models import Signal
+from core.journeys.triggers import on_signal
 from core.teams.models import Member
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import ExternalId
@@ -116,4 +117,5 @@ async def record_signal(
     session.add(signal)
     member.last_activity_at = max(member.last_activity_at or now, now)
     await session.flush()
+    await on_signal(session, signal, now)
     return SignalOut.model_validate(signal), True

@@ -8,7 +8,12 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.delivery.answer_buttons import BUTTON_VERSION, LINK_VERSION, decode_answer
+from core.delivery.answer_buttons import (
+    BUTTON_VERSION,
+    LINK_VERSION,
+    AnswerButton,
+    decode_answer,
+)
 from core.delivery.models import Delivery, Job
 from core.events.confirmations import save_answer
 from core.events.models import Answer, Event, EventStatus
@@ -54,7 +59,7 @@ async def record_link_answer(
 
 async def describe_answer_link(session: AsyncSession, key: bytes, data: str) -> ButtonResult:
     """What a link would record, without recording it (for the confirmation page)."""
-    button = decode_answer(key, data, LINK_VERSION)
+    button = _event_answer(decode_answer(key, data, LINK_VERSION))
     delivery = await session.get(Delivery, button.delivery_id) if button else None
     if button is None or delivery is None:
         return ButtonResult(ButtonVerdict.forged)
@@ -62,6 +67,13 @@ async def describe_answer_link(session: AsyncSession, key: bytes, data: str) -> 
     job = await session.get_one(Job, delivery.job_id)
     event = await session.get_one(Event, job.event_id)
     return ButtonResult(ButtonVerdict.recorded, Answer(button.answer), event.title, member.locale)
+
+
+def _event_answer(button: AnswerButton | None) -> AnswerButton | None:
+    """Only going / not going / maybe answer an event (a journey's choices are not answers)."""
+    if button is None or button.answer not in Answer.__members__.values():
+        return None
+    return button
 
 
 async def _record(
@@ -72,7 +84,7 @@ async def _record(
     now: datetime,
     presser: Person | None,
 ) -> ButtonResult:
-    button = decode_answer(key, data, version)
+    button = _event_answer(decode_answer(key, data, version))
     if button is None:
         return ButtonResult(ButtonVerdict.forged)
     delivery = await session.get(Delivery, button.delivery_id)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict, Invalid
 from core.notify.messages import check_broadcast_template, render_broadcast
 from core.scoping import get_scoped, require_in_workspace
+from core.teams.happenings import Happening, happened
 from core.teams.models import CodeWord, CodeWordMatch, Member, Tag
 from core.teams.permissions import Action, Actor, system_actor
 from core.teams.schemas import IdList, MemberIds, Ref, _In
@@ -188,6 +189,7 @@ async def apply_code_words(session: AsyncSession, member: Member, text: str) -> 
         return None
     replies = []
     for word in firing.fired:
+        await happened(session, Happening("code_word", member.workspace_id, [member.id], word.id))
         actor = system_actor(member.workspace_id, label=f"code word “{word.phrase}”")
         for tag_id in word.tag_ids:
             await tag_members(session, actor, uuid.UUID(tag_id), MemberIds(member_ids=[member.id]))

@@ -13,6 +13,7 @@ from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page, PageParams
 from core.scoping import get_scoped, workspace_member_ids
+from core.teams.happenings import Happening, happened
 from core.teams.members import member_views
 from core.teams.models import Group, Member, MemberGroup
 from core.teams.permissions import Action, Actor
@@ -158,8 +159,9 @@ async def add_group_members(
         .on_conflict_do_nothing()
         .returning(MemberGroup.member_id)
     )
-    changed = len(result.all())
-    return BulkResult(changed=changed, unchanged=len(wanted) - changed)
+    added = list(result.scalars())
+    await happened(session, Happening("joined_group", actor.workspace_id, added, group_id))
+    return BulkResult(changed=len(added), unchanged=len(wanted) - len(added))
 
 
 async def remove_group_members(

@@ -16,6 +16,7 @@ from core.filters import contains
 from core.paging import Page
 from core.scoping import get_scoped
 from core.teams.accounts import set_account, telegram_id, with_account
+from core.teams.happenings import Happening, happened
 from core.teams.models import (
     BuiltinRole,
     Group,
@@ -158,6 +159,7 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
         role_ids = [await builtin_role_id(session, actor.workspace_id, BuiltinRole.member)]
     await set_member_roles(session, actor, member.id, role_ids)
     record_by(session, actor, "person.added", member, f"person {member.name!r}", member.id)
+    await happened(session, Happening("joined_workspace", actor.workspace_id, [member.id]))
     return (await member_views(session, [member]))[0]
 
 

@@ -74,6 +74,10 @@ class Workspace(IdMixin, TimestampMixin, Base):
     # The workspace's own send limits, below the bot's; NULL = only the bot's limits apply.
     rate_per_second: Mapped[float | None] = mapped_column(Float)
     daily_limit: Mapped[int | None] = mapped_column(Integer)
+    # Journey messages and broadcasts one member gets per hour and per day, across journeys:
+    # more are held (never dropped) until the window has room. NULL = no cap.
+    member_hourly_cap: Mapped[int | None] = mapped_column(Integer, default=3, server_default="3")
+    member_daily_cap: Mapped[int | None] = mapped_column(Integer, default=10, server_default="10")
 
 
 class Member(TenantMixin, TimestampMixin, Base):

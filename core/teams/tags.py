@@ -17,6 +17,7 @@ from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page
 from core.scoping import get_scoped, workspace_member_ids
+from core.teams.happenings import Happening, happened
 from core.teams.models import Member, MemberTag, Tag, TagChange
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import BulkResult, MemberIds, TagChangeOut, TagCreate, TagOut, TagUpdate
@@ -143,6 +144,7 @@ async def tag_members(
     )
     added = list(result.scalars())
     await _record(session, actor, tag, added, "added")
+    await happened(session, Happening("tag_added", actor.workspace_id, added, tag.id))
     return BulkResult(changed=len(added), unchanged=len(wanted) - len(added))
 
 
@@ -160,6 +162,7 @@ async def untag_members(
     )
     removed = list(result.scalars())
     await _record(session, actor, tag, removed, "removed")
+    await happened(session, Happening("tag_removed", actor.workspace_id, removed, tag.id))
     return BulkResult(changed=len(removed), unchanged=len(wanted) - len(removed))
 
 
