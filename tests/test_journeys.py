@@ -14,7 +14,7 @@ from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.journeys.models import JourneyLog
 from core.journeys.runner import advance_due
-from core.journeys.triggers import press_choice
+from core.journeys.triggers import press_choice, sweep
 from core.teams.accounts import Person
 from core.teams.models import Messenger
 from emulators.telegram import BotApiEmulator
@@ -29,9 +29,10 @@ async def _advance(engine: AsyncEngine) -> int:
 
 
 async def _tick(engine: AsyncEngine, telegram: TelegramChannel) -> dict[str, int]:
-    """What the worker does now: carry due runs on, then send what they queued."""
+    """What the worker does now: carry due runs on, then send what they queued (a run's
+    messages are spaced a couple of seconds apart, so they arrive in order)."""
     await _advance(engine)
-    return await run_due(engine, telegram, utcnow() + timedelta(seconds=1))
+    return await run_due(engine, telegram, utcnow() + timedelta(seconds=30))
 
 
 def _onboarding(group_id: str, tag_id: str, template_id: str) -> dict[str, Any]:
@@ -315,3 +316,205 @@ async def test_journeys_are_sealed_and_need_a_lead(
     assert (await viewer.get("/journeys")).status_code == 200
     assert (await viewer.post("/journeys", json=body | {"name": "K"})).status_code == 403
     assert (await viewer.post(f"/journeys/{made['id']}/pause")).status_code == 403
+
+
+async def _journey(acme: Workspace, body: dict[str, Any]) -> dict[str, Any]:
+    made = await ok(acme.client.post("/journeys", json=body), 201)
+    return await ok(acme.client.post(f"/journeys/{made['id']}/activate"))  # type: ignore[no-any-return]
+
+
+async def _runs(acme: Workspace, jid: str, **params: Any) -> list[dict[str, Any]]:
+    return (await ok(acme.client.get(f"/journeys/{jid}/runs", params=params)))["items"]  # type: ignore[no-any-return]
+
+
+SAY = {"key": "say", "type": "send", "message": {"text": "Great start, {{ member.first_name }}!"}}
+
+
+async def test_a_signal_with_a_condition_enters_once_and_a_tag_in_bulk_enters_everyone(
+    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=911, external_id="crm-1")
+    great = await _journey(
+        acme,
+        {
+            "name": "Great start",
+            "trigger": {"type": "signal", "name": "progress", "op": ">=", "value": 20},
+            "steps": [SAY],
+        },
+    )
+    for value in (10, 20, 35):  # 10 does not fire; 20 does; 35 would, but "once" holds
+        await ok(
+            acme.client.post(
+                "/signals", json={"external_id": "crm-1", "name": "progress", "value": value}
+            ),
+            201,
+        )
+    await _tick(engine, telegram)
+    assert [m.text for m in emulator.sent_to(911)] == ["Great start, Anna!"]
+    assert len(await _runs(acme, great["id"])) == 1
+
+    people = [await member(acme.client, f"P{i}") for i in range(30)]
+    vip = await tag(acme.client, "vip")
+    tagged = await _journey(
+        acme,
+        {
+            "name": "VIP",
+            "reentry": "after_end",
+            "trigger": {"type": "tag_added", "tag_id": vip["id"]},
+            "steps": [{"key": "hold", "type": "wait", "minutes": 60}],
+        },
+    )
+    await ok(
+        acme.client.post(
+            f"/tags/{vip['id']}/members/add", json={"member_ids": [p["id"] for p in people]}
+        )
+    )
+    assert len(await _runs(acme, tagged["id"], limit=100)) == 30
+    # Taken off and given again while inside: "after_end" keeps it for when this run ends.
+    one = {"member_ids": [people[0]["id"]]}
+    await ok(acme.client.post(f"/tags/{vip['id']}/members/remove", json=one))
+    await ok(acme.client.post(f"/tags/{vip['id']}/members/add", json=one))
+    mine = await _runs(acme, tagged["id"], member_id=people[0]["id"])
+    assert len(mine) == 1
+    await ok(
+        acme.client.post(
+            f"/journeys/{tagged['id']}/runs/{mine[0]['id']}/move", json={"to": None, "why": "test"}
+        )
+    )
+    again = await _runs(acme, tagged["id"], member_id=people[0]["id"])
+    assert sorted(r["status"] for r in again) == ["active", "left"]
+
+
+async def test_inactive_members_enter_once_per_silence_and_code_words_answer(
+    acme: Workspace, engine: AsyncEngine, clock: MovableClock
+):
+    anna = await member(acme.client, "Anna")
+    bob = await member(acme.client, "Bob")
+    idle = await _journey(
+        acme,
+        {
+            "name": "We miss you",
+            "reentry": "never_inside",
+            "trigger": {"type": "inactive", "days": 7},
+            "steps": [{"key": "hold", "type": "wait", "minutes": 60}],
+        },
+    )
+    sessions = make_sessionmaker(engine)
+    assert await sweep(sessions, utcnow()) == 0  # everyone is new
+    await ok(acme.client.post("/signals", json={"member_id": bob["id"], "name": "visit"}), 201)
+    clock.advance(timedelta(days=7, hours=1))
+    await ok(acme.client.post("/signals", json={"member_id": bob["id"], "name": "visit"}), 201)
+    assert await sweep(sessions, utcnow()) == 1  # Anna; Bob was just active
+    assert await sweep(sessions, utcnow()) == 0  # a second sweep enters nobody twice
+    [run] = await _runs(acme, idle["id"])
+    assert run["member_id"] == anna["id"]
+
+
+async def test_deleting_a_step_moves_its_members_on_and_moves_by_hand_are_audited(
+    acme: Workspace, engine: AsyncEngine
+):
+    people = [await member(acme.client, n) for n in ("Anna", "Bob")]
+    body = {
+        "name": "Chain",
+        "trigger": {"type": "manual"},
+        "steps": [
+            {"key": "first", "type": "wait", "minutes": 60},
+            {"key": "second", "type": "wait", "minutes": 60},
+            {"key": "third", "type": "wait", "minutes": 60},
+        ],
+    }
+    journey = await _journey(acme, body)
+    jid = journey["id"]
+    entered = await ok(
+        acme.client.post(f"/journeys/{jid}/runs", json={"member_ids": [p["id"] for p in people]}),
+        201,
+    )
+    assert entered == {"entered": 2}
+    await _advance(engine)
+    anna_run = (await _runs(acme, jid, member_id=people[0]["id"]))[0]
+    moved = await ok(
+        acme.client.post(
+            f"/journeys/{jid}/runs/{anna_run['id']}/move",
+            json={"to": "third", "why": "skipped ahead"},
+        )
+    )
+    assert moved["step_key"] == "third"
+    bad = await acme.client.post(
+        f"/journeys/{jid}/runs/{anna_run['id']}/move", json={"to": "nowhere"}
+    )
+    assert bad.status_code == 422 and fields_of(bad.json()) == ["to"]
+    audit = await ok(acme.client.get("/audit"))
+    assert any("skipped ahead" in e["summary"] and "Anna" in e["summary"] for e in audit)
+
+    # "first" (where Bob waits) is deleted: Bob goes on to "second", never stranded.
+    edited = body | {
+        "steps": body["steps"][1:],
+        "version": (await ok(acme.client.get(f"/journeys/{jid}")))["version"],
+    }
+    await ok(acme.client.put(f"/journeys/{jid}", json=edited))
+    bob_run = (await _runs(acme, jid, member_id=people[1]["id"]))[0]
+    assert bob_run["step_key"] == "second" and bob_run["status"] == "active"
+    log = await ok(acme.client.get(f"/journeys/{jid}/runs/{bob_run['id']}/log"))
+    assert log[-1]["action"] == "moved" and "deleted" in log[-1]["detail"]["why"]
+    stats = await ok(acme.client.get(f"/journeys/{jid}/stats"))
+    assert [s["key"] for s in stats["former_steps"]] == ["first"]
+
+
+async def test_the_per_member_cap_holds_messages_back_never_drops_them(
+    acme: Workspace,
+    engine: AsyncEngine,
+    emulator: BotApiEmulator,
+    telegram: TelegramChannel,
+    clock: MovableClock,
+):
+    await ok(acme.client.patch("/workspace", json={"name": acme.name}))  # settings exist
+    anna = await member(acme.client, "Anna", telegram_user_id=931)
+    steps = [
+        {"key": f"m{i}", "type": "send", "message": {"text": f"Message {i}"}} for i in range(5)
+    ]
+    journey = await _journey(
+        acme, {"name": "Chatty", "trigger": {"type": "manual"}, "steps": steps}
+    )
+    await ok(
+        acme.client.post(f"/journeys/{journey['id']}/runs", json={"member_ids": [anna["id"]]}), 201
+    )
+    await _tick(engine, telegram)
+    assert [m.text for m in emulator.sent_to(931)] == [
+        "Message 0",
+        "Message 1",
+        "Message 2",
+    ]  # 3 an hour
+    [run] = await _runs(acme, journey["id"])
+    assert run["step_key"] == "m3" and run["status"] == "active"
+    clock.advance(timedelta(hours=1, seconds=5))
+    await _tick(engine, telegram)
+    assert [m.text for m in emulator.sent_to(931)][3:] == ["Message 3", "Message 4"]
+
+
+async def test_a_journey_is_copied_into_another_workspace_with_names_matched(
+    acme: Workspace, globex: Workspace
+):
+    course = await group(acme.client, "Course")
+    started = await tag(acme.client, "started")
+    welcome = await ok(acme.client.post("/templates", json={"name": "Welcome", "text": "Hi!"}), 201)
+    made = await ok(
+        acme.client.post("/journeys", json=_onboarding(course["id"], started["id"], welcome["id"])),
+        201,
+    )
+    exported = await ok(acme.client.get(f"/journeys/{made['id']}/export"))
+    assert exported["format"] == "vestnik.journey" and exported["version"] == 1
+
+    theirs = await group(globex.client, "course")  # matched by name, any case
+    plan = await ok(globex.client.post("/journeys/import", json={"journey": exported}))
+    assert plan["journey"] is None
+    assert plan["will_create"] == {"tags": ["started"], "templates": ["Welcome"]}
+    assert plan["matched"] == {"groups": ["Course"]}
+    assert await ok(globex.client.get("/journeys")) == []  # a dry run saves nothing
+    done = await ok(
+        globex.client.post("/journeys/import", json={"journey": exported, "dry_run": False})
+    )
+    copy = done["journey"]
+    assert copy["status"] == "draft" and copy["trigger"]["group_id"] == theirs["id"]
+    tags = (await ok(globex.client.get("/tags")))["items"]
+    assert [t["name"] for t in tags] == ["started"]
+    assert copy["steps"][-2]["add"] == [tags[0]["id"]]

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 MAX_HOPS = 200  # steps one run may take in one pass (a definition has at most 100)
 WEBHOOK_TRIES = 8
+MESSAGE_SPACING = timedelta(seconds=2)
 WEBHOOK_TIMEOUT = 5.0
 PREFERRED = {TimeOfDay.morning: time(9), TimeOfDay.day: time(13), TimeOfDay.evening: time(19)}
 _ACTIVE = RunStatus.active.value
@@ -358,6 +359,15 @@ async def _job(
     *,
     action: str = "alerted",
 ) -> None:
+    # Two messages in a row (send, send) are spaced out, so they arrive in the order written
+    # even when two workers send them at once.
+    latest = await session.scalar(
+        select(func.max(Job.due_at)).where(
+            Job.journey_run_id == run.id,
+            Job.status.in_((JobStatus.pending.value, JobStatus.claimed.value)),
+        )
+    )
+    due = now if latest is None else max(now, latest + MESSAGE_SPACING)
     job_id = await session.scalar(
         pg_insert(Job)
         .values(
@@ -366,8 +376,8 @@ async def _job(
             journey_run_id=run.id,
             kind=kind,
             occurrence="",
-            occurrence_start=now,
-            due_at=now,
+            occurrence_start=due,
+            due_at=due,
             status=JobStatus.pending.value,
             idempotency_key=key,
             attempts=0,
