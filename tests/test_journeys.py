@@ -333,7 +333,7 @@ SAY = {"key": "say", "type": "send", "message": {"text": "Great start, {{ member
 async def test_a_signal_with_a_condition_enters_once_and_a_tag_in_bulk_enters_everyone(
     acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, telegram: TelegramChannel
 ):
-    anna = await member(acme.client, "Anna", telegram_user_id=911, external_id="crm-1")
+    await member(acme.client, "Anna", telegram_user_id=911, external_id="crm-1")
     great = await _journey(
         acme,
         {

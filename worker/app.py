@@ -197,7 +197,7 @@ async def run_worker(
                             log.info("journeys: %d member(s) entered on a schedule", entered)
                         next_sweep = utcnow() + SWEEP_EVERY
                     claimed = await advance_due(
-                        sessions, owner, utcnow, limit=RUNS_PER_PASS, http=http
+                        sessions, owner, utcnow, limit=RUNS_PER_PASS, lease=lease, http=http
                     )
                 except Exception:  # a bad moment (database restart) must not end the loop
                     log.exception("carrying journey runs failed; trying again")

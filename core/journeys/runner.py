@@ -149,11 +149,12 @@ async def advance_due(
     clock: Callable[[], datetime],
     *,
     limit: int = 200,
+    lease: timedelta = LEASE,
     http: httpx.AsyncClient | None = None,
 ) -> int:
     """Claim due runs and carry each as far as it goes now. Returns how many were claimed."""
     async with sessions() as session:
-        ids = await claim_due_runs(session, owner, clock(), limit=limit)
+        ids = await claim_due_runs(session, owner, clock(), limit=limit, lease=lease)
         await session.commit()
     if not ids:
         return 0
