@@ -467,7 +467,8 @@ async def test_the_per_member_cap_holds_messages_back_never_drops_them(
     telegram: TelegramChannel,
     clock: MovableClock,
 ):
-    await ok(acme.client.patch("/workspace", json={"name": acme.name}))  # settings exist
+    settings = await ok(acme.client.get("/workspace"))
+    assert (settings["member_hourly_cap"], settings["member_daily_cap"]) == (3, 10)
     anna = await member(acme.client, "Anna", telegram_user_id=931)
     steps = [
         {"key": f"m{i}", "type": "send", "message": {"text": f"Message {i}"}} for i in range(5)

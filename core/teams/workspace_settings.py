@@ -34,6 +34,14 @@ class WorkspaceSettings(BaseModel):
         description="Most messages a UTC day this workspace sends (null: no limit); "
         "messages over it wait for the next day"
     )
+    member_hourly_cap: int | None = Field(
+        default=3,
+        description="Most journey messages and broadcasts one member gets in an hour "
+        "(null: no cap); journey messages over it wait",
+    )
+    member_daily_cap: int | None = Field(
+        default=10, description="The same over a day (null: no cap)"
+    )
 
 
 class WorkspaceSettingsUpdate(_In):
@@ -44,6 +52,8 @@ class WorkspaceSettingsUpdate(_In):
     default_reminder_offsets: Offsets | None = None
     rate_per_second: Annotated[float, Field(gt=0, le=1000)] | None = None
     daily_limit: Annotated[int, Field(gt=0, le=10_000_000)] | None = None
+    member_hourly_cap: Annotated[int, Field(gt=0, le=1000)] | None = None
+    member_daily_cap: Annotated[int, Field(gt=0, le=10_000)] | None = None
 
 
 def _view(workspace: Workspace) -> WorkspaceSettings:
@@ -53,6 +63,8 @@ def _view(workspace: Workspace) -> WorkspaceSettings:
         default_reminder_offsets=list(workspace.default_reminder_offsets or []),
         rate_per_second=workspace.rate_per_second,
         daily_limit=workspace.daily_limit,
+        member_hourly_cap=workspace.member_hourly_cap,
+        member_daily_cap=workspace.member_daily_cap,
     )
 
 
@@ -87,6 +99,10 @@ async def update_workspace_settings(
         workspace.rate_per_second = patch.rate_per_second
     if "daily_limit" in given:
         workspace.daily_limit = patch.daily_limit
+    if "member_hourly_cap" in given:
+        workspace.member_hourly_cap = patch.member_hourly_cap
+    if "member_daily_cap" in given:
+        workspace.member_daily_cap = patch.member_daily_cap
     await session.flush()
     record_by(
         session, actor, "workspace.changed", workspace, f"settings: {', '.join(sorted(given))}"
