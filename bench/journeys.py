@@ -150,7 +150,7 @@ async def main(members: int, due: int, log_rows: int) -> None:
                 )
                 await session.execute(
                     text(
-                        "UPDATE journey_runs SET next_at = :now + (random() * interval '60 s') "
+                        "UPDATE journey_runs SET next_at = CAST(:now AS timestamptz) + (random() * interval '60 s') "
                         "+ interval '2 s' WHERE id = ANY(:ids)"
                     ),
                     {"now": now, "ids": chosen},
