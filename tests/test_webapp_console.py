@@ -255,6 +255,8 @@ async def test_admin_is_for_owners_tokens_and_workspace_settings(
         "default_reminder_offsets": [1440, 60],
         "rate_per_second": 5.0,
         "daily_limit": 1000,
+        "member_hourly_cap": 3,
+        "member_daily_cap": 10,
     }
     event = await ok(
         acme.client.post(
