@@ -12,6 +12,7 @@ from api.deps import ActorDep, SessionDep
 from api.routes.statistics import csv_response
 from api.unit_of_work import UnitOfWork
 from core.clock import utcnow
+from core.insights.exports import to_csv
 from core.journeys import service, stats, transfer
 from core.journeys.models import JourneyStatus
 from core.paging import Page
@@ -139,7 +140,8 @@ async def journey_stats_csv(
     journey_id: uuid.UUID, actor: ActorDep, session: SessionDep
 ) -> Response:
     report = await stats.journey_stats(session, actor, journey_id, utcnow())
-    return csv_response("\ufeff" + stats.stats_csv(report), f"journey-{journey_id}.csv")
+    body = to_csv(stats.CSV_HEADER, stats.csv_rows(report))
+    return csv_response(body, f"journey-{journey_id}.csv")
 
 
 @router.get("/{journey_id}/export")

@@ -106,6 +106,22 @@ class RunOut(BaseModel):
     end_reason: str | None
 
 
+def _run_out(run: JourneyRun, member_name: str) -> RunOut:
+    return RunOut(
+        id=run.id,
+        member_id=run.member_id,
+        member_name=member_name,
+        status=run.status,
+        step_key=run.step_key,
+        step_since=run.step_since,
+        waiting=run.stage == "wait",
+        next_at=run.next_at,
+        entered_at=run.entered_at,
+        ended_at=run.ended_at,
+        end_reason=run.end_reason,
+    )
+
+
 class RunFilter(PageParams):
     status: RunStatus | None = None
     step: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -362,22 +378,7 @@ async def list_runs(
         .limit(flt.limit)
         .offset(flt.offset)
     )
-    items = [
-        RunOut(
-            id=run.id,
-            member_id=run.member_id,
-            member_name=name,
-            status=run.status,
-            step_key=run.step_key,
-            step_since=run.step_since,
-            waiting=run.stage == "wait",
-            next_at=run.next_at,
-            entered_at=run.entered_at,
-            ended_at=run.ended_at,
-            end_reason=run.end_reason,
-        )
-        for run, name in rows.all()
-    ]
+    items = [_run_out(run, name) for run, name in rows.all()]
     return Page(items=items, total=total, limit=flt.limit, offset=flt.offset)
 
 
@@ -470,16 +471,4 @@ async def move_run(
         member.id,
     )
     await session.flush()
-    return RunOut(
-        id=run.id,
-        member_id=run.member_id,
-        member_name=member.name,
-        status=run.status,
-        step_key=run.step_key,
-        step_since=run.step_since,
-        waiting=run.stage == "wait",
-        next_at=run.next_at,
-        entered_at=run.entered_at,
-        ended_at=run.ended_at,
-        end_reason=run.end_reason,
-    )
+    return _run_out(run, member.name)
