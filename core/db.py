@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, func
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Enum,
+    ForeignKey,
+    MetaData,
+    Uuid,
+    any_,
+    func,
+    literal,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -82,3 +95,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def one_of(column: Any, ids: Collection[uuid.UUID]) -> ColumnElement[bool]:
+    """``column = ANY(:ids)`` with the ids as one array parameter: a list of 10,000 ids as
+    separate parameters (times the columns of a multi-row INSERT) runs past the 32,767
+    parameters the Postgres protocol carries."""
+    return cast(ColumnElement[bool], column == any_(literal(list(ids), ARRAY(Uuid()))))

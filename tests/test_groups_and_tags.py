@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok, tag
@@ -144,3 +146,33 @@ async def test_twenty_merges_at_once_merge_once_and_the_audit_log_says_so(
     merged = [e for e in audit if e["action"].endswith(".merged")]
     assert len(merged) == 1
     assert "'Sopranos' merged into 'Choir'" in merged[0]["summary"]
+
+
+async def test_the_largest_bulk_request_goes_through(acme: Workspace, engine: AsyncEngine):
+    """10,000 ids (the documented maximum) once were 50,000 query parameters: a 500."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO members (id, workspace_id, name, timezone, locale, preferred_time, "
+                "status, created_at, updated_at) SELECT gen_random_uuid(), :ws, 'M' || i, 'UTC', "
+                "'en', 'day', 'active', now(), now() FROM generate_series(1, 10000) i"
+            ),
+            {"ws": acme.id},
+        )
+        ids = [str(i) for i in await conn.scalars(text("SELECT id FROM members"))]
+    many = {"member_ids": ids}
+    vip = await tag(acme.client, "vip")
+    assert await ok(acme.client.post(f"/tags/{vip['id']}/members/add", json=many)) == {
+        "changed": 10_000,
+        "unchanged": 0,
+    }
+    crowd = await group(acme.client, "Crowd")
+    assert await ok(acme.client.post(f"/groups/{crowd['id']}/members/add", json=many)) == {
+        "changed": 10_000,
+        "unchanged": 0,
+    }
+    removed = await ok(acme.client.post(f"/tags/{vip['id']}/members/remove", json=many))
+    assert removed == {"changed": 10_000, "unchanged": 0}
+    too_many = {"member_ids": [*ids, ids[0]]}
+    refused = await acme.client.post(f"/groups/{crowd['id']}/members/add", json=too_many)
+    assert refused.status_code == 422 and fields_of(refused.json()) == ["member_ids"]

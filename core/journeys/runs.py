@@ -13,9 +13,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Uuid,
     and_,
-    any_,
     exists,
     func,
     insert,
@@ -23,10 +21,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import one_of
 from core.journeys.models import (
     Journey,
     JourneyDay,
@@ -207,7 +205,7 @@ def _among(column: Any, members: Sequence[uuid.UUID] | Select[uuid.UUID]) -> Col
     ids would be 100,000 parameters, past what the Postgres protocol carries)."""
     if isinstance(members, Select):
         return cast(ColumnElement[bool], column.in_(members.scalar_subquery()))
-    return cast(ColumnElement[bool], column == any_(literal(list(members), ARRAY(Uuid()))))
+    return one_of(column, members)
 
 
 def _candidates(

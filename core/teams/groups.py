@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Uuid, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
+from core.db import one_of
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page, PageParams
@@ -148,14 +149,12 @@ async def add_group_members(
     actor.require(Action.manage_people)
     await get_scoped(session, Group, actor.workspace_id, group_id, "group")
     wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
+    rows = select(literal(group_id, Uuid()), Member.id, literal(actor.workspace_id, Uuid())).where(
+        one_of(Member.id, wanted)
+    )
     result = await session.execute(
         insert(MemberGroup)
-        .values(
-            [
-                {"group_id": group_id, "member_id": m, "workspace_id": actor.workspace_id}
-                for m in wanted
-            ]
-        )
+        .from_select(["group_id", "member_id", "workspace_id"], rows)
         .on_conflict_do_nothing()
         .returning(MemberGroup.member_id)
     )
@@ -173,7 +172,7 @@ async def remove_group_members(
     wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
     result = await session.execute(
         delete(MemberGroup)
-        .where(MemberGroup.group_id == group_id, MemberGroup.member_id.in_(wanted))
+        .where(MemberGroup.group_id == group_id, one_of(MemberGroup.member_id, wanted))
         .returning(MemberGroup.member_id)
     )
     changed = len(result.all())

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Uuid, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
+from core.db import one_of
 from core.errors import Conflict
 from core.filters import contains
 from core.paging import NameQuery, Page
@@ -126,19 +127,16 @@ async def tag_members(
     actor.require(Action.manage_people)
     tag = await get_scoped(session, Tag, actor.workspace_id, tag_id, "tag")
     wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
+    # INSERT … SELECT over one array parameter: 10,000 rows of VALUES would be 50,000 parameters.
+    rows = select(
+        literal(tag.id, Uuid()),
+        Member.id,
+        literal(actor.workspace_id, Uuid()),
+        literal(actor.label),
+    ).where(one_of(Member.id, wanted))
     result = await session.execute(
         insert(MemberTag)
-        .values(
-            [
-                {
-                    "tag_id": tag.id,
-                    "member_id": m,
-                    "workspace_id": actor.workspace_id,
-                    "added_by": actor.label,
-                }
-                for m in wanted
-            ]
-        )
+        .from_select(["tag_id", "member_id", "workspace_id", "added_by"], rows)
         .on_conflict_do_nothing()
         .returning(MemberTag.member_id)
     )
@@ -157,7 +155,7 @@ async def untag_members(
     wanted = await workspace_member_ids(session, actor.workspace_id, data.member_ids)
     result = await session.execute(
         delete(MemberTag)
-        .where(MemberTag.tag_id == tag.id, MemberTag.member_id.in_(wanted))
+        .where(MemberTag.tag_id == tag.id, one_of(MemberTag.member_id, wanted))
         .returning(MemberTag.member_id)
     )
     removed = list(result.scalars())
