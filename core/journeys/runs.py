@@ -211,14 +211,13 @@ def _among(column: Any, members: Sequence[uuid.UUID] | Select[uuid.UUID]) -> Col
 def _candidates(
     journey: Journey,
     members: Sequence[uuid.UUID] | Select[uuid.UUID],
-    entry_key: str | ColumnElement[str],
+    key: ColumnElement[str],
 ) -> Select[uuid.UUID, str]:
     inside = select(JourneyRun.id).where(
         JourneyRun.journey_id == journey.id, JourneyRun.member_id == Member.id
     )
     if journey.reentry != Reentry.once:
         inside = inside.where(JourneyRun.status == _ACTIVE)
-    key = literal(entry_key) if isinstance(entry_key, str) else entry_key
     return select(Member.id, key.label("entry_key")).where(
         Member.workspace_id == journey.workspace_id,
         Member.status == MemberStatus.active.value,
@@ -242,18 +241,23 @@ async def enter(
     trigger's firing: reporting it again enters nobody twice. Returns how many entered."""
     first = at or str(journey.steps[0]["key"])
     trigger = actor or str(journey.trigger.get("type", ""))
+    key = literal(entry_key) if isinstance(entry_key, str) else entry_key
     if journey.reentry == Reentry.after_end:
+        # A firing the run came in by (a sweep that runs again, a signal posted twice) is not a
+        # new one: only a new firing earns another go once this run ends.
         await session.execute(
             update(JourneyRun)
             .where(
                 JourneyRun.journey_id == journey.id,
                 JourneyRun.status == _ACTIVE,
+                Member.id == JourneyRun.member_id,
                 _among(JourneyRun.member_id, members),
+                JourneyRun.entry_key != key,
             )
             .values(again=True)
             .execution_options(synchronize_session=False)
         )
-    candidates = _candidates(journey, members, entry_key).subquery()
+    candidates = _candidates(journey, members, key).subquery()
     columns = [
         "id",
         "workspace_id",

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, distinct, exists, func, literal, select
+from sqlalchemy import String, and_, cast, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audience.rule import AudienceRule, audience_query
@@ -260,7 +260,7 @@ async def _scheduled(session: AsyncSession, journey: Journey, now: datetime) -> 
     base = audience_query(journey.workspace_id, AudienceRule.model_validate(trigger.audience))
     zones = list(
         await session.scalars(
-            select(distinct(Member.timezone)).where(Member.workspace_id == journey.workspace_id)
+            select(Member.timezone).distinct().where(Member.workspace_id == journey.workspace_id)
         )
     )
     entered = 0
