@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.delivery.answer_buttons import LINK_VERSION, decode_answer, encode_answer
 from core.delivery.channels import Channel
@@ -24,6 +25,7 @@ from core.delivery.dispatch import dispatch_job, retry_deferred
 from core.delivery.jobs import claim_due_jobs
 from core.delivery.models import ChannelBlock, Delivery
 from core.events.models import Answer
+from core.journeys.runner import advance_due
 from core.settings import Settings
 from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace, free_port
@@ -259,3 +261,61 @@ async def test_a_member_who_blocked_the_bot_still_gets_email_and_keeps_telegram_
         )
     assert blocks == ["telegram"]
     assert channels_used == ["telegram", "email"]
+
+
+async def test_a_journey_question_by_email_is_answered_through_its_links(
+    acme: Workspace,
+    engine: AsyncEngine,
+    settings: Settings,
+    app: object,
+    mailbox: tuple[Mailbox, int],
+    mail_channel: EmailChannel,
+):
+    box, _ = mailbox
+    anna = await member(acme.client, "Anna", email="anna@example.org")
+    made = await ok(
+        acme.client.post(
+            "/journeys",
+            json={
+                "name": "Lesson check",
+                "trigger": {"type": "manual"},
+                "steps": [
+                    {
+                        "key": "ask",
+                        "type": "wait_for_reply",
+                        "message": {"text": "Have you opened lesson 1?"},
+                        "choices": [{"label": "Yes", "to": "yes"}, {"label": "Not yet"}],
+                        "timeout_minutes": 60,
+                    },
+                    {"key": "later", "type": "end"},
+                    {"key": "yes", "type": "wait", "minutes": 60},
+                ],
+            },
+        ),
+        201,
+    )
+    jid = made["id"]
+    await ok(acme.client.post(f"/journeys/{jid}/activate"))
+    await ok(acme.client.post(f"/journeys/{jid}/runs", json={"member_ids": [anna["id"]]}), 201)
+    await advance_due(make_sessionmaker(engine), "test", utcnow)
+    assert await run_due(engine, [mail_channel], settings.signing_key, utcnow()) == {"sent": 1}
+    [mail] = box.to("anna@example.org")
+    links = dict(re.findall(r"^(Yes|Not yet): (\S+)\r?$", body(mail), re.M))
+    assert set(links) == {"Yes", "Not yet"}
+
+    site = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+        base_url="http://vestnik.test",
+    )
+    async with site:
+        path = httpx.URL(links["Yes"]).path
+        page = await site.get(path)
+        assert page.status_code == 200 and "Yes" in page.text and "<form" in page.text
+        [run] = (await ok(acme.client.get(f"/journeys/{jid}/runs")))["items"]
+        assert run["step_key"] == "ask"  # opening the link answered nothing
+        done = await site.post(path)
+        assert done.status_code == 200 and "Recorded: Yes" in done.text
+        [run] = (await ok(acme.client.get(f"/journeys/{jid}/runs")))["items"]
+        assert run["step_key"] == "yes"
+        again = await site.post(httpx.URL(links["Not yet"]).path)
+        assert again.status_code == 409 and "closed" in again.text

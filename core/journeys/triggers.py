@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audience.rule import AudienceRule, audience_query
 from core.clock import utcnow
-from core.delivery.answer_buttons import BUTTON_VERSION, decode_answer
+from core.delivery.answer_buttons import BUTTON_VERSION, LINK_VERSION, decode_answer
 from core.delivery.models import Delivery, DeliveryStatus, Job, JobStatus
 from core.events.models import Confirmation
 from core.journeys import runs
@@ -155,6 +155,7 @@ class ChoiceVerdict(StrEnum):
     forged = "forged"
     not_yours = "not_yours"
     closed = "closed"  # the question is not open any more (answered, timed out, run ended)
+    open = "open"  # described, not answered (an emailed link's confirmation page)
 
 
 @dataclass(frozen=True)
@@ -164,26 +165,30 @@ class ChoiceResult:
     locale: str = "en"
 
 
-def is_choice(key: bytes, data: str) -> bool:
-    button = decode_answer(key, data, BUTTON_VERSION)
+def is_choice(key: bytes, data: str, *, link: bool = False) -> bool:
+    button = decode_answer(key, data, LINK_VERSION if link else BUTTON_VERSION)
     return button is not None and button.answer.startswith("choice")
 
 
-async def press_choice(
-    session: AsyncSession, key: bytes, data: str, presser: Person, now: datetime
-) -> ChoiceResult:
-    """A member pressed a button under a journey's question. The caller commits."""
-    button = decode_answer(key, data, BUTTON_VERSION)
+@dataclass(frozen=True)
+class _Pressed:
+    job: Job
+    member: Member
+    visit: int
+    index: int
+    label: str
+
+
+async def _pressed(session: AsyncSession, key: bytes, data: str, version: str) -> _Pressed | None:
+    """The journey question a signed button or link names, or None if it names none."""
+    button = decode_answer(key, data, version)
     if button is None or not button.answer.startswith("choice"):
-        return ChoiceResult(ChoiceVerdict.forged)
+        return None
     delivery = await session.get(Delivery, button.delivery_id)
     job = await session.get(Job, delivery.job_id) if delivery else None
     if delivery is None or job is None or job.kind != MESSAGE or job.journey_run_id is None:
-        return ChoiceResult(ChoiceVerdict.forged)
+        return None
     member = await session.get_one(Member, delivery.member_id)
-    if member.account_id(presser.messenger) != presser.external_id:
-        return ChoiceResult(ChoiceVerdict.not_yours, locale=member.locale)
-    member.last_activity_at = now
     sent = (
         await session.execute(
             select(JourneyLog.visit, JourneyLog.detail).where(JourneyLog.job_id == job.id)
@@ -192,14 +197,42 @@ async def press_choice(
     index = int(button.answer.removeprefix("choice"))
     labels = sent.detail.get("choices", [])
     label = labels[index] if index < len(labels) else ""
+    return _Pressed(job, member, sent.visit, index, label)
+
+
+async def describe_choice_link(session: AsyncSession, key: bytes, data: str) -> ChoiceResult:
+    """What an emailed choice link would answer, without answering (mail scanners open links)."""
+    pressed = await _pressed(session, key, data, LINK_VERSION)
+    if pressed is None:
+        return ChoiceResult(ChoiceVerdict.forged)
+    return ChoiceResult(ChoiceVerdict.open, pressed.label, pressed.member.locale)
+
+
+async def press_choice(
+    session: AsyncSession,
+    key: bytes,
+    data: str,
+    presser: Person | None,
+    now: datetime,
+) -> ChoiceResult:
+    """A member pressed a button under a journey's question (``presser``, checked against the
+    member it was sent to) or confirmed an emailed link (None: the signed link is the
+    credential). The caller commits."""
+    pressed = await _pressed(session, key, data, BUTTON_VERSION if presser else LINK_VERSION)
+    if pressed is None:
+        return ChoiceResult(ChoiceVerdict.forged)
+    member = pressed.member
+    if presser is not None and member.account_id(presser.messenger) != presser.external_id:
+        return ChoiceResult(ChoiceVerdict.not_yours, locale=member.locale)
+    member.last_activity_at = now
     run = await session.scalar(
-        select(JourneyRun).where(JourneyRun.id == job.journey_run_id).with_for_update()
+        select(JourneyRun).where(JourneyRun.id == pressed.job.journey_run_id).with_for_update()
     )
-    closed = ChoiceResult(ChoiceVerdict.closed, label, member.locale)
+    closed = ChoiceResult(ChoiceVerdict.closed, pressed.label, member.locale)
     if (
         run is None
         or run.status != RunStatus.active.value
-        or run.visit != sent.visit
+        or run.visit != pressed.visit
         or run.stage != RunStage.wait.value
     ):
         return closed
@@ -208,11 +241,13 @@ async def press_choice(
         return closed
     plan = Plan(journey)
     step = plan.steps.get(run.step_key or "")
-    if not isinstance(step, WaitForReply) or index >= len(step.choices):
+    if not isinstance(step, WaitForReply) or pressed.index >= len(step.choices):
         return closed
-    to = step.choices[index].to or plan.following[step.key]
-    await runs.go(session, run, to, now, branch=f"button: {step.choices[index].label}")
-    return ChoiceResult(ChoiceVerdict.moved, label, member.locale)
+    choice = step.choices[pressed.index]
+    await runs.go(
+        session, run, choice.to or plan.following[step.key], now, branch=f"button: {choice.label}"
+    )
+    return ChoiceResult(ChoiceVerdict.moved, pressed.label, member.locale)
 
 
 # --- sweeps -----------------------------------------------------------------------------------
