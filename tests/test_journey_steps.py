@@ -4,6 +4,7 @@ member's zone, a confirmation left unanswered, and waits that land in a DST gap.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -47,10 +48,12 @@ class Receiver:
     def __init__(self) -> None:
         self.calls: list[tuple[dict[str, str], bytes]] = []
         self.statuses: list[int] = []
+        self.delay = 0.0
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.calls.append((dict(request.headers), await request.read()))
+        await asyncio.sleep(self.delay)
         return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
 
 
@@ -140,6 +143,36 @@ async def test_a_webhook_that_never_answers_fails_the_run_after_its_tries(
     stats = await ok(acme.client.get(f"/journeys/{journey['id']}/stats"))
     [step] = stats["steps"]
     assert step["failed"] == 1
+
+
+async def test_a_slow_webhook_receiver_never_holds_a_batch_past_its_lease(
+    acme: Workspace, engine: AsyncEngine, receiver: Receiver
+):
+    people = [await member(acme.client, f"P{i}") for i in range(5)]
+    journey = await _journey(
+        acme,
+        {
+            "name": "Slow CRM",
+            "trigger": {"type": "manual"},
+            "steps": [
+                {"key": "notify", "type": "webhook", "url": receiver.url},
+                {"key": "after", "type": "wait", "minutes": 60},
+            ],
+        },
+    )
+    everyone = {"member_ids": [p["id"] for p in people]}
+    await ok(acme.client.post(f"/journeys/{journey['id']}/runs", json=everyone), 201)
+    receiver.delay = 0.6
+    sessions = make_sessionmaker(engine)
+    # A 2-second lease leaves the batch one second for its work: two calls take longer.
+    await advance_due(sessions, "test", utcnow, lease=timedelta(seconds=2))
+    assert 1 <= len(receiver.calls) <= 2
+    left = await _runs(acme, journey["id"], step="notify")
+    assert len(left) == 5 - len(receiver.calls) and all(r["status"] == "active" for r in left)
+    for _ in range(10):  # the rest go in the passes that follow, each called once
+        await advance_due(sessions, "test", utcnow, lease=timedelta(seconds=2))
+    assert len(receiver.calls) == 5
+    assert len(await _runs(acme, journey["id"], step="after")) == 5
 
 
 async def test_groups_steps_and_conditions_branch_on_what_the_member_has(

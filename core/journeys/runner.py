@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -166,7 +167,14 @@ async def advance_due(
             .with_for_update()
         )
         plans: dict[uuid.UUID, Plan | None] = {}
+        # Webhooks are called inside this transaction: slow receivers must not hold the batch
+        # (and its row locks) past the lease. What is left waits for the next pass, untouched.
+        budget = monotonic() + lease.total_seconds() / 2
         for run in list(chosen):
+            if monotonic() > budget:
+                run.lease_until = None
+                run.claimed_by = None
+                continue
             if run.journey_id not in plans:
                 journey = await session.get_one(Journey, run.journey_id)
                 plans[run.journey_id] = (
