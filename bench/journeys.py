@@ -193,7 +193,7 @@ async def main(members: int, due: int, log_rows: int) -> None:
                         "'held', '{}', now() - (g * interval '1 s') FROM journey_runs r, "
                         "generate_series(1, :per) g WHERE r.journey_id = :j"
                     ),
-                    {"per": max(1, extra // members), "j": big.id},
+                    {"per": max(1, -(-extra // members)), "j": big.id},  # ceil: at least --log-rows
                 )
                 await conn.execute(text("ANALYZE"))
                 rows_now = await conn.scalar(text("SELECT count(*) FROM journey_log"))
