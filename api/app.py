@@ -48,6 +48,7 @@ from webapp import compose as webapp_compose
 from webapp import console as webapp_console
 from webapp import event_editor as webapp_events
 from webapp import insights as webapp_insights
+from webapp import journeys as webapp_journeys
 from webapp import labels as webapp_labels
 from webapp import message_templates as webapp_templates
 from webapp import people as webapp_people
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webapp_admin.router)
     app.include_router(webapp_insights.router)
     app.include_router(webapp_templates.router)
+    app.include_router(webapp_journeys.router)
     app.mount("/app/static", webapp_routes.static, name="webapp-static")
     app.add_exception_handler(webapp_routes.NotSignedIn, webapp_routes.not_signed_in)
     app.add_exception_handler(webapp_console.Refused, webapp_console.refused)

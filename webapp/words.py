@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.plurals import Plural
+from webapp.journey_words import JOURNEY_WORDS
 
 # A phrase with a number in it is a Plural (`.format(n=…)` picks "1 member" or "5 members").
 WORDS: dict[str, dict[str, str | Plural]] = {
@@ -544,7 +545,7 @@ _ERRORS = {
         "error_conflict": "«{field}»: {message}",
     },
 }
-for _pages in (_LEAD_PAGES, _INSIGHT_PAGES, _ERRORS):
+for _pages in (_LEAD_PAGES, _INSIGHT_PAGES, _ERRORS, JOURNEY_WORDS):
     for _locale, _more in _pages.items():
         # A page's word must not silently replace another page's ("Going" on the board).
         _clash = WORDS[_locale].keys() & _more.keys()

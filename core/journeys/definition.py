@@ -268,7 +268,8 @@ class Definition(_Part):
 
     trigger: Trigger
     reentry: Literal["once", "after_end", "never_inside"] = "once"
-    steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
+    # A draft may have no steps yet (the builder adds them one by one); it cannot be activated.
+    steps: Annotated[list[Step], Field(max_length=MAX_STEPS)]
     stuck_after_hours: Annotated[int, Field(ge=1, le=8760)] = 72
 
 

@@ -160,17 +160,23 @@ async def advance_due(
     if not ids:
         return 0
     async with sessions() as session:
-        chosen = await session.scalars(
-            select(JourneyRun)
-            .where(JourneyRun.id.in_(ids), JourneyRun.claimed_by == owner)
-            .order_by(JourneyRun.id)
-            .with_for_update()
+        chosen = list(
+            await session.scalars(
+                select(JourneyRun)
+                .where(JourneyRun.id.in_(ids), JourneyRun.claimed_by == owner)
+                .order_by(JourneyRun.id)
+                .with_for_update()
+            )
         )
         plans: dict[uuid.UUID, Plan | None] = {}
+        rollup = runs.Rollup()
+        runs.gather(session, rollup)
+        # The batch's members in one read (carry finds them in the session).
+        await session.scalars(select(Member).where(Member.id.in_([r.member_id for r in chosen])))
         # Webhooks are called inside this transaction: slow receivers must not hold the batch
         # (and its row locks) past the lease. What is left waits for the next pass, untouched.
         budget = monotonic() + lease.total_seconds() / 2
-        for run in list(chosen):
+        for run in chosen:
             if monotonic() > budget:
                 run.lease_until = None
                 run.claimed_by = None
@@ -181,17 +187,22 @@ async def advance_due(
                     Plan(journey) if journey.status == JourneyStatus.active else None
                 )
             plan = plans[run.journey_id]
+            before = rollup.copy()
             try:
                 async with session.begin_nested():
                     if plan is not None:
                         await carry(session, plan, run, clock(), http)
             except Exception as exc:  # a bug or a lost connection: this run only
                 log.exception("journey run %s: step %s failed", run.id, run.step_key)
+                rollup = before  # what the rolled-back savepoint counted is gone with it
+                runs.gather(session, rollup)
                 await session.refresh(run)
                 async with session.begin_nested():
                     await _retry_or_fail(session, run, clock(), f"{type(exc).__name__}: {exc}")
             run.lease_until = None
             run.claimed_by = None
+        runs.gather(session, None)
+        await rollup.write(session)
         await session.commit()
     return len(ids)
 

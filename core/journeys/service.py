@@ -292,6 +292,8 @@ async def update_journey(
             "Reload it and apply your change again",
         )
     await _free_name(session, actor, data.name, journey.id)
+    if not data.steps and journey.status != JourneyStatus.draft:
+        raise Invalid("steps", "only a draft may have no steps; pause is not enough")
     await check_definition(session, actor.workspace_id, data)
     changed = _changes(journey, data, dumped)
     old_keys = [str(s["key"]) for s in journey.steps]
@@ -407,6 +409,8 @@ async def enter_members(
     journey = await get_scoped(session, Journey, actor.workspace_id, journey_id, "journey")
     if journey.status == JourneyStatus.archived:
         raise Conflict("status", "the journey is archived")
+    if not journey.steps:
+        raise Invalid("steps", "the journey has no steps yet")
     if data.at is not None and data.at not in _keys(journey):
         raise Invalid("at", f"no step has the key {data.at!r}")
     known = set(
