@@ -44,6 +44,7 @@ from core.embedded import database_url
 from core.insights.metrics import operator_figures
 from core.settings import Settings, get_settings
 from webapp import admin as webapp_admin
+from webapp import code_words as webapp_code_words
 from webapp import compose as webapp_compose
 from webapp import console as webapp_console
 from webapp import event_editor as webapp_events
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webapp_insights.router)
     app.include_router(webapp_templates.router)
     app.include_router(webapp_journeys.router)
+    app.include_router(webapp_code_words.router)
     app.mount("/app/static", webapp_routes.static, name="webapp-static")
     app.add_exception_handler(webapp_routes.NotSignedIn, webapp_routes.not_signed_in)
     app.add_exception_handler(webapp_console.Refused, webapp_console.refused)

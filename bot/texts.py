@@ -171,6 +171,9 @@ EN: Words = {
     "not_member": ("You are not in a team here yet. Open the invite link your team lead sent you."),
     "unknown_command": "I do not know that command. /help lists what I can do.",
     "free_text": "I understand commands and buttons; /help lists them.",
+    "words_recorded": "Got it: {answer} — {title}. You can change it until the deadline.",
+    "words_chosen": "Got it: {label}.",
+    "words_unclear": "I am not sure I understood. Please tap one:",
 }
 
 RU: Words = {
@@ -331,6 +334,9 @@ RU: Words = {
     "not_member": "Вы пока не в команде. Откройте ссылку-приглашение от руководителя.",
     "unknown_command": "Не знаю такой команды. /help покажет, что я умею.",
     "free_text": "Я понимаю команды и кнопки; /help покажет их список.",
+    "words_recorded": "Понял: {answer} — {title}. Ответ можно изменить до срока.",
+    "words_chosen": "Понял: {label}.",
+    "words_unclear": "Не уверен, что понял. Нажмите, пожалуйста, кнопку:",
 }
 
 TEXTS = {"en": EN, "ru": RU}

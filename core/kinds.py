@@ -9,6 +9,7 @@ subject is one line here and one ``install`` in its package (docs/architecture.m
 from __future__ import annotations
 
 from core.events.changes import on_event_changed
+from core.insights import daily_report
 from core.journeys import subject as journey_subjects
 from core.journeys.triggers import on_happening
 from core.notify import subjects as notify_subjects
@@ -20,5 +21,6 @@ def install() -> None:
     """Idempotent."""
     notify_subjects.install()
     journey_subjects.install()
+    daily_report.install()
     on_event_changed(plan_event_jobs)
     listen_to_members(on_happening)

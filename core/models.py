@@ -5,12 +5,14 @@ from core.calendar.models import FeedToken
 from core.db import Base
 from core.delivery.models import Delivery, DeliveryTally, Job, SendSecond
 from core.events.models import Confirmation, Event, EventOverride
+from core.insights.daily_report import LeadReport
 from core.journeys.models import (
     Journey,
     JourneyDay,
     JourneyDwell,
     JourneyLog,
     JourneyRun,
+    JourneyStepDay,
     JourneyStepTally,
     Signal,
 )
@@ -46,7 +48,9 @@ __all__ = [
     "JourneyDwell",
     "JourneyLog",
     "JourneyRun",
+    "JourneyStepDay",
     "JourneyStepTally",
+    "LeadReport",
     "Member",
     "MemberGroup",
     "MemberRole",

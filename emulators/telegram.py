@@ -26,6 +26,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import ClientSession, web
 
@@ -531,7 +532,20 @@ def _check_markup(markup: dict[str, Any] | None) -> web.Response | None:
             data = button.get("callback_data")
             if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
                 return _error(400, "Bad Request: BUTTON_DATA_INVALID")
+            url = button.get("url")
+            if url is not None and not _button_url_ok(str(url)):
+                return _error(400, "Bad Request: BUTTON_URL_INVALID")
     return None
+
+
+def _button_url_ok(url: str) -> bool:
+    """Telegram takes http(s) and tg: links to a public host; a local address is refused."""
+    parsed = urlsplit(url)
+    if parsed.scheme == "tg":
+        return True
+    host = (parsed.hostname or "").lower()
+    local = host in ("localhost", "") or host.startswith("127.") or host == "0.0.0.0"
+    return parsed.scheme in ("http", "https") and "." in host and not local
 
 
 def _message_json(message: Message) -> dict[str, Any]:

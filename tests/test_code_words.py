@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.teams.code_words import normalize
+from core.meaning.text import normalize
 from tests.conftest import Workspace
 from tests.factories import fields_of, member, ok, tag
 

@@ -201,3 +201,34 @@ async def test_a_lead_copies_a_journey_into_another_workspace_they_lead(
         headers=headers,
     )
     assert stranger.status_code == 422
+
+
+async def test_a_lead_tries_a_phrase_against_a_code_word_by_meaning(
+    acme: Workspace, site: httpx.AsyncClient
+):
+    await _lead(acme, LENA, "Lena Lead")
+    await member(acme.client, "Anna", telegram_user_id=ANNA["id"])
+    await sign_in(site, ANNA)
+    assert (await site.get("/app/code-words")).status_code == 403
+    headers = {"X-CSRF-Token": await sign_in(site, LENA)}
+    bad = await site.post(
+        "/app/code-words",
+        data={"phrase": "!!!", "match": "meaning", "reply": "Hi"},
+        headers=headers,
+    )
+    assert bad.status_code == 422 and "letters or digits" in bad.text
+    added = await site.post(
+        "/app/code-words",
+        data={"phrase": "спасибо", "match": "meaning", "reply": "Пожалуйста!"},
+        headers=headers,
+    )
+    assert added.status_code == 200 and "by meaning" in added.text
+    tried = await site.post("/app/code-words/test", data={"text": "благодарю"}, headers=headers)
+    result = html.unescape(re.sub(r"<[^>]+>", " ", tried.text.split('id="trial-result"')[1]))
+    assert "Fires" in result and "спасибо" in result and " match " in result
+    score = float(re.search(r"(\d\.\d\d)", result).group(1))  # type: ignore[union-attr]
+    assert 0.78 <= score <= 1.0
+    polite_no = await site.post(
+        "/app/code-words/test", data={"text": "спасибо, но нет"}, headers=headers
+    )
+    assert "No code word fires." in polite_no.text and "no match" in polite_no.text

@@ -5,9 +5,10 @@ core.insights.statistics, the same the API serves."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
@@ -89,8 +90,31 @@ async def stats_page(request: Request, session: SessionDep, lead: LeadConsole) -
         events=events,
         period=words["stats_period"].format(n=len(stats.days)),
         duration=_duration,
+        at=lead.member.daily_report_at.strftime("%H:%M") if lead.member.daily_report_at else "",
+        error="",
     )
     return _page(request, "stats.html", context)
+
+
+@router.post("/stats/report", response_class=HTMLResponse)
+async def report_time(
+    request: Request,
+    session: SessionDep,
+    lead: LeadConsole,
+    at: Annotated[str, Form(max_length=5)] = "",
+) -> HTMLResponse:
+    """When this lead gets the daily report in the bot (their local time), or never (empty)."""
+    words = lead.words
+    try:
+        chosen = time.fromisoformat(at) if at.strip() else None
+    except ValueError:
+        return _page(
+            request, "_report_form.html", lead.context(at=at, error=words["report_bad"]), 422
+        )
+    lead.member.daily_report_at = chosen
+    await session.flush()
+    shown = chosen.strftime("%H:%M") if chosen else ""
+    return _page(request, "_report_form.html", lead.context(at=shown, saved=True, error=""))
 
 
 @router.get("/stats/days.csv", response_class=Response)

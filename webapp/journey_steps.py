@@ -89,7 +89,7 @@ def _message(message: dict[str, Any] | None, names: Names, words: dict[str, Any]
         return ""
     if message.get("text"):
         text = str(message["text"])
-        return text if len(text) <= 80 else text[:79] + "…"
+        return str(words["d_quote"].format(text=text if len(text) <= 80 else text[:79] + "…"))
     name = names.templates.get(str(message.get("template_id")), "?")
     return str(words["d_template"].format(name=name))
 

@@ -121,7 +121,7 @@ async def _builder(
     ]
     chart = funnel(
         words["j_funnel"],
-        [f"{i + 1}. {s.title}" for i, s in enumerate(figures.steps)],
+        [f"{i + 1}. {s.title or words['kind_' + s.type]}" for i, s in enumerate(figures.steps)],
         [s.reached for s in figures.steps],
         figures.entered,
         [_duration(s.median_seconds) for s in figures.steps],

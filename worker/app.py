@@ -34,6 +34,7 @@ from core.delivery.deliveries import mark_unknown
 from core.delivery.dispatch import BATCHES_IN_FLIGHT, dispatch_job, help_with_job, retry_deferred
 from core.delivery.jobs import claim_due_jobs
 from core.delivery.ratelimit import RateLimiter, redis_pool
+from core.insights.daily_report import plan_daily_reports
 from core.journeys.runner import WEBHOOK_TIMEOUT, advance_due
 from core.journeys.triggers import sweep
 from core.notify.planning import extend_horizons
@@ -48,6 +49,7 @@ TASK = "vestnik.dispatch_job"
 HELP_TASK = "vestnik.help_with_job"
 QUEUE = "vestnik:jobs"
 HORIZON_EVERY = timedelta(minutes=1)
+REPORTS_EVERY = timedelta(seconds=30)  # a lead's report goes within this of their chosen time
 BROKER_CONNECTIONS = 8
 MAX_BOUNCES = 60
 BOUNCE_PAUSE = 1.0  # seconds: a help request is passed on for about a minute
@@ -264,7 +266,7 @@ async def run_scheduler(
     kicker: AsyncKicker[..., None] = AsyncKicker(TASK, broker, labels={})
     owner = owner_name("scheduler")
     lease = timedelta(seconds=settings.job_lease_seconds)
-    next_horizon = utcnow()
+    next_horizon = next_reports = utcnow()
     wakeup = Wakeup(database_url)
     listener = asyncio.create_task(wakeup.listen())
     try:
@@ -276,6 +278,12 @@ async def run_scheduler(
                         await extend_horizons(session, utcnow())
                         await session.commit()
                         next_horizon = utcnow() + HORIZON_EVERY
+                    if utcnow() >= next_reports:
+                        reports = await plan_daily_reports(session, utcnow(), settings.public_url)
+                        await session.commit()
+                        if reports:
+                            log.info("planned %d lead daily report(s)", reports)
+                        next_reports = utcnow() + REPORTS_EVERY
                     jobs = await claim_due_jobs(session, owner, utcnow(), lease=lease)
                     await session.commit()
                     if await mark_unknown(session, utcnow(), lease):

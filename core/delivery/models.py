@@ -51,10 +51,13 @@ class Job(TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(
             "kind IN ('reminder', 'confirmation_request', 'nudge', 'deadline_summary', "
-            "'broadcast', 'journey_message', 'journey_alert')",
+            "'broadcast', 'journey_message', 'journey_alert', 'daily_report')",
             name="kind",
         ),
-        CheckConstraint("num_nonnulls(event_id, broadcast_id, journey_run_id) = 1", name="subject"),
+        CheckConstraint(
+            "num_nonnulls(event_id, broadcast_id, journey_run_id, lead_report_id) = 1",
+            name="subject",
+        ),
         Index("ix_jobs_due", "status", "due_at"),
     )
 
@@ -67,6 +70,10 @@ class Job(TenantMixin, TimestampMixin, Base):
     # A journey's message or alert names the run it belongs to (the engine does not look).
     journey_run_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("journey_runs.id", ondelete="CASCADE"), index=True
+    )
+    # A lead's daily report (core.insights.daily_report).
+    lead_report_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("lead_reports.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(32))
     occurrence: Mapped[str] = mapped_column(String(16), default="")

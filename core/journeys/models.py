@@ -232,3 +232,16 @@ class JourneyDay(Base):
     finished: Mapped[int] = mapped_column(BigInteger, default=0)
     left: Mapped[int] = mapped_column(BigInteger, default=0)
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JourneyStepDay(Base):
+    """Per UTC day and step: how many reached it (the leads' daily report, the funnel by day)."""
+
+    __tablename__ = "journey_step_days"
+
+    journey_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True
+    )
+    step_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reached: Mapped[int] = mapped_column(BigInteger, default=0)

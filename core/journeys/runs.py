@@ -31,6 +31,7 @@ from core.journeys.models import (
     JourneyDwell,
     JourneyLog,
     JourneyRun,
+    JourneyStepDay,
     JourneyStepTally,
     Reentry,
     RunStage,
@@ -59,6 +60,7 @@ class Rollup:
         self.tallies: dict[tuple[uuid.UUID, str], dict[str, int]] = {}
         self.days: dict[tuple[uuid.UUID, date], dict[str, int]] = {}
         self.dwell: dict[tuple[uuid.UUID, str, int], int] = {}
+        self.step_days: dict[tuple[uuid.UUID, str, date], int] = {}
 
     def copy(self) -> Rollup:
         """A snapshot to go back to when a run's savepoint is rolled back."""
@@ -66,6 +68,7 @@ class Rollup:
         other.tallies = {k: dict(v) for k, v in self.tallies.items()}
         other.days = {k: dict(v) for k, v in self.days.items()}
         other.dwell = dict(self.dwell)
+        other.step_days = dict(self.step_days)
         return other
 
     async def write(self, session: AsyncSession) -> None:
@@ -76,7 +79,9 @@ class Rollup:
             await _upsert_day(session, journey_id, day, deltas)
         for (journey_id, key, bucket), n in sorted(self.dwell.items()):
             await _upsert_dwell(session, journey_id, key, bucket, n)
-        self.tallies, self.days, self.dwell = {}, {}, {}
+        for (journey_id, key, day), n in sorted(self.step_days.items()):
+            await _upsert_step_day(session, journey_id, key, day, n)
+        self.tallies, self.days, self.dwell, self.step_days = {}, {}, {}, {}
 
 
 def _rollup(session: AsyncSession) -> Rollup | None:
@@ -115,6 +120,32 @@ async def _upsert_tally(
         stmt.on_conflict_do_update(
             index_elements=["journey_id", "step_key"],
             set_={k: getattr(JourneyStepTally, k) + stmt.excluded[k] for k in deltas},
+        )
+    )
+
+
+async def _reach(
+    session: AsyncSession, journey_id: uuid.UUID, key: str, now: datetime, n: int = 1
+) -> None:
+    """``n`` runs arrived at the step ``key``: its tally and its count for the day."""
+    await _tally(session, journey_id, key, reached=n)
+    day = now.astimezone(UTC).date()
+    rollup = _rollup(session)
+    if rollup is not None:
+        at = (journey_id, key, day)
+        rollup.step_days[at] = rollup.step_days.get(at, 0) + n
+    else:
+        await _upsert_step_day(session, journey_id, key, day, n)
+
+
+async def _upsert_step_day(
+    session: AsyncSession, journey_id: uuid.UUID, key: str, day: date, n: int
+) -> None:
+    stmt = pg_insert(JourneyStepDay).values(journey_id=journey_id, step_key=key, day=day, reached=n)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["journey_id", "step_key", "day"],
+            set_={"reached": JourneyStepDay.reached + stmt.excluded.reached},
         )
     )
 
@@ -213,7 +244,7 @@ async def go(
         await _end(session, run, RunStatus.finished, now, "reached the end", actor=actor)
         return
     _arrive(run, to, now)
-    await _tally(session, run.journey_id, to, reached=1)
+    await _reach(session, run.journey_id, to, now)
     log(session, run, "entered", now, {"branch": branch} if branch else None, actor=actor)
 
 
@@ -237,7 +268,7 @@ async def move(
         return
     came_from = run.step_key
     _arrive(run, to, now)
-    await _tally(session, run.journey_id, to, reached=1)
+    await _reach(session, run.journey_id, to, now)
     log(session, run, "moved", now, {"from": came_from, "why": why}, actor=actor)
 
 
@@ -410,7 +441,7 @@ async def enter(
     )
     count = await session.scalar(select(func.count()).select_from(logged)) or 0
     if count:
-        await _tally(session, journey.id, first, reached=count)
+        await _reach(session, journey.id, first, now, count)
         await _day(session, journey.id, now, entered=count)
     return count
 

@@ -18,6 +18,7 @@ from core.journeys.models import (
     JourneyDay,
     JourneyDwell,
     JourneyRun,
+    JourneyStepDay,
     JourneyStepTally,
     RunStatus,
 )
@@ -61,6 +62,12 @@ class DayStats(BaseModel):
     failed: int
 
 
+class StepDay(BaseModel):
+    day: date
+    key: str
+    reached: int
+
+
 class JourneyStats(BaseModel):
     journey_id: uuid.UUID
     entered: int
@@ -70,6 +77,7 @@ class JourneyStats(BaseModel):
     days: list[DayStats]
     # Steps that were deleted but still hold history.
     former_steps: list[StepStats]
+    step_days: list[StepDay] = Field(description="Per UTC day and step: how many reached it")
 
 
 def _median(buckets: list[tuple[int, int]]) -> float | None:
@@ -159,13 +167,16 @@ async def journey_stats(
         await step(str(s["key"]), str(s["type"]), str(s.get("title", ""))) for s in journey.steps
     ]
     former = [await step(k, "deleted", "") for k in sorted(tallies) if k not in keys]
+    since = (now - timedelta(days=days)).date()
     day_rows = await session.scalars(
         select(JourneyDay)
-        .where(
-            JourneyDay.journey_id == journey.id,
-            JourneyDay.day >= (now - timedelta(days=days)).date(),
-        )
+        .where(JourneyDay.journey_id == journey.id, JourneyDay.day >= since)
         .order_by(JourneyDay.day)
+    )
+    step_days = await session.scalars(
+        select(JourneyStepDay)
+        .where(JourneyStepDay.journey_id == journey.id, JourneyStepDay.day >= since)
+        .order_by(JourneyStepDay.day, JourneyStepDay.step_key)
     )
     return JourneyStats(
         journey_id=journey.id,
@@ -180,6 +191,7 @@ async def journey_stats(
             for d in day_rows
         ],
         former_steps=former,
+        step_days=[StepDay(day=d.day, key=d.step_key, reached=d.reached) for d in step_days],
     )
 
 

@@ -42,6 +42,7 @@ from core.journeys.models import (
 )
 from core.journeys.runner import Plan
 from core.journeys.subject import MESSAGE
+from core.meaning.judge import Intent, match_phrase, read_answer
 from core.teams.accounts import Person
 from core.teams.happenings import Happening
 from core.teams.models import Member, MemberStatus
@@ -346,3 +347,89 @@ async def _unanswered(session: AsyncSession, journey: Journey, now: datetime) ->
         key = f"unanswered:{event_id}:{occurrence}"
         entered += await runs.enter(session, journey, asked, key, now)
     return entered
+
+
+# --- replies in words ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WordsChoice:
+    """A typed reply to a journey's question: the choice it was read as (the run has moved
+    on), or, when unclear, what to ask again with: the question's delivery and its labels."""
+
+    label: str | None
+    delivery_id: uuid.UUID | None
+    labels: list[str]
+    locale: str
+
+
+def _pick(step: WaitForReply, text: str) -> tuple[int | None, bool]:
+    """(the choice ``text`` means, whether it is related but unclear)."""
+    reading = read_answer(text)
+    picked: set[int] = set()
+    unclear = reading.intent is Intent.unclear
+    for i, choice in enumerate(step.choices):
+        phrase = match_phrase(text, choice.label)
+        if phrase.decision is Intent.yes:
+            picked.add(i)
+        elif phrase.decision is Intent.unclear:
+            unclear = True
+        answered = reading.intent in (Intent.yes, Intent.no, Intent.maybe)
+        if answered and read_answer(choice.label).intent is reading.intent:
+            picked.add(i)
+    if len(picked) == 1:
+        return picked.pop(), False
+    return None, unclear or len(picked) > 1
+
+
+async def choose_in_words(
+    session: AsyncSession, member: Member, text: str, now: datetime
+) -> WordsChoice | None:
+    """Move the member's run waiting at a question with buttons the way ``text`` means. None
+    if no question waits or the words are not about it. The caller commits."""
+    waiting = list(
+        await session.scalars(
+            select(JourneyRun)
+            .join(Journey, Journey.id == JourneyRun.journey_id)
+            .where(
+                JourneyRun.member_id == member.id,
+                JourneyRun.status == RunStatus.active.value,
+                JourneyRun.stage == RunStage.wait.value,
+                Journey.status == JourneyStatus.active.value,
+            )
+            .order_by(JourneyRun.step_since.desc())
+            .with_for_update(of=JourneyRun)
+        )
+    )
+    for run in waiting:
+        plan = Plan(await session.get_one(Journey, run.journey_id))
+        step = plan.steps.get(run.step_key or "")
+        if not isinstance(step, WaitForReply) or not step.choices:
+            continue
+        index, unclear = _pick(step, text)
+        labels = [c.label for c in step.choices]
+        if index is not None:
+            member.last_activity_at = now
+            choice = step.choices[index]
+            await runs.go(
+                session,
+                run,
+                choice.to or plan.following[step.key],
+                now,
+                branch=f"words: {text[:60]}",
+            )
+            return WordsChoice(choice.label, None, labels, member.locale)
+        if unclear:
+            asked = await session.scalar(
+                select(Delivery.id)
+                .join(JourneyLog, JourneyLog.job_id == Delivery.job_id)
+                .where(
+                    JourneyLog.run_id == run.id,
+                    JourneyLog.visit == run.visit,
+                    JourneyLog.action == "sent",
+                    Delivery.member_id == member.id,
+                )
+                .limit(1)
+            )
+            return WordsChoice(None, asked, labels, member.locale)
+    return None

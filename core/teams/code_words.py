@@ -1,14 +1,14 @@
 """Code words: phrases members send the bot ("хочу на митап") that tag them and/or get a reply.
 
 Matching is forgiving the way people type: case, punctuation, ё/е and emoji around the words do
-not matter (``normalize``). A negative phrase ("спасибо, но нет") vetoes every code word on a
+not matter (``normalize``); a phrase matched by ``meaning`` also takes other words for the same
+thing ("благодарю", "спс" for "спасибо"; core.meaning). A negative phrase ("спасибо, но нет") vetoes every code word on a
 message that matches it, so "спасибо" can fire on thanks without firing on a polite no.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
+from core.meaning.judge import Intent, match_phrase
+from core.meaning.text import normalize
 from core.notify.messages import check_broadcast_template, render_broadcast
 from core.scoping import get_scoped, require_in_workspace
 from core.teams.happenings import Happening, happened
@@ -27,18 +29,6 @@ from core.teams.schemas import IdList, MemberIds, Ref, _In
 from core.teams.tags import tag_members
 
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-def normalize(text: str) -> str:
-    """Lower case, ё as е, no punctuation, symbols or emoji, single spaces."""
-    kept = []
-    for char in unicodedata.normalize("NFC", text.casefold().replace("ё", "е")):
-        category = unicodedata.category(char)
-        if category[0] in "PS" or category in ("Cf", "Mn", "Me"):
-            kept.append(" ")
-        else:
-            kept.append(char)
-    return " ".join("".join(kept).split())
 
 
 class CodeWordCreate(_In):
@@ -70,11 +60,20 @@ class CodeWordOut(BaseModel):
     reply: str
 
 
+class MeaningScore(BaseModel):
+    phrase: str
+    score: float = Field(description="Similarity of meaning, 0 to 1")
+    decision: str = Field(description="match, no, or unclear (close but not sure: no match)")
+    why: str
+
+
 class CodeWordHit(BaseModel):
-    """What a message would do: the code words that fire (none if a negative phrase matched)."""
+    """What a message would do: the code words that fire (none if a negative phrase matched),
+    and for the phrases matched by meaning, how close the message came."""
 
     vetoed_by: str | None
     fired: list[CodeWordOut]
+    meaning: list[MeaningScore] = Field(default_factory=list)
 
 
 async def _view(session: AsyncSession, word: CodeWord) -> CodeWordOut:
@@ -147,6 +146,8 @@ async def delete_code_word(session: AsyncSession, actor: Actor, word_id: uuid.UU
 
 
 def _matches(word: CodeWord, raw: str, normalized: str) -> bool:
+    if word.match == CodeWordMatch.meaning.value:
+        return match_phrase(raw, word.phrase).decision is Intent.yes
     if word.match == CodeWordMatch.exact.value:
         return raw.strip() == word.phrase
     if word.match == CodeWordMatch.normalized.value:
@@ -175,9 +176,27 @@ async def test_message(session: AsyncSession, actor: Actor, text: str) -> CodeWo
     """What ``text`` would do if a member sent it (for leads setting code words up)."""
     actor.require(Action.read)
     firing = await match_message(session, actor.workspace_id, text)
+    by_meaning = await session.scalars(
+        select(CodeWord)
+        .where(
+            CodeWord.workspace_id == actor.workspace_id,
+            CodeWord.match == CodeWordMatch.meaning.value,
+        )
+        .order_by(CodeWord.phrase)
+    )
+    scores = []
+    for word in by_meaning:
+        found = match_phrase(text, word.phrase)
+        decision = {Intent.yes: "match", Intent.unclear: "unclear"}.get(found.decision, "no")
+        scores.append(
+            MeaningScore(
+                phrase=word.phrase, score=round(found.score, 3), decision=decision, why=found.why
+            )
+        )
     return CodeWordHit(
         vetoed_by=firing.vetoed_by.phrase if firing.vetoed_by else None,
         fired=[await _view(session, w) for w in firing.fired],
+        meaning=scores,
     )
 
 

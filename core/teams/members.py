@@ -88,6 +88,7 @@ async def member_views(session: AsyncSession, members: Sequence[Member]) -> list
                 else None
             ),
             preferred_time=TimeOfDay(m.preferred_time),
+            daily_report_at=m.daily_report_at,
             status=MemberStatus(m.status),
             last_activity_at=m.last_activity_at,
             created_at=m.created_at,
@@ -246,6 +247,8 @@ async def update_member(
         member.external_id = patch.external_id
     if "preferred_time" in given and patch.preferred_time is not None:
         member.preferred_time = patch.preferred_time
+    if "daily_report_at" in given:
+        member.daily_report_at = patch.daily_report_at
     if "status" in given and patch.status is not None:
         member.status = patch.status
     if "quiet_hours" in given:

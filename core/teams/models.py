@@ -103,6 +103,10 @@ class Member(TenantMixin, TimestampMixin, Base):
         str_enum(MemberStatus, "status"), default=MemberStatus.active
     )
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Leads and owners get a daily report in the bot at this local time; None: they do not.
+    daily_report_at: Mapped[time | None] = mapped_column(
+        Time, default=time(9), server_default="09:00"
+    )
     # Loaded with the member (one IN query per page of members): every channel asks for them.
     accounts: Mapped[list[MemberAccount]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
@@ -309,6 +313,7 @@ class CodeWordMatch(StrEnum):
     exact = "exact"  # the message is the phrase, character for character (spaces trimmed)
     normalized = "normalized"  # the same after case, punctuation, ё/е and emoji are set aside
     contains = "contains"  # the normalized message contains the phrase as whole words
+    meaning = "meaning"  # says the same thing (core.meaning): "благодарю" for "спасибо"
 
 
 class CodeWord(TenantMixin, Base):

@@ -107,6 +107,10 @@ class MemberUpdate(_In):
     locale: Locale | None = None
     quiet_hours: QuietHours | None = None
     preferred_time: TimeOfDay | None = None
+    daily_report_at: ClockTime | None = Field(
+        default=None,
+        description="Leads: the local time of their daily report in the bot; null turns it off",
+    )
     status: MemberStatus | None = None
     role_ids: IdList | None = None
 
@@ -134,6 +138,9 @@ class MemberOut(BaseModel):
     locale: str
     quiet_hours: QuietHours | None
     preferred_time: TimeOfDay
+    daily_report_at: ClockTime | None = Field(
+        description="Leads get a daily report in the bot at this local time (null: none)"
+    )
     status: MemberStatus
     last_activity_at: datetime | None
     created_at: datetime
