@@ -27,6 +27,7 @@ from api.routes import (
     groups,
     invites,
     journeys,
+    max_webhook,
     members,
     roles,
     signals,
@@ -91,6 +92,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook = WebhookBot(settings, await redis_url(settings), app.state.sessions)
             await webhook.start()
         app.state.webhook = webhook
+        max_client = None
+        if settings.max_webhook_url is not None and settings.max_token is not None:
+            from bot.max_bot import MaxBot
+            from worker.channels import build_channels
+            from worker.max_api import MaxClient
+
+            max_client = MaxClient(settings.max_token.get_secret_value(), str(settings.max_api_url))
+            channels, _ = build_channels(settings)
+            app.state.max_bot = MaxBot(
+                max_client, app.state.sessions, settings.signing_key, channels
+            )
+            await max_client.subscribe(str(settings.max_webhook_url), settings.max_webhook_secret)
         # Import the Mini App's sign-in check (aiogram, seconds of work) in the background a
         # little after start: the first sign-in does not wait for it, and neither does the start
         # (nor the other processes of `vestnik run` starting on the same cores).
@@ -101,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warm.cancel()
             if webhook is not None:
                 await webhook.close()
+            if max_client is not None:
+                await max_client.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -155,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(answer_links.router)
     app.include_router(telegram.router)
+    app.include_router(max_webhook.router)
     app.include_router(webapp_routes.router)
     app.include_router(webapp_compose.router)
     app.include_router(webapp_picker.router)

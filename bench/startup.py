@@ -50,6 +50,7 @@ def start_once(data_dir: Path) -> Start:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VESTNIK_")}
     env |= {"VESTNIK_DATA_DIR": str(data_dir), "VESTNIK_EMULATOR_PORT": str(free_port())}
+    env["VESTNIK_MAX_EMULATOR_PORT"] = str(free_port())
     began = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "vestnik", "run", "--port", str(port)],

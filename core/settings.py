@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = Field(
         default=None, description="The bot's @username, for invite links (t.me/<username>)"
     )
+    max_emulator_port: int = Field(
+        default=8082, ge=1, le=65535, description="Where `vestnik run` serves the MAX emulator"
+    )
+    max_token: SecretStr | None = Field(
+        default=None, description="A MAX bot's token: the MAX bot and channel run beside Telegram's"
+    )
+    max_api_url: AnyHttpUrl = AnyHttpUrl("https://platform-api2.max.ru")
+    max_bot_username: str | None = Field(
+        default=None, description="The MAX bot's name, for invite links (max.ru/<name>)"
+    )
+    max_webhook_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="MAX webhook mode: MAX posts updates to this URL (…/max/webhook), served by "
+        "the API; unset: `vestnik bot` long-polls",
+    )
+    max_rate_per_second: float = Field(default=28.0, gt=0, description="Per MAX bot (MAX: ~30)")
+    max_chat_rate_per_second: float = Field(default=2.0, gt=0, description="Per MAX chat (MAX: 2)")
     default_timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -130,6 +147,14 @@ class Settings(BaseSettings):
 
         configured = self.secret_key.get_secret_value() if self.secret_key else None
         return signing_key(configured, self.data_dir)
+
+    @property
+    def max_webhook_secret(self) -> str:
+        """What MAX must send in X-Max-Bot-Api-Secret (derived from the secret key)."""
+        import hashlib
+        import hmac
+
+        return hmac.new(self.signing_key, b"max webhook", hashlib.sha256).hexdigest()
 
     @property
     def webhook_secret(self) -> str:

@@ -31,7 +31,11 @@ def readme_blocks() -> list[str]:
 def running(tmp_path: Path):
     """`vestnik run` on free ports and a fresh data dir; yields (port, data dir)."""
     port, data_dir, log = free_port(), tmp_path / "data", tmp_path / "run.log"
-    env = child_env(VESTNIK_DATA_DIR=str(data_dir), VESTNIK_EMULATOR_PORT=str(free_port()))
+    env = child_env(
+        VESTNIK_DATA_DIR=str(data_dir),
+        VESTNIK_EMULATOR_PORT=str(free_port()),
+        VESTNIK_MAX_EMULATOR_PORT=str(free_port()),
+    )
     process = subprocess.Popen(
         vestnik_command("run", "--port", str(port)),
         env=env,

@@ -21,7 +21,11 @@ def _start(data_dir: Path, port: int, emulator_port: int, log: Path) -> subproce
     out = log.open("ab")
     return subprocess.Popen(
         vestnik_command("run", "--port", str(port)),
-        env=child_env(VESTNIK_DATA_DIR=str(data_dir), VESTNIK_EMULATOR_PORT=str(emulator_port)),
+        env=child_env(
+            VESTNIK_DATA_DIR=str(data_dir),
+            VESTNIK_EMULATOR_PORT=str(emulator_port),
+            VESTNIK_MAX_EMULATOR_PORT=str(free_port()),
+        ),
         stdout=out,
         stderr=subprocess.STDOUT,
         # As a shell starts a background job: SIGINT ignored, which `vestnik run` must override.

@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--port", type=int, default=None, help="default: VESTNIK_EMULATOR_PORT or 8081"
     )
+    max_emulator = sub.add_parser(
+        "max-emulator", help="run a local MAX Bot API emulator (accepts VESTNIK_MAX_TOKEN)"
+    )
+    max_emulator.add_argument("--host", default="127.0.0.1")
+    max_emulator.add_argument(
+        "--port", type=int, default=None, help="default: VESTNIK_MAX_EMULATOR_PORT or 8082"
+    )
 
     workspace = sub.add_parser("workspace", help="manage workspaces")
     ws_sub = workspace.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -199,7 +206,8 @@ async def _token_revoke(settings: Settings, workspace: str, token_id: str) -> in
 def _engine_parts(settings: Settings) -> list[str]:
     # The bot polls only with a token and without a webhook (then the API takes the updates).
     polls = settings.telegram_token is not None and settings.bot_webhook_url is None
-    return ["worker", "scheduler", *(["bot"] if polls else [])]
+    max_polls = settings.max_token is not None and settings.max_webhook_url is None
+    return ["worker", "scheduler", *(["bot"] if polls else []), *(["max-bot"] if max_polls else [])]
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -219,6 +227,10 @@ def _part(name: str) -> Part:
         from bot.app import run_bot
 
         return run_bot
+    if name == "max-bot":
+        from bot.max_bot import run_max_process
+
+        return run_max_process
     from worker.app import run_scheduler, run_worker
 
     return run_worker if name == "worker" else run_scheduler
@@ -269,6 +281,8 @@ async def _loop(
 
 
 async def _bot(settings: Settings, ready_file: Path | None, after: Path | None) -> int:
+    if settings.telegram_token is None and settings.max_token is not None:
+        return await _loop(settings, ["max-bot"], ready_file, after)
     if settings.telegram_token is None:
         print(
             "vestnik bot: set VESTNIK_TELEGRAM_TOKEN (or use `vestnik run`, which starts a local "
@@ -282,13 +296,24 @@ async def _bot(settings: Settings, ready_file: Path | None, after: Path | None) 
             "updates arrive at `vestnik api`, no polling process is needed"
         )
         return 0
-    return await _loop(settings, ["bot"], ready_file, after)
+    names = ["bot", *(["max-bot"] if settings.max_token is not None else [])]
+    return await _loop(settings, names, ready_file, after)
 
 
 async def _emulator(host: str, port: int) -> int:
     from emulators.telegram import serve
 
     await serve(host, port, _stop_on_signals())
+    return 0
+
+
+async def _max_emulator(settings: Settings, host: str, port: int) -> int:
+    from emulators.max import serve
+
+    if settings.max_token is None:
+        print("vestnik max-emulator: set VESTNIK_MAX_TOKEN (the token it accepts)", file=sys.stderr)
+        return 2
+    await serve(host, port, settings.max_token.get_secret_value(), _stop_on_signals())
     return 0
 
 
@@ -337,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(_loop(settings, _engine_parts(settings), ready_file, after))
             case "emulator", _:
                 return asyncio.run(_emulator(args.host, args.port or settings.emulator_port))
+            case "max-emulator", _:
+                port = args.port or settings.max_emulator_port
+                return asyncio.run(_max_emulator(settings, args.host, port))
             case "bot", _:
                 return asyncio.run(_bot(settings, ready_file, after))
             case "workspace", "create":

@@ -29,6 +29,7 @@ from emulators.telegram import BOT_USER
 from vestnik.errors import StartupError
 
 EMULATOR_BOT_USERNAME = str(BOT_USER["username"])
+MAX_EMULATOR_BOT = "vestnik_max_bot"
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 180
 PR_SET_PDEATHSIG = 1
@@ -101,9 +102,9 @@ def _signal(children: list[Child], names: tuple[str, ...]) -> list[Child]:
 
 
 def _stop(children: list[Child]) -> None:
-    """The bot (with the worker and scheduler) first, as it polls the emulator; then the API; the
-    emulator last."""
-    for stage in (("worker, scheduler, bot",), ("api",), ("emulator",)):
+    """The bots (with the worker and scheduler) first, as they poll the emulators; then the API;
+    the emulators last."""
+    for stage in (("worker, scheduler, bot",), ("api",), ("emulator", "MAX emulator")):
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in _signal(children, stage):
             try:
@@ -185,6 +186,9 @@ def run(settings: Settings) -> int:
     emulated = settings.telegram_token is None
     if emulated:
         check_port_free(host, settings.emulator_port, "VESTNIK_EMULATOR_PORT")
+    max_emulated = settings.max_token is None
+    if max_emulated:
+        check_port_free(host, settings.max_emulator_port, "VESTNIK_MAX_EMULATOR_PORT")
     env = dict(os.environ, VESTNIK_HOST=host, VESTNIK_PORT=str(port))
     postgres = EmbeddedPostgres(settings.data_dir) if settings.database_url is None else None
     redis = EmbeddedRedis(settings.data_dir / "redis") if settings.redis_url is None else None
@@ -222,7 +226,21 @@ def run(settings: Settings) -> int:
                 f"try the bot as anyone: {emulator_url}/emulator "
                 f"(sent messages: {emulator_url}/emulator/messages)"
             )
-        say(f"starting the API on {host}:{port}, the worker, the scheduler and the bot …")
+        max_line = "MAX bot API (VESTNIK_MAX_TOKEN)"
+        if max_emulated:
+            max_url = f"http://{reach}:{settings.max_emulator_port}"
+            env["VESTNIK_MAX_TOKEN"] = "max-" + emulator_token(settings.data_dir)
+            env["VESTNIK_MAX_API_URL"] = max_url
+            env.setdefault("VESTNIK_MAX_BOT_USERNAME", MAX_EMULATOR_BOT)
+            args = ["max-emulator", "--host", host, "--port", str(settings.max_emulator_port)]
+            check = _answers(f"{max_url}/emulator/messages")
+            children.append(Child("MAX emulator", _spawn("max-emulator", args, env), check=check))
+            max_line = (
+                f"local MAX emulator (no VESTNIK_MAX_TOKEN); try the MAX bot as anyone: "
+                f"{max_url}/emulator"
+            )
+        messenger = f"{messenger}\n  MAX         {max_line}"
+        say(f"starting the API on {host}:{port}, the worker, the scheduler and the bots …")
         # They load their code while the schema is migrated, and connect once it is.
         migrated = ready_dir / "migrated"
         api_args = ["api", "--host", host, "--port", str(port), "--after", str(migrated)]

@@ -18,7 +18,7 @@ from core.errors import DomainError, NotFound
 from core.teams.groups import add_group_members, remove_group_members
 from core.teams.invites import InviteCreate, create_invite
 from core.teams.members import create_member, list_members
-from core.teams.models import Group, MemberStatus, Tag
+from core.teams.models import Group, MemberStatus, Messenger, Tag
 from core.teams.schemas import MemberCreate, MemberFilter, MemberIds
 from core.teams.tags import tag_members, untag_members
 from webapp.console import Console, LeadConsole, field_errors, undo
@@ -175,8 +175,16 @@ async def invite(
             max_uses=int(max_uses) if max_uses.strip() else None,
             **({"expires_in_hours": int(expires_in_hours)} if expires_in_hours.strip() else {}),
         )
-        username = request.app.state.settings.telegram_bot_username
-        issued = await create_invite(session, lead.actor, data, username)
+        settings = request.app.state.settings
+        served = {Messenger.telegram} | ({Messenger.max} if settings.max_token else set())
+        issued = await create_invite(
+            session,
+            lead.actor,
+            data,
+            settings.telegram_bot_username,
+            settings.max_bot_username,
+            frozenset(served),
+        )
     except ValueError as exc:  # int() or pydantic
         await undo(session, lead)
         message = (

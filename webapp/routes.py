@@ -53,6 +53,7 @@ from webapp.auth import (
     Session,
     csrf_ok,
     issue_session,
+    max_user_from_init_data,
     read_session,
     telegram_user_from_init_data,
 )
@@ -62,7 +63,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(route_class=UnitOfWork, prefix="/app", include_in_schema=False)
 static = StaticFiles(directory=HERE / "static")
-MAX_INIT_DATA_AGE = timedelta(hours=24)
+MAX_INIT_DATA_AGE = timedelta(hours=24)  # initData's age limit, MAX's as Telegram's
 
 
 def _secure(request: Request) -> bool:
@@ -72,13 +73,17 @@ def _secure(request: Request) -> bool:
 
 
 def _set_session(
-    request: Request, response: Response, telegram_user_id: int, member: Member
+    request: Request,
+    response: Response,
+    telegram_user_id: int,
+    member: Member,
+    messenger: Messenger = Messenger.telegram,
 ) -> None:
     key = request.app.state.settings.signing_key
     secure = _secure(request)
     response.set_cookie(
         COOKIE,
-        issue_session(key, telegram_user_id, member.id, utcnow()),
+        issue_session(key, telegram_user_id, member.id, utcnow(), messenger.value),
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
         secure=secure,
@@ -98,7 +103,9 @@ async def current(request: Request, session: SessionDep) -> tuple[Session, Membe
     if signed is None:
         raise NotSignedIn
     member = await session.get(Member, signed.member_id)
-    if member is None or member.account_id(Messenger.telegram) != str(signed.telegram_user_id):
+    if member is None or member.account_id(Messenger(signed.messenger)) != str(
+        signed.telegram_user_id
+    ):
         raise NotSignedIn  # unlinked since, or deleted
     request.state.locale = member.locale  # core's errors are shown in it (webapp.errors)
     return signed, member
@@ -120,7 +127,8 @@ async def home(request: Request, session: SessionDep) -> HTMLResponse:
     try:
         signed, member = await current(request, session)
     except NotSignedIn:
-        return _page(request, "signin.html", {"words": _words("en")})
+        platform = request.query_params.get("platform")
+        return _page(request, "signin.html", {"words": _words("en"), "platform": platform})
     items = await agenda(session, member, utcnow(), limit=20)
     lead = await leads_of(session, member)
     team = []
@@ -191,6 +199,28 @@ async def sign_in(
         return Response("you are not in a team yet; open your invite link first", status_code=403)
     response = Response(status_code=204)
     _set_session(request, response, telegram_user_id, members[0])
+    return response
+
+
+@router.post("/auth/max")
+async def sign_in_max(
+    request: Request, session: SessionDep, init_data: Annotated[str, Form(max_length=8192)]
+) -> Response:
+    """Exchange MAX's raw initData (window.WebApp.initData) for a session cookie."""
+    settings = request.app.state.settings
+    if settings.max_token is None:
+        return Response("the MAX bot is not configured (VESTNIK_MAX_TOKEN)", status_code=503)
+    try:
+        user_id, _ = max_user_from_init_data(
+            settings.max_token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE
+        )
+    except AuthError as exc:
+        return Response(str(exc), status_code=401)
+    members = await memberships_of(session, Person(Messenger.max, str(user_id)))
+    if not members:
+        return Response("you are not in a team yet; open your invite link first", status_code=403)
+    response = Response(status_code=204)
+    _set_session(request, response, user_id, members[0], Messenger.max)
     return response
 
 
@@ -406,7 +436,8 @@ async def save_settings(
     if errors:
         context = _settings_context(member, form, errors, False, signed.csrf)
         return _page(request, "_settings_form.html", context, status=422)
-    members = await memberships_of(session, Person.on_telegram(signed.telegram_user_id))
+    person = Person(Messenger(signed.messenger), str(signed.telegram_user_id))
+    members = await memberships_of(session, person)
     set_timezone(members, zones[0])
     set_quiet_hours(members, window)
     set_locale(members, locale)

@@ -6,6 +6,7 @@ bot uses the same list to tell whether a member is still reachable."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from itertools import count
 
@@ -158,6 +159,8 @@ def build_channels(settings: Settings, bot: Bot | None = None) -> tuple[list[Cha
             per_group_per_minute=settings.telegram_group_rate_per_minute,
         )
         channels.append(TelegramChannel(bot, limits))
+    if settings.max_token is not None:
+        channels.append(max_channel(settings))
     if settings.smtp_host is not None:
         channels.append(EmailChannel(settings))
     if not channels:
@@ -166,3 +169,15 @@ def build_channels(settings: Settings, bot: Bot | None = None) -> tuple[list[Cha
         )
         channels.append(LogChannel())
     return channels, bots
+
+
+def max_channel(settings: Settings) -> Channel:
+    """The MAX channel, its lane named by the token's digest (the same bot in every worker)."""
+    from worker.max_api import MaxClient
+    from worker.max_channel import MaxChannel
+
+    assert settings.max_token is not None
+    token = settings.max_token.get_secret_value()
+    client = MaxClient(token, str(settings.max_api_url))
+    limits = Limits(settings.max_rate_per_second, settings.max_chat_rate_per_second, None)
+    return MaxChannel(client, hashlib.sha256(token.encode()).hexdigest()[:12], limits)

@@ -8,6 +8,7 @@ from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
 from core.teams import invites
 from core.teams.invites import InviteCreate, InviteOut, IssuedInvite
+from core.teams.models import Messenger
 
 router = APIRouter(route_class=UnitOfWork, prefix="/invites", tags=["invites"])
 
@@ -18,8 +19,16 @@ async def create_invite(
 ) -> IssuedInvite:
     """A personal invite (``member_id``) or a group invite (``group_id``, optional ``tag_ids``,
     ``max_uses``). The token and link are shown once."""
-    username = request.app.state.settings.telegram_bot_username
-    out = await invites.create_invite(session, actor, data, username)
+    settings = request.app.state.settings
+    served = {Messenger.telegram} | ({Messenger.max} if settings.max_token else set())
+    out = await invites.create_invite(
+        session,
+        actor,
+        data,
+        settings.telegram_bot_username,
+        settings.max_bot_username,
+        frozenset(served),
+    )
     return out
 
 

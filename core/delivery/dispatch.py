@@ -611,10 +611,13 @@ def _plan(
     useful_until = subject.useful_until()
     rows = []
     for member in members:
+        # Their chosen messenger first, then their others, then the rest (email) in order.
+        order = member.messengers()
+        ranked = sorted(channels, key=lambda c: order.index(c.name) if c.name in order else 99)
         channel = next(
             (
                 c
-                for c in channels
+                for c in ranked
                 if c.address(member) is not None and (member.id, c.name) not in blocked
             ),
             None,

@@ -26,7 +26,7 @@ from core.secrets import digest
 from core.teams.accounts import Person, member_by_account, set_account
 from core.teams.groups import add_group_members
 from core.teams.members import create_member
-from core.teams.models import Group, Invite, InviteKind, Member, Tag, Workspace
+from core.teams.models import Group, Invite, InviteKind, Member, Messenger, Tag, Workspace
 from core.teams.permissions import Action, Actor, system_actor
 from core.teams.roles import highest_role
 from core.teams.schemas import IdList, MemberCreate, MemberIds, Ref, _In
@@ -85,6 +85,9 @@ class IssuedInvite(InviteOut):
     token: str
     start_command: str = Field(description="What to send the bot if the link cannot be opened")
     link: str | None = Field(description="https://t.me/<bot>?start=<token>, if the bot is known")
+    max_link: str | None = Field(
+        default=None, description="https://max.ru/<bot>?start=<token>, if a MAX bot is known"
+    )
 
 
 def state_of(invite: Invite, now: datetime) -> InviteState:
@@ -129,27 +132,45 @@ def invite_link(bot_username: str | None, token: str) -> str | None:
     return f"https://t.me/{bot_username}?start={token}" if bot_username else None
 
 
+def max_invite_link(bot_name: str | None, token: str) -> str | None:
+    """MAX's deep link: the bot gets ``token`` as ``bot_started``'s payload (≤ 128 chars)."""
+    return f"https://max.ru/{bot_name}?start={token}" if bot_name else None
+
+
 async def create_invite(
-    session: AsyncSession, actor: Actor, data: InviteCreate, bot_username: str | None
+    session: AsyncSession,
+    actor: Actor,
+    data: InviteCreate,
+    bot_username: str | None,
+    max_bot: str | None = None,
+    served: frozenset[Messenger] = frozenset({Messenger.telegram}),
 ) -> IssuedInvite:
-    """Make an invite; the token exists only in the returned value."""
+    """Make an invite; the token exists only in the returned value. ``served``: the messengers
+    this deployment has a bot on (a member may be invited onto one they are not on yet)."""
     actor.require(Action.manage_people)
     if data.member_id is not None:
         member = await get_scoped(session, Member, actor.workspace_id, data.member_id, "member")
-        if member.accounts:
-            messenger = member.accounts[0].messenger.value.capitalize()
-            raise Conflict("member_id", f"{member.name} is already linked to a {messenger} account")
+        # A member on one messenger may be invited onto another this deployment serves (Telegram
+        # and MAX); refused once every one of those already names them.
+        linked = {Messenger(a.messenger) for a in member.accounts}
+        if linked and linked >= served:
+            names = " and ".join(sorted(m.value.capitalize() for m in linked))
+            raise Conflict("member_id", f"{member.name} is already linked to a {names} account")
         # Whoever opens a personal invite becomes that member: only for someone not above you.
         actor.require_not_below(await highest_role(session, member.id), "make a personal invite")
     else:
         assert data.group_id is not None
         await get_scoped(session, Group, actor.workspace_id, data.group_id, "group")
         await require_in_workspace(session, Tag, actor.workspace_id, data.tag_ids, "tag_ids", "tag")
-    return await _issue(session, actor, data, bot_username)
+    return await _issue(session, actor, data, bot_username, max_bot)
 
 
 async def _issue(
-    session: AsyncSession, actor: Actor, data: InviteCreate, bot_username: str | None
+    session: AsyncSession,
+    actor: Actor,
+    data: InviteCreate,
+    bot_username: str | None,
+    max_bot: str | None = None,
 ) -> IssuedInvite:
     token = PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
     now = utcnow()
@@ -175,6 +196,7 @@ async def _issue(
         token=token,
         start_command=f"/start {token}",
         link=invite_link(bot_username, token),
+        max_link=max_invite_link(max_bot, token),
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
 from core.filters import contains
 from core.paging import Page
 from core.scoping import get_scoped
@@ -88,6 +88,7 @@ async def member_views(session: AsyncSession, members: Sequence[Member]) -> list
                 else None
             ),
             preferred_time=TimeOfDay(m.preferred_time),
+            preferred_messenger=Messenger(m.preferred_messenger) if m.preferred_messenger else None,
             daily_report_at=m.daily_report_at,
             status=MemberStatus(m.status),
             last_activity_at=m.last_activity_at,
@@ -247,6 +248,11 @@ async def update_member(
         member.external_id = patch.external_id
     if "preferred_time" in given and patch.preferred_time is not None:
         member.preferred_time = patch.preferred_time
+    if "preferred_messenger" in given:
+        chosen = patch.preferred_messenger
+        if chosen is not None and member.account(chosen) is None:
+            raise Invalid("preferred_messenger", f"the member has no {chosen.value} account")
+        member.preferred_messenger = chosen.value if chosen else None
     if "daily_report_at" in given:
         member.daily_report_at = patch.daily_report_at
     if "status" in given and patch.status is not None:

@@ -107,6 +107,8 @@ class Member(TenantMixin, TimestampMixin, Base):
     daily_report_at: Mapped[time | None] = mapped_column(
         Time, default=time(9), server_default="09:00"
     )
+    # The messenger their messages go to when they have several; None: the one they joined with.
+    preferred_messenger: Mapped[str | None] = mapped_column(String(16))
     # Loaded with the member (one IN query per page of members): every channel asks for them.
     accounts: Mapped[list[MemberAccount]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
@@ -117,6 +119,18 @@ class Member(TenantMixin, TimestampMixin, Base):
         # left unset would be loaded lazily after the flush, which async sessions cannot do).
         fields.setdefault("accounts", [])
         super().__init__(**fields)
+
+    def messengers(self) -> list[str]:
+        """Their messengers in the order a message tries them: the chosen one first, then the
+        one they joined with, then the rest (each falls back to the next if unreachable)."""
+        joined = sorted(
+            self.accounts, key=lambda a: a.created_at.timestamp() if a.created_at else float("inf")
+        )
+        names = [str(Messenger(a.messenger).value) for a in joined]
+        if self.preferred_messenger in names:
+            names.remove(self.preferred_messenger)
+            names.insert(0, self.preferred_messenger)
+        return names
 
     def account(self, messenger: Messenger) -> MemberAccount | None:
         return next((a for a in self.accounts if a.messenger == messenger), None)

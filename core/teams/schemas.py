@@ -107,6 +107,11 @@ class MemberUpdate(_In):
     locale: Locale | None = None
     quiet_hours: QuietHours | None = None
     preferred_time: TimeOfDay | None = None
+    preferred_messenger: Messenger | None = Field(
+        default=None,
+        description="Where their messages go first when they have several messengers; null: "
+        "the one they joined with",
+    )
     daily_report_at: ClockTime | None = Field(
         default=None,
         description="Leads: the local time of their daily report in the bot; null turns it off",
@@ -138,6 +143,9 @@ class MemberOut(BaseModel):
     locale: str
     quiet_hours: QuietHours | None
     preferred_time: TimeOfDay
+    preferred_messenger: Messenger | None = Field(
+        description="Where their messages go first (null: the one they joined with)"
+    )
     daily_report_at: ClockTime | None = Field(
         description="Leads get a daily report in the bot at this local time (null: none)"
     )

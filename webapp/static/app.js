@@ -11,15 +11,22 @@
     } catch (e) { /* a theme we cannot read leaves the defaults */ }
   }
   const signin = document.getElementById("signin");
-  const initData = params.get("tgWebAppData");
+  // Telegram puts initData in the fragment; MAX's bridge script (loaded on /app?platform=max)
+  // gives it as window.WebApp.initData.
+  const fromMax = !params.get("tgWebAppData") && window.WebApp && window.WebApp.initData;
+  const initData = params.get("tgWebAppData") || (fromMax ? window.WebApp.initData : null);
   if (signin && initData) {
     signin.textContent = signin.dataset.signingIn;
-    fetch("/app/auth", {
+    fetch(fromMax ? "/app/auth/max" : "/app/auth", {
       method: "POST",
       headers: {"Content-Type": "application/x-www-form-urlencoded"},
       body: new URLSearchParams({init_data: initData}),
       credentials: "same-origin",
     }).then(async (response) => {
+      // A startapp / startattach link ("event-<id>") opens that event; else the same URL again.
+      const start = params.get("tgWebAppStartParam") || new URLSearchParams(initData).get("start_param");
+      const event = /^event-([0-9a-f-]{36})$/.exec(start || "");
+      if (response.ok && event) { location.href = "/app/events/" + event[1]; return; }
       if (response.ok) { location.reload(); return; }  // same URL: now with the session
       signin.textContent = await response.text();
     });
