@@ -390,9 +390,12 @@ async def dispatch_job(
     rate = workspace.rate_per_second
     mark = _take_queued(_still_claimed(job.id), now)
 
-    # The audience is written well ahead of the sending (up to QUEUED_AHEAD batches), so helpers
-    # taking rows from the far end of the job meet this worker only near the end.
-    queue: asyncio.Queue[list[_Send] | None] = asyncio.Queue(maxsize=QUEUED_AHEAD)
+    # The audience is written well ahead of the sending (up to QUEUED_AHEAD batches a channel),
+    # so helpers taking rows from the far end of the job meet this worker only near the end.
+    # Each channel has its own queue and senders: a slow lane (MAX at 30/s) never holds back a
+    # fast one (Telegram at 1,000/s) in a mixed audience.
+    queues: dict[str, asyncio.Queue[list[_Send] | None]] = {}
+    senders: list[asyncio.Task[None]] = []
     refused = asyncio.Event()  # the job was cancelled: the event moved, or was deleted
     # A job whose lease ran out while this worker was still on it (a slow machine) is handed to
     # another worker; the rows are shared safely (each is taken by one guarded UPDATE), and once
@@ -409,7 +412,7 @@ async def dispatch_job(
         elif status != JobStatus.claimed.value:
             finished.set()  # another worker took the job over and finished it
 
-    async def sender() -> None:
+    async def sender(queue: asyncio.Queue[list[_Send] | None]) -> None:
         while (batch := await queue.get()) is not None:
             if refused.is_set() or finished.is_set() or crashed:
                 continue
@@ -420,6 +423,14 @@ async def dispatch_job(
             except Exception as exc:  # the job ends; its rows wait for the next attempt
                 crashed.append(exc)
 
+    def lane_queue(name: str) -> asyncio.Queue[list[_Send] | None]:
+        if name not in queues:
+            queues[name] = asyncio.Queue(maxsize=QUEUED_AHEAD)
+            senders.extend(
+                asyncio.create_task(sender(queues[name])) for _ in range(BATCHES_IN_FLIGHT)
+            )
+        return queues[name]
+
     async def push(sends: list[_Send]) -> None:
         for name in sorted({s.channel.name for s in sends}):
             mine = [s for s in sends if s.channel.name == name]
@@ -427,11 +438,10 @@ async def dispatch_job(
             for start in range(0, len(mine), size):
                 if crashed or refused.is_set() or finished.is_set():
                     return  # left queued: the job's next attempt sends them, or they are dropped
-                await queue.put(mine[start : start + size])
+                await lane_queue(name).put(mine[start : start + size])
 
     # Senders never stop early (they skip batches once the job is refused or broken), so every
     # batch put here is taken and the end markers always arrive.
-    senders = [asyncio.create_task(sender()) for _ in range(BATCHES_IN_FLIGHT)]
     running = asyncio.Event()
     running.set()
     renewer = asyncio.create_task(keeper.renew_while(running))
@@ -456,8 +466,9 @@ async def dispatch_job(
                 if row.status is DeliveryStatus.queued
             ]
             await push(sends)
-        for _ in senders:
-            await queue.put(None)
+        for queue in queues.values():
+            for _ in range(BATCHES_IN_FLIGHT):
+                await queue.put(None)
         await asyncio.gather(*senders)
     except BaseException:
         for task in senders:
