@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_client = MaxClient(settings.max_token.get_secret_value(), str(settings.max_api_url))
             channels, _ = build_channels(settings)
             app.state.max_bot = MaxBot(
-                max_client, app.state.sessions, settings.signing_key, channels
+                max_client, app.state.sessions, settings.signing_key, channels, settings.public_url
             )
             await max_client.subscribe(str(settings.max_webhook_url), settings.max_webhook_secret)
         # Import the Mini App's sign-in check (aiogram, seconds of work) in the background a

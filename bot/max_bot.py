@@ -107,13 +107,11 @@ class MaxBot:
         sessions: async_sessionmaker[AsyncSession],
         signing_key: bytes,
         channels: Sequence[Channel],
+        base_url: str = "",
     ) -> None:
-        self.client, self.sessions, self.key, self.channels = (
-            client,
-            sessions,
-            signing_key,
-            channels,
-        )
+        self.client, self.sessions, self.key = client, sessions, signing_key
+        self.channels = channels
+        self.base_url = base_url  # for calendar feed links
 
     async def handle(self, update: dict[str, Any]) -> None:
         """One update, in one transaction (committed when it is handled)."""
@@ -169,6 +167,9 @@ class MaxBot:
         data = str(callback.get("payload") or "")
         now = utcnow()
         message = update.get("message") or {}
+        if data == "calendar:new":  # "make a new calendar link" under /calendar's answer
+            await self._calendar(session, update, person, callback, rotate=True)
+            return
         if is_choice(self.key, data):
             chosen = await press_choice(session, self.key, data, person, now)
             locale, title = chosen.locale, ""
@@ -202,6 +203,30 @@ class MaxBot:
             except MaxError as exc:
                 log.info("could not mark the answer on MAX message %s: %s", body["mid"], exc)
 
+    async def _calendar(
+        self,
+        session: AsyncSession,
+        update: dict[str, Any],
+        person: Person,
+        callback: dict[str, Any],
+        *,
+        rotate: bool,
+    ) -> None:
+        members = await memberships_of(session, person)
+        member = members[0] if members else None
+        texts = Texts(locale_of(member.locale if member else None, person.language))
+        await politely(lambda: self.client.answer(callback["callback_id"], "…"))
+        chat_id = int(((update.get("message") or {}).get("recipient") or {}).get("chat_id"))
+        reply = MaxReply(self.client, chat_id)
+        await member_commands.calendar_link(
+            reply,  # type: ignore[arg-type]
+            session,
+            member,
+            texts,
+            self.base_url,
+            rotate=rotate,
+        )
+
     async def _message(self, session: AsyncSession, update: dict[str, Any]) -> None:
         message = update["message"]
         sender = message.get("sender") or {}
@@ -220,6 +245,17 @@ class MaxBot:
             await member_commands.on_help(reply, session, member, texts)  # type: ignore[arg-type]
         elif command == "/events":
             await member_commands.on_events(reply, session, member, texts)  # type: ignore[arg-type]
+        elif command == "/next":
+            await member_commands.on_next(reply, session, member, texts)  # type: ignore[arg-type]
+        elif command == "/calendar":
+            await member_commands.calendar_link(
+                reply,  # type: ignore[arg-type]
+                session,
+                member,
+                texts,
+                self.base_url,
+                rotate=False,
+            )
         elif command in ("/stop", "/unsubscribe"):
             await member_commands.on_unsubscribe(reply, session, members, texts)  # type: ignore[arg-type]
         elif command in ("/resubscribe",):
@@ -279,7 +315,9 @@ async def run_max_process(
     engine = make_engine(database_url, pool_size=5)
     client = MaxClient(settings.max_token.get_secret_value(), str(settings.max_api_url))
     channels, bots = build_channels(settings)
-    bot = MaxBot(client, make_sessionmaker(engine), settings.signing_key, channels)
+    bot = MaxBot(
+        client, make_sessionmaker(engine), settings.signing_key, channels, settings.public_url
+    )
     ready()
     try:
         await run_max_bot(client, bot, stop)

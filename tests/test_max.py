@@ -343,3 +343,46 @@ async def test_the_max_webhook_takes_updates_only_with_its_secret(
         await _until(lambda: max_emulator.sent_to(ANNA["user_id"]))
         accounts = (await ok(acme.client.get(f"/members/{made['id']}")))["accounts"]
         assert accounts == [{"messenger": "max", "external_id": str(ANNA["user_id"])}]
+
+
+async def test_max_members_use_the_same_commands(
+    acme: Workspace,
+    max_emulator: MaxApiEmulator,
+    max_bot: None,
+):
+    made = await member(acme.client, "Boris", timezone="Europe/Berlin")
+    invite = await ok(acme.client.post("/invites", json={"member_id": made["id"]}), 201)
+    max_emulator.user_starts(BORIS, payload=invite["token"], locale="en")
+    await _until(lambda: max_emulator.sent_to(BORIS["user_id"]))
+    await ok(
+        acme.client.post(
+            "/events",
+            json={
+                "title": "Retro",
+                "starts_at": "2026-12-10T09:00:00Z",
+                "audience": {"members": [made["id"]]},
+            },
+        ),
+        201,
+    )
+
+    async def say(text: str) -> str:
+        seen = len(max_emulator.sent_to(BORIS["user_id"]))
+        max_emulator.user_sends(BORIS, text, locale="en")
+        await _until(lambda: len(max_emulator.sent_to(BORIS["user_id"])) > seen)
+        return max_emulator.sent_to(BORIS["user_id"])[-1].text
+
+    assert "Retro" in await say("/next")
+    assert "/events" in await say("/help")
+    first = await say("/calendar")
+    assert "/ics/" in first
+    again = await say("/calendar")  # shown once; a new one replaces it, by a button
+    [offer] = [m for m in max_emulator.sent_to(BORIS["user_id"]) if m.text == again]
+    max_emulator.user_presses(BORIS, offer, offer.buttons[0]["payload"], locale="en")
+    await _until(
+        lambda: (
+            "/ics/" in max_emulator.sent_to(BORIS["user_id"])[-1].text
+            and max_emulator.sent_to(BORIS["user_id"])[-1].text != first
+        )
+    )
+    assert "I do not know that command" in await say("/nonsense")
