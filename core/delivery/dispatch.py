@@ -1,13 +1,15 @@
 """Carrying out one job: who gets it now, what they read, and one delivery per member and channel.
 
 Flow (DESIGN.md, "Flow of one reminder", steps 3-4): resolve the audience at send time, apply each
-member's status and mutes, pick the first channel that reaches them (channels come in order of
-preference; a blocked one is skipped) and claim a delivery row per (job, member, channel) under its
+member's status and mutes, pick the first channel that reaches them (the member's chosen
+messenger first, then their others, then the rest in the deployment's order; a blocked one is
+skipped) and claim a delivery row per (job, member, channel) under its
 unique constraint. A retry of the same job finds the rows and sends nothing twice.
 
 The rows are streamed, not made all at once: the audience is read a few hundred members at a time,
-each part's rows are inserted and handed to a pipeline of ``BATCHES_IN_FLIGHT`` senders, so the
-first message of a 20,000-member fan-out leaves while the rest are still being written. Each sender
+each part's rows are inserted and handed, per channel, to a pipeline of ``BATCHES_IN_FLIGHT``
+senders (one pipeline a channel, so a slow messenger never holds back a fast one), so the first
+message of a 20,000-member fan-out leaves while the rest are still being written. Each sender
 takes a batch: reserves rate-limit slots for all of it in one Redis round trip, waits for the first
 slot, commits the batch as ``sending``, sends each message at its slot, and records every outcome in
 one statement. A crash between those two commits leaves rows ``sending``; after the job's lease the
