@@ -15,8 +15,14 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
+    # An empty variable is an unset one: docker-compose.yml passes `${VESTNIK_MAX_TOKEN:-}`, and
+    # an empty token must not start a bot that Telegram or MAX would refuse.
     model_config = SettingsConfigDict(
-        env_prefix="VESTNIK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="VESTNIK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
     )
 
     # Plain DATABASE_URL / REDIS_URL are honoured too: that is what hosting platforms set.

@@ -386,3 +386,11 @@ async def test_max_members_use_the_same_commands(
         )
     )
     assert "I do not know that command" in await say("/nonsense")
+
+
+def test_an_empty_token_in_the_environment_is_no_token(monkeypatch: pytest.MonkeyPatch):
+    """docker-compose.yml passes `${VESTNIK_MAX_TOKEN:-}`: empty must not start a bot."""
+    monkeypatch.setenv("VESTNIK_MAX_TOKEN", "")
+    monkeypatch.setenv("VESTNIK_TELEGRAM_TOKEN", "")
+    found = Settings()
+    assert found.max_token is None and found.telegram_token is None
