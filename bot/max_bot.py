@@ -16,12 +16,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import fallback, member_commands
+from bot import fallback, leads, member_commands
 from bot.answers import TEXTS as PRESS_TEXTS
 from bot.texts import Texts, locale_of
 from core import kinds
@@ -245,6 +246,9 @@ class MaxBot:
             await member_commands.on_help(reply, session, member, texts)  # type: ignore[arg-type]
         elif command == "/events":
             await member_commands.on_events(reply, session, member, texts)  # type: ignore[arg-type]
+        elif command == "/who":  # leads: who is coming to the next event matching the words
+            args = SimpleNamespace(args=text.partition(" ")[2])
+            await leads.on_who(reply, args, session, member, texts)  # type: ignore[arg-type]
         elif command == "/next":
             await member_commands.on_next(reply, session, member, texts)  # type: ignore[arg-type]
         elif command == "/calendar":

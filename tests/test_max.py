@@ -35,7 +35,7 @@ from core.teams.models import Member, Messenger
 from emulators.max import MaxApiEmulator, chat_of
 from emulators.telegram import BotApiEmulator
 from tests.conftest import Workspace
-from tests.factories import member, ok
+from tests.factories import member, ok, role_id
 from tests.test_dispatch import KEY
 from tests.test_email import run_due
 from worker.channels import TelegramChannel
@@ -386,6 +386,14 @@ async def test_max_members_use_the_same_commands(
         )
     )
     assert "I do not know that command" in await say("/nonsense")
+    assert "lead" in (await say("/who Retro")).lower()  # members are refused
+    await ok(
+        acme.client.patch(
+            f"/members/{made['id']}", json={"role_ids": [await role_id(acme.client, "lead")]}
+        )
+    )
+    board = await say("/who Retro")
+    assert "Retro" in board and "Boris" in board
 
 
 def test_an_empty_token_in_the_environment_is_no_token(monkeypatch: pytest.MonkeyPatch):
