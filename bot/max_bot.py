@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import fallback, leads, member_commands
 from bot.answers import TEXTS as PRESS_TEXTS
+from bot.joining import apply_timezone
 from bot.texts import Texts, locale_of
 from core import kinds
 from core.clock import utcnow
@@ -37,11 +39,13 @@ from core.teams.accounts import Person
 from core.teams.invites import JoinVerdict, redeem_invite
 from core.teams.models import Member, Messenger
 from core.teams.self_service import blocked_the_bot, came_back, memberships_of
+from core.timezones import find_timezones
 from worker.channels import build_channels
 from worker.max_api import MaxClient, MaxError, keyboard
 
 log = logging.getLogger(__name__)
 POLL_PACE = 0.6  # MAX allows about 2 long polls a second; the SDK's loop does not pace itself
+JUST_JOINED = timedelta(minutes=30)  # a city sent this soon answers the time-zone question
 BUSY_TRIES, BUSY_WAIT = 3, 1.0  # a reply that meets MAX's 2-a-second chat limit waits and goes
 
 
@@ -89,6 +93,12 @@ def _person(update: dict[str, Any], user: dict[str, Any]) -> Person:
     return Person(
         Messenger.max, str(user["user_id"]), str(user.get("name", "")), update.get("user_locale")
     )
+
+
+def _just_joined(member: Member) -> bool:
+    account = member.account(Messenger.max)
+    created = account.created_at if account is not None else None
+    return created is not None and utcnow() - created < JUST_JOINED
 
 
 def _link_chat(members: Sequence[Member], chat_id: int | None) -> None:
@@ -161,6 +171,15 @@ class MaxBot:
         texts = Texts(member.locale)
         greeting = "joined" if result.verdict is JoinVerdict.joined else "welcome_back"
         await reply.answer(texts(greeting, name=member.name, workspace=result.workspace.name))
+        if result.verdict is JoinVerdict.joined:
+            keep = [(texts("keep_zone", zone=member.timezone), f"tz:{member.timezone}")]
+            await politely(
+                lambda: self.client.send(
+                    texts("ask_timezone", zone=member.timezone),
+                    chat_id=chat_id,
+                    attachments=keyboard(keep),
+                )
+            )
 
     async def _pressed(self, session: AsyncSession, update: dict[str, Any]) -> None:
         callback = update["callback"]
@@ -168,6 +187,9 @@ class MaxBot:
         data = str(callback.get("payload") or "")
         now = utcnow()
         message = update.get("message") or {}
+        if data.startswith("tz:"):  # a zone button: keep the current one, or one of several
+            await self._zone_button(session, person, callback, message, data[3:])
+            return
         if data == "calendar:new":  # "make a new calendar link" under /calendar's answer
             await self._calendar(session, update, person, callback, rotate=True)
             return
@@ -228,6 +250,27 @@ class MaxBot:
             rotate=rotate,
         )
 
+    async def _zone_button(
+        self,
+        session: AsyncSession,
+        person: Person,
+        callback: dict[str, Any],
+        message: dict[str, Any],
+        zone: str,
+    ) -> None:
+        members = await memberships_of(session, person)
+        texts = Texts(locale_of(members[0].locale if members else None, person.language))
+        if not members or zone not in find_timezones(zone):
+            note = texts("not_member" if not members else "choose_button")
+            await politely(lambda: self.client.answer(callback["callback_id"], note))
+            return
+        done = await apply_timezone(session, person, zone, texts, utcnow())
+        await session.commit()
+        await politely(lambda: self.client.answer(callback["callback_id"], done))
+        body = message.get("body") or {}
+        if body.get("mid"):
+            await politely(lambda: self.client.edit(body["mid"], done, []))
+
     async def _message(self, session: AsyncSession, update: dict[str, Any]) -> None:
         message = update["message"]
         sender = message.get("sender") or {}
@@ -266,6 +309,20 @@ class MaxBot:
             await member_commands.on_resubscribe(reply, session, members, texts)  # type: ignore[arg-type]
         elif command:
             await reply.answer(texts("unknown_command"))
+        elif member is not None and _just_joined(member) and (zones := find_timezones(text)):
+            # The answer to the time-zone question asked on joining (MAX keeps no conversation
+            # state for us: a city sent in the first half hour is taken as the answer).
+            if len(zones) == 1:
+                await reply.answer(await apply_timezone(session, person, zones[0], texts, utcnow()))
+            else:
+                buttons = [(z, f"tz:{z}") for z in zones[:7]]
+                await politely(
+                    lambda: self.client.send(
+                        texts("timezone_pick", text=text[:60]),
+                        chat_id=chat_id,
+                        attachments=keyboard(buttons),
+                    )
+                )
         else:
             await fallback.on_free_text(reply, session, member, texts, self.key)  # type: ignore[arg-type]
 
