@@ -385,5 +385,9 @@ async def run_max_process(
     finally:
         for telegram_bot in bots:
             await telegram_bot.session.close()
+        for channel in channels:
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
         await client.close()
         await engine.dispose()

@@ -220,6 +220,10 @@ async def run_worker(
         await broker.shutdown()
         for bot in closables:
             await bot.session.close()
+        for channel in channels:
+            close = getattr(channel, "close", None)  # the MAX channel's HTTP client
+            if close is not None:
+                await close()
         await redis.aclose()
         await engine.dispose()
 

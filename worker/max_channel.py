@@ -28,6 +28,9 @@ class MaxChannel:
         self.client = client
         self.lane = Lane(f"max:{bot_id}", limits or Limits(28.0, 2.0, None))
 
+    async def close(self) -> None:
+        await self.client.close()
+
     def address(self, member: Member) -> str | None:
         """``chat:<id>`` once the bot knows their dialog, else ``user:<id>`` (MAX then finds it)."""
         account = member.account(Messenger.max)
