@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -51,37 +51,38 @@ def bucket_seconds(bucket: int) -> float:
     return math.expm1(bucket * _GROWTH)
 
 
+Counted = type[JourneyStepTally] | type[JourneyDay] | type[JourneyDwell] | type[JourneyStepDay]
+_Where = tuple[tuple[str, Any], ...]
+
+
 class Rollup:
     """Tally changes gathered over a batch of runs and written in a few statements at its end,
     in the same transaction: still exact, but a run's move costs no round trips for them and
     concurrent workers hold the hot tally rows only for the moment of the final upserts."""
 
     def __init__(self) -> None:
-        self.tallies: dict[tuple[uuid.UUID, str], dict[str, int]] = {}
-        self.days: dict[tuple[uuid.UUID, date], dict[str, int]] = {}
-        self.dwell: dict[tuple[uuid.UUID, str, int], int] = {}
-        self.step_days: dict[tuple[uuid.UUID, str, date], int] = {}
+        self.counts: dict[tuple[str, _Where], dict[str, int]] = {}
+        self.models: dict[str, Counted] = {}
+
+    def add(self, model: Counted, where: dict[str, Any], deltas: dict[str, int]) -> None:
+        name = model.__tablename__
+        self.models[name] = model
+        into = self.counts.setdefault((name, tuple(sorted(where.items()))), {})
+        for k, v in deltas.items():
+            into[k] = into.get(k, 0) + v
 
     def copy(self) -> Rollup:
         """A snapshot to go back to when a run's savepoint is rolled back."""
         other = Rollup()
-        other.tallies = {k: dict(v) for k, v in self.tallies.items()}
-        other.days = {k: dict(v) for k, v in self.days.items()}
-        other.dwell = dict(self.dwell)
-        other.step_days = dict(self.step_days)
+        other.counts = {k: dict(v) for k, v in self.counts.items()}
+        other.models = dict(self.models)
         return other
 
     async def write(self, session: AsyncSession) -> None:
         """Write what was gathered, in a fixed order (two workers never deadlock on it)."""
-        for (journey_id, key), deltas in sorted(self.tallies.items()):
-            await _upsert_tally(session, journey_id, key, deltas)
-        for (journey_id, day), deltas in sorted(self.days.items()):
-            await _upsert_day(session, journey_id, day, deltas)
-        for (journey_id, key, bucket), n in sorted(self.dwell.items()):
-            await _upsert_dwell(session, journey_id, key, bucket, n)
-        for (journey_id, key, day), n in sorted(self.step_days.items()):
-            await _upsert_step_day(session, journey_id, key, day, n)
-        self.tallies, self.days, self.dwell, self.step_days = {}, {}, {}, {}
+        for (name, where), deltas in sorted(self.counts.items()):
+            await _upsert(session, self.models[name], dict(where), deltas)
+        self.counts = {}
 
 
 def _rollup(session: AsyncSession) -> Rollup | None:
@@ -98,30 +99,33 @@ def gather(session: AsyncSession, rollup: Rollup | None) -> None:
         session.info["journey_rollup"] = rollup
 
 
-def _add(into: dict[str, int], deltas: dict[str, int]) -> None:
-    for k, v in deltas.items():
-        into[k] = into.get(k, 0) + v
+async def _count(
+    session: AsyncSession, model: Counted, where: dict[str, Any], **deltas: int
+) -> None:
+    """Add ``deltas`` to the counters of ``model``'s row ``where`` (made at 0 if missing): in
+    the session's rollup if it gathers one, else at once."""
+    rollup = _rollup(session)
+    if rollup is not None:
+        rollup.add(model, where, deltas)
+    else:
+        await _upsert(session, model, where, deltas)
+
+
+async def _upsert(
+    session: AsyncSession, model: Counted, where: dict[str, Any], deltas: dict[str, int]
+) -> None:
+    counters = [c.name for c in model.__table__.columns if c.name not in where]
+    stmt = pg_insert(model).values(**where, **{c: deltas.get(c, 0) for c in counters})
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=list(where),
+            set_={k: getattr(model, k) + stmt.excluded[k] for k in deltas},
+        )
+    )
 
 
 async def _tally(session: AsyncSession, journey_id: uuid.UUID, key: str, **deltas: int) -> None:
-    rollup = _rollup(session)
-    if rollup is not None:
-        _add(rollup.tallies.setdefault((journey_id, key), {}), deltas)
-    else:
-        await _upsert_tally(session, journey_id, key, deltas)
-
-
-async def _upsert_tally(
-    session: AsyncSession, journey_id: uuid.UUID, key: str, deltas: dict[str, int]
-) -> None:
-    values = {"reached": 0, "went_on": 0, "left": 0, "failed": 0, **deltas}
-    stmt = pg_insert(JourneyStepTally).values(journey_id=journey_id, step_key=key, **values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["journey_id", "step_key"],
-            set_={k: getattr(JourneyStepTally, k) + stmt.excluded[k] for k in deltas},
-        )
-    )
+    await _count(session, JourneyStepTally, {"journey_id": journey_id, "step_key": key}, **deltas)
 
 
 async def _reach(
@@ -129,69 +133,18 @@ async def _reach(
 ) -> None:
     """``n`` runs arrived at the step ``key``: its tally and its count for the day."""
     await _tally(session, journey_id, key, reached=n)
-    day = now.astimezone(UTC).date()
-    rollup = _rollup(session)
-    if rollup is not None:
-        at = (journey_id, key, day)
-        rollup.step_days[at] = rollup.step_days.get(at, 0) + n
-    else:
-        await _upsert_step_day(session, journey_id, key, day, n)
-
-
-async def _upsert_step_day(
-    session: AsyncSession, journey_id: uuid.UUID, key: str, day: date, n: int
-) -> None:
-    stmt = pg_insert(JourneyStepDay).values(journey_id=journey_id, step_key=key, day=day, reached=n)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["journey_id", "step_key", "day"],
-            set_={"reached": JourneyStepDay.reached + stmt.excluded.reached},
-        )
-    )
+    where = {"journey_id": journey_id, "step_key": key, "day": now.astimezone(UTC).date()}
+    await _count(session, JourneyStepDay, where, reached=n)
 
 
 async def _day(session: AsyncSession, journey_id: uuid.UUID, now: datetime, **deltas: int) -> None:
-    day = now.astimezone(UTC).date()
-    rollup = _rollup(session)
-    if rollup is not None:
-        _add(rollup.days.setdefault((journey_id, day), {}), deltas)
-    else:
-        await _upsert_day(session, journey_id, day, deltas)
-
-
-async def _upsert_day(
-    session: AsyncSession, journey_id: uuid.UUID, day: date, deltas: dict[str, int]
-) -> None:
-    values = {"entered": 0, "finished": 0, "left": 0, "failed": 0, **deltas}
-    stmt = pg_insert(JourneyDay).values(journey_id=journey_id, day=day, **values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["journey_id", "day"],
-            set_={k: getattr(JourneyDay, k) + stmt.excluded[k] for k in deltas},
-        )
-    )
+    where = {"journey_id": journey_id, "day": now.astimezone(UTC).date()}
+    await _count(session, JourneyDay, where, **deltas)
 
 
 async def _dwell(session: AsyncSession, journey_id: uuid.UUID, key: str, seconds: float) -> None:
-    bucket = dwell_bucket(seconds)
-    rollup = _rollup(session)
-    if rollup is not None:
-        at = (journey_id, key, bucket)
-        rollup.dwell[at] = rollup.dwell.get(at, 0) + 1
-    else:
-        await _upsert_dwell(session, journey_id, key, bucket, 1)
-
-
-async def _upsert_dwell(
-    session: AsyncSession, journey_id: uuid.UUID, key: str, bucket: int, n: int
-) -> None:
-    stmt = pg_insert(JourneyDwell).values(journey_id=journey_id, step_key=key, bucket=bucket, n=n)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["journey_id", "step_key", "bucket"],
-            set_={"n": JourneyDwell.n + stmt.excluded.n},
-        )
-    )
+    where = {"journey_id": journey_id, "step_key": key, "bucket": dwell_bucket(seconds)}
+    await _count(session, JourneyDwell, where, n=1)
 
 
 def log(
