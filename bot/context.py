@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.texts import Texts, locale_of
 from core.teams.accounts import Person
+from core.teams.models import Member
 from core.teams.self_service import memberships_of
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -19,6 +20,14 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 def person_of(user: User) -> Person:
     """The neutral person core's use cases take, from Telegram's sender."""
     return Person.on_telegram(user.id, user.full_name, user.language_code)
+
+
+async def speaker(session: AsyncSession, person: Person | None) -> tuple[list[Member], Texts]:
+    """Whoever writes, on any messenger: every membership of their account (newest first) and
+    the words to answer in (theirs, else their messenger's language, else English)."""
+    members = await memberships_of(session, person) if person else []
+    language = person.language if person else None
+    return members, Texts(locale_of(members[0].locale if members else None, language))
 
 
 class PersonMiddleware(BaseMiddleware):
@@ -33,15 +42,12 @@ class PersonMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         async with self.sessions() as session:
             person = person_of(user) if user else None
-            members = await memberships_of(session, person) if person else []
-            locale = locale_of(
-                members[0].locale if members else None, user.language_code if user else None
-            )
+            members, texts = await speaker(session, person)
             data["session"] = session
             data["person"] = person
             data["members"] = members
             data["member"] = members[0] if members else None
-            data["texts"] = Texts(locale)
+            data["texts"] = texts
             result = await handler(event, data)
             await session.commit()
             return result

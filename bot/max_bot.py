@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import fallback, leads, member_commands
 from bot.answers import TEXTS as PRESS_TEXTS
+from bot.context import speaker
 from bot.joining import apply_timezone
-from bot.texts import Texts, locale_of
+from bot.texts import Texts
 from core import kinds
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
@@ -144,8 +145,7 @@ class MaxBot:
         person = _person(update, update["user"])
         chat_id = int(update["chat_id"])
         reply = MaxReply(self.client, chat_id)
-        members = await memberships_of(session, person)
-        texts = Texts(locale_of(members[0].locale if members else None, person.language))
+        members, texts = await speaker(session, person)
         if members:
             await came_back(session, members, Messenger.max)
             _link_chat(members, chat_id)
@@ -235,9 +235,8 @@ class MaxBot:
         *,
         rotate: bool,
     ) -> None:
-        members = await memberships_of(session, person)
+        members, texts = await speaker(session, person)
         member = members[0] if members else None
-        texts = Texts(locale_of(member.locale if member else None, person.language))
         await politely(lambda: self.client.answer(callback["callback_id"], "…"))
         chat_id = int(((update.get("message") or {}).get("recipient") or {}).get("chat_id"))
         reply = MaxReply(self.client, chat_id)
@@ -258,8 +257,7 @@ class MaxBot:
         message: dict[str, Any],
         zone: str,
     ) -> None:
-        members = await memberships_of(session, person)
-        texts = Texts(locale_of(members[0].locale if members else None, person.language))
+        members, texts = await speaker(session, person)
         if not members or zone not in find_timezones(zone):
             note = texts("not_member" if not members else "choose_button")
             await politely(lambda: self.client.answer(callback["callback_id"], note))
@@ -279,10 +277,9 @@ class MaxBot:
         person = _person(update, sender)
         chat_id = int((message.get("recipient") or {}).get("chat_id"))
         text = str((message.get("body") or {}).get("text") or "")
-        members = await memberships_of(session, person)
+        members, texts = await speaker(session, person)
         _link_chat(members, chat_id)
         member = members[0] if members else None
-        texts = Texts(locale_of(member.locale if member else None, person.language))
         reply = MaxReply(self.client, chat_id, text)
         command = text.split()[0].lower() if text.startswith("/") else ""
         if command == "/help":
