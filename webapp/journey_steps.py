@@ -70,6 +70,14 @@ def _split(minutes: int) -> tuple[str, str]:
     return str(minutes), "minutes"
 
 
+def step_choices(steps: list[dict[str, Any]], words: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, "3. Title") for each step: the options of every "go to step" select."""
+    return [
+        (str(s["key"]), f"{i + 1}. {s.get('title') or words['kind_' + s['type']]}")
+        for i, s in enumerate(steps)
+    ]
+
+
 def step_name(index: int, steps: list[dict[str, Any]], words: dict[str, Any]) -> str:
     step = steps[index]
     title = step.get("title") or words["kind_" + step["type"]]

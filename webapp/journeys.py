@@ -36,6 +36,7 @@ from webapp.journey_steps import (
     error_field,
     form_of,
     new_key,
+    step_choices,
     step_from_form,
 )
 from webapp.routes import _page
@@ -142,10 +143,7 @@ async def _builder(
         workspaces=await _other_workspaces(session, lead),
         copy_plan=copy_plan,
         copy_to=copy_to,
-        step_choices=[
-            (s["key"], f"{i + 1}. {s.get('title') or words['kind_' + s['type']]}")
-            for i, s in enumerate(steps)
-        ],
+        step_choices=step_choices(steps, words),
     )
     return _page(request, "journey.html", context, status)
 
@@ -469,10 +467,7 @@ async def _waiting(
         total=found.total,
         notice=notice,
         failed=status >= 400,
-        step_choices=[
-            (s["key"], f"{i + 1}. {s.get('title') or lead.words['kind_' + s['type']]}")
-            for i, s in enumerate(journey.steps)
-        ],
+        step_choices=step_choices(journey.steps, lead.words),
     )
     return _page(request, "journey_waiting.html", context, status)
 

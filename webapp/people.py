@@ -16,9 +16,9 @@ from api.deps import SessionDep
 from api.unit_of_work import UnitOfWork
 from core.errors import DomainError, NotFound
 from core.teams.groups import add_group_members, remove_group_members
-from core.teams.invites import InviteCreate, create_invite
+from core.teams.invites import InviteCreate, create_invite, served_messengers
 from core.teams.members import create_member, list_members
-from core.teams.models import Group, MemberStatus, Messenger, Tag
+from core.teams.models import Group, MemberStatus, Tag
 from core.teams.schemas import MemberCreate, MemberFilter, MemberIds
 from core.teams.tags import tag_members, untag_members
 from webapp.console import Console, LeadConsole, field_errors, undo
@@ -176,14 +176,13 @@ async def invite(
             **({"expires_in_hours": int(expires_in_hours)} if expires_in_hours.strip() else {}),
         )
         settings = request.app.state.settings
-        served = {Messenger.telegram} | ({Messenger.max} if settings.max_token else set())
         issued = await create_invite(
             session,
             lead.actor,
             data,
             settings.telegram_bot_username,
             settings.max_bot_username,
-            frozenset(served),
+            served_messengers(settings.max_token is not None),
         )
     except ValueError as exc:  # int() or pydantic
         await undo(session, lead)

@@ -8,7 +8,6 @@ from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
 from core.teams import invites
 from core.teams.invites import InviteCreate, InviteOut, IssuedInvite
-from core.teams.models import Messenger
 
 router = APIRouter(route_class=UnitOfWork, prefix="/invites", tags=["invites"])
 
@@ -20,14 +19,13 @@ async def create_invite(
     """A personal invite (``member_id``) or a group invite (``group_id``, optional ``tag_ids``,
     ``max_uses``). The token and link are shown once."""
     settings = request.app.state.settings
-    served = {Messenger.telegram} | ({Messenger.max} if settings.max_token else set())
     out = await invites.create_invite(
         session,
         actor,
         data,
         settings.telegram_bot_username,
         settings.max_bot_username,
-        frozenset(served),
+        invites.served_messengers(settings.max_token is not None),
     )
     return out
 

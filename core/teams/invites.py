@@ -132,6 +132,11 @@ def invite_link(bot_username: str | None, token: str) -> str | None:
     return f"https://t.me/{bot_username}?start={token}" if bot_username else None
 
 
+def served_messengers(max_bot_configured: bool) -> frozenset[Messenger]:
+    """The messengers a deployment has a bot on: Telegram, and MAX when its token is set."""
+    return frozenset({Messenger.telegram, *([Messenger.max] if max_bot_configured else [])})
+
+
 def max_invite_link(bot_name: str | None, token: str) -> str | None:
     """MAX's deep link: the bot gets ``token`` as ``bot_started``'s payload (≤ 128 chars)."""
     return f"https://max.ru/{bot_name}?start={token}" if bot_name else None
