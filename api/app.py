@@ -92,17 +92,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook = WebhookBot(settings, await redis_url(settings), app.state.sessions)
             await webhook.start()
         app.state.webhook = webhook
-        max_client = None
+        max_client = max_bot = None
         if settings.max_webhook_url is not None and settings.max_token is not None:
-            from bot.max_bot import MaxBot
+            from bot.max_bot import max_bot_for
+            from core.embedded import redis_url
             from worker.channels import build_channels
             from worker.max_api import MaxClient
 
             max_client = MaxClient(settings.max_token.get_secret_value(), str(settings.max_api_url))
             channels, _ = build_channels(settings)
-            app.state.max_bot = MaxBot(
-                max_client, app.state.sessions, settings.signing_key, channels, settings.public_url
+            max_bot = max_bot_for(
+                settings, max_client, app.state.sessions, channels, await redis_url(settings)
             )
+            app.state.max_bot = max_bot
             await max_client.subscribe(str(settings.max_webhook_url), settings.max_webhook_secret)
         # Import the Mini App's sign-in check (aiogram, seconds of work) in the background a
         # little after start: the first sign-in does not wait for it, and neither does the start
@@ -114,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warm.cancel()
             if webhook is not None:
                 await webhook.close()
+            if max_bot is not None:
+                await max_bot.close()
             if max_client is not None:
                 await max_client.close()
             await engine.dispose()

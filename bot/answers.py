@@ -43,7 +43,8 @@ def build_router() -> Router:
 async def on_answer(
     callback: CallbackQuery, session: AsyncSession, person: Person, signing_key: bytes
 ) -> None:
-    # The update's one session (bot.context): committed once this handler returns.
+    # The update's one session (bot.context); committed here before the member is told "Saved",
+    # so what they are told is what is kept.
     if is_choice(signing_key, callback.data or ""):
         await on_choice(callback, session, person, signing_key)
         return
@@ -56,6 +57,7 @@ async def on_answer(
         if result.verdict is ButtonVerdict.closed and isinstance(callback.message, Message):
             await remove_buttons(callback.message)
         return
+    await session.commit()
     await answer_press(callback, texts["saved"])
     if isinstance(callback.message, Message) and callback.message.text:
         label = BUTTONS.get(result.locale, BUTTONS["en"])[result.answer]
@@ -82,6 +84,7 @@ async def on_choice(
         if result.verdict is ChoiceVerdict.closed and isinstance(callback.message, Message):
             await remove_buttons(callback.message)
         return
+    await session.commit()
     await answer_press(callback, texts["saved"])
     if isinstance(callback.message, Message) and callback.message.text:
         # The question is answered: its buttons go, the answer shows under it.

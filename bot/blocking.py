@@ -1,4 +1,5 @@
-"""A person blocks or unblocks the bot (my_chat_member in their private chat)."""
+"""A person blocks or unblocks the bot (my_chat_member in their private chat; on MAX, the bot
+stopped)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,20 @@ def build_router(channels: Sequence[Channel]) -> Router:
     router = Router(name="blocking")
 
     async def on_blocked(
-        update: ChatMemberUpdated, session: AsyncSession, members: list[Member]
+        update: ChatMemberUpdated,
+        session: AsyncSession,
+        members: list[Member],
+        messenger: Messenger,
     ) -> None:
-        await blocked_the_bot(session, members, Messenger.telegram, utcnow(), channels)
+        await blocked_the_bot(session, members, messenger, utcnow(), channels)
 
     async def on_unblocked(
-        update: ChatMemberUpdated, session: AsyncSession, members: list[Member]
+        update: ChatMemberUpdated,
+        session: AsyncSession,
+        members: list[Member],
+        messenger: Messenger,
     ) -> None:
-        await came_back(session, members, Messenger.telegram)
+        await came_back(session, members, messenger)
 
     private = F.chat.type == ChatType.PRIVATE
     router.my_chat_member.register(on_blocked, private, ChatMemberUpdatedFilter(MEMBER >> KICKED))

@@ -22,7 +22,7 @@ from core.notify.chat_posts import (
 )
 from core.notify.messages import BUTTONS
 from core.teams.accounts import Person
-from core.teams.models import Member
+from core.teams.models import Member, Messenger
 from core.teams.self_service import leads_of
 
 GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP}
@@ -43,7 +43,9 @@ def build_router(signing_key: bytes) -> Router:
         result = await record_chat_answer(
             session, signing_key, callback.data or "", person, utcnow()
         )
-        words = Texts(result.locale) if result.verdict is not ChatAnswerVerdict.forged else texts
+        words = (
+            texts.other(result.locale) if result.verdict is not ChatAnswerVerdict.forged else texts
+        )
         if result.verdict is not ChatAnswerVerdict.recorded or result.answer is None:
             key = {
                 ChatAnswerVerdict.forged: "chat_not_member",
@@ -54,10 +56,11 @@ def build_router(signing_key: bytes) -> Router:
             await answer_press(callback, words(key, title=result.title), show_alert=True)
             return
         label = BUTTONS.get(result.locale, BUTTONS["en"])[result.answer]
+        await session.commit()  # kept before the presser is told it is
         await answer_press(callback, words("chat_saved", answer=label))
         message = callback.message
         if isinstance(message, Message) and message.text and result.counts is not None:
-            counts = Texts(result.chat_locale)(
+            counts = texts.other(result.chat_locale)(
                 "chat_counts",
                 going=result.counts.going,
                 not_going=result.counts.not_going,
@@ -87,6 +90,7 @@ async def on_link(
     session: AsyncSession,
     members: list[Member],
     texts: Texts,
+    messenger: Messenger,
 ) -> None:
     lead = await _lead_here(message, session, members, texts)
     if lead is None:
@@ -96,7 +100,7 @@ async def on_link(
         await message.answer(texts("chat_link_usage"))
         return
     verdict, group = await link_chat(
-        session, lead, message.chat.id, message.chat.title or "", name, texts.locale
+        session, lead, messenger, message.chat.id, message.chat.title or "", name, texts.locale
     )
     if verdict is LinkVerdict.no_such_group:
         await message.answer(texts("chat_no_group", name=name[:100]))
@@ -108,12 +112,16 @@ async def on_link(
 
 
 async def on_unlink(
-    message: Message, session: AsyncSession, members: list[Member], texts: Texts
+    message: Message,
+    session: AsyncSession,
+    members: list[Member],
+    texts: Texts,
+    messenger: Messenger,
 ) -> None:
     lead = await _lead_here(message, session, members, texts)
     if lead is None:
         return
-    done = await unlink_chat(session, lead, message.chat.id)
+    done = await unlink_chat(session, lead, messenger, message.chat.id)
     await message.answer(texts("chat_unlinked" if done else "chat_not_linked"))
 
 

@@ -55,11 +55,12 @@ async def on_start(
     texts: Texts,
     state: FSMContext,
     bot: Bot,
+    messenger: Messenger,
 ) -> None:
     user = message.from_user
     assert user is not None
     if members:
-        await came_back(session, members, Messenger.telegram)  # /start after a block
+        await came_back(session, members, messenger)  # /start after a block
     token = (command.args or "").strip()
     if not token:
         if members:
@@ -67,7 +68,7 @@ async def on_start(
         else:
             await message.answer(texts("stranger"))
         return
-    joiner = Person.on_telegram(user.id, _full_name(message), texts.locale)
+    joiner = Person(messenger, str(user.id), _full_name(message), texts.locale)
     result = await redeem_invite(session, token, joiner, utcnow())
     if result.verdict not in (JoinVerdict.joined, JoinVerdict.welcome_back):
         if result.verdict is JoinVerdict.account_in_use and result.member and result.workspace:
@@ -78,14 +79,15 @@ async def on_start(
             reply = texts(result.verdict.value)
         refused_for = result.member if result.verdict is JoinVerdict.not_yours else None
         if refused_for is not None:
-            await _tell_leads(session, bot, refused_for, f"{_full_name(message)}, id {user.id}")
+            who = f"{_full_name(message)}, id {user.id}"
+            await _tell_leads(session, bot, messenger, refused_for, who)
         await session.rollback()  # nothing of a refused invite is kept
         await message.answer(reply)
         return
     member = result.member
     assert member is not None and result.workspace is not None
     if member.locale != texts.locale and result.verdict is JoinVerdict.joined:
-        texts = Texts(member.locale)
+        texts = texts.other(member.locale)
     greeting = "joined" if result.verdict is JoinVerdict.joined else "welcome_back"
     await message.answer(texts(greeting, name=member.name, workspace=result.workspace.name))
     if result.verdict is JoinVerdict.joined:
@@ -103,19 +105,23 @@ async def _ask_timezone(message: Message, texts: Texts, current: str, state: FSM
     )
 
 
-async def _tell_leads(session: AsyncSession, bot: Bot, member: Member, who: str) -> None:
-    """A forwarded personal invite was refused: the workspace's leads hear about it."""
+async def _tell_leads(
+    session: AsyncSession, bot: Bot, messenger: Messenger, member: Member, who: str
+) -> None:
+    """A forwarded personal invite was refused: the workspace's leads on the same messenger
+    hear about it from the bot it was opened in."""
     leads = await session.scalars(
         select(Member).where(
             Member.id.in_(lead_ids(member.workspace_id)),
-            has_account(Messenger.telegram),
+            has_account(messenger),
             Member.status == MemberStatus.active.value,
         )
     )
     for lead in leads:
-        chat = lead.chat_on(Messenger.telegram)
-        assert chat is not None
-        text = Texts(lead.locale)("lead_not_yours", who=who, member=member.name)
+        chat = lead.chat_on(messenger)
+        if chat is None:  # a MAX lead who has not written to the bot yet
+            continue
+        text = Texts(lead.locale, messenger)("lead_not_yours", who=who, member=member.name)
         try:
             await bot.send_message(chat_id=int(chat), text=text)
         except Exception:  # a lead who blocked the bot must not break the refusal

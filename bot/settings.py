@@ -1,4 +1,4 @@
-"""/settings: time zone, quiet hours, language, preferred time of day, Telegram on or off."""
+"""/settings: time zone, quiet hours, language, preferred time of day, this messenger on or off."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.joining import Setup
 from bot.texts import Texts
 from core.clock import utcnow
 from core.delivery.reachability import channel_muted, set_channel_muted
-from core.teams.models import Member, TimeOfDay
+from core.teams.models import Member, Messenger, TimeOfDay
 from core.teams.self_service import (
     parse_quiet_hours,
     set_locale,
@@ -53,24 +53,28 @@ def _button(text: str, data: str) -> InlineKeyboardButton:
 
 
 async def on_settings(
-    message: Message, session: AsyncSession, member: Member | None, texts: Texts
+    message: Message,
+    session: AsyncSession,
+    member: Member | None,
+    texts: Texts,
+    messenger: Messenger,
 ) -> None:
     if member is None:
         await message.answer(texts("not_member"))
         return
-    muted = await channel_muted(session, member, "telegram")
+    muted = await channel_muted(session, member, messenger.value)
     summary = texts(
         "settings",
         zone=member.timezone,
         quiet=_quiet(member, texts),
         language=LANGUAGES.get(member.locale, member.locale),
         time_of_day=texts(member.preferred_time),
-        telegram=texts("off" if muted else "on"),
+        on_off=texts("off" if muted else "on"),
     )
     keyboard = [
         [_button(texts("btn_timezone"), "set:tz"), _button(texts("btn_quiet"), "set:quiet")],
         [_button(texts("btn_language"), "set:lang"), _button(texts("btn_time_of_day"), "set:tod")],
-        [_button(texts("btn_telegram_on" if muted else "btn_telegram_off"), "set:tg")],
+        [_button(texts("btn_messenger_on" if muted else "btn_messenger_off"), "set:tg")],
     ]
     await message.answer(summary, reply_markup=InlineKeyboardMarkup(inline_keyboard=keyboard))
 
@@ -81,6 +85,7 @@ async def on_menu(
     members: list[Member],
     texts: Texts,
     state: FSMContext,
+    messenger: Messenger,
 ) -> None:
     await callback.answer()
     message = callback.message
@@ -104,10 +109,10 @@ async def on_menu(
         buttons = [_button(texts(t.value), f"tod:{t.value}") for t in TimeOfDay]
         await message.answer(texts("btn_time_of_day"), reply_markup=_row(buttons))
     elif choice == "tg":
-        muted = await channel_muted(session, members[0], "telegram")
+        muted = await channel_muted(session, members[0], messenger.value)
         for member in members:
-            await set_channel_muted(session, member, "telegram", not muted, utcnow())
-        await message.answer(texts("telegram_unmuted" if muted else "telegram_muted"))
+            await set_channel_muted(session, member, messenger.value, not muted, utcnow())
+        await message.answer(texts("messenger_unmuted" if muted else "messenger_muted"))
 
 
 def _row(buttons: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
@@ -125,7 +130,7 @@ async def on_language(
     await state.clear()
     await callback.answer()
     if isinstance(callback.message, Message):
-        await edit_text(callback.message, Texts(code)("language_set"), None)
+        await edit_text(callback.message, texts.other(code)("language_set"), None)
 
 
 async def on_time_of_day(

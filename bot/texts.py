@@ -22,7 +22,7 @@ EN: Words = {
         "Someone else ({who}) tried to use the personal invite made for {member}. "
         "It was refused; nothing changed."
     ),
-    "account_in_use": "Your Telegram account is already linked to {name} in {workspace}.",
+    "account_in_use": "Your {messenger} account is already linked to {name} in {workspace}.",
     "expired": "This invite has expired. Ask your team lead for a new one.",
     "used_up": "This invite has been used up. Ask your team lead for a new one.",
     "revoked": "This invite was withdrawn. Ask your team lead for a new one.",
@@ -52,7 +52,7 @@ EN: Words = {
         "What I can do:\n"
         "/events: your upcoming events and your answers\n"
         "/next: the next one\n"
-        "/settings: time zone, quiet hours, language, time of day, Telegram messages\n"
+        "/settings: time zone, quiet hours, language, time of day, {messenger} messages\n"
         "/calendar: a link that puts your events into your calendar app\n"
         "/unsubscribe: stop reminders (events you said you are going to still remind you)\n"
         "/resubscribe: turn reminders back on"
@@ -97,17 +97,17 @@ EN: Words = {
         "Quiet hours: {quiet}\n"
         "Language: {language}\n"
         "Preferred time of day: {time_of_day}\n"
-        "Messages in Telegram: {telegram}"
+        "Messages in {messenger}: {on_off}"
     ),
     "quiet_none": "none",
     "on": "on",
-    "off": "off (email only)",
+    "off": "off (other ways only)",
     "btn_timezone": "Time zone",
     "btn_quiet": "Quiet hours",
     "btn_language": "Language",
     "btn_time_of_day": "Time of day",
-    "btn_telegram_off": "Mute Telegram",
-    "btn_telegram_on": "Unmute Telegram",
+    "btn_messenger_off": "Mute {messenger}",
+    "btn_messenger_on": "Unmute {messenger}",
     "ask_quiet": (
         "Send your quiet hours as two times, e.g. 22:00-08:00. Send “off” to remove them."
     ),
@@ -119,8 +119,8 @@ EN: Words = {
     "morning": "morning",
     "day": "day",
     "evening": "evening",
-    "telegram_muted": "Telegram messages are off. You will get them by email if you have one.",
-    "telegram_unmuted": "Telegram messages are on again.",
+    "messenger_muted": "{messenger} messages are off. They will come another way if you have one (your other messenger, or email).",
+    "messenger_unmuted": "{messenger} messages are on again.",
     "choose_button": "Please tap one of the buttons above, or send /cancel.",
     "cancelled": "Cancelled; nothing changed.",
     # leads
@@ -187,7 +187,7 @@ RU: Words = {
         "Кто-то другой ({who}) попытался воспользоваться личным приглашением для {member}. "
         "Отказано, ничего не изменилось."
     ),
-    "account_in_use": "Ваш аккаунт Telegram уже привязан к участнику {name} в «{workspace}».",
+    "account_in_use": "Ваш аккаунт {messenger} уже привязан к участнику {name} в «{workspace}».",
     "expired": "Срок приглашения истёк. Попросите у руководителя новое.",
     "used_up": "Приглашение уже использовано. Попросите у руководителя новое.",
     "revoked": "Приглашение отозвано. Попросите у руководителя новое.",
@@ -215,7 +215,7 @@ RU: Words = {
         "Что я умею:\n"
         "/events — ваши ближайшие события и ваши ответы\n"
         "/next — ближайшее событие\n"
-        "/settings — часовой пояс, тихие часы, язык, время дня, сообщения в Telegram\n"
+        "/settings — часовой пояс, тихие часы, язык, время дня, сообщения в {messenger}\n"
         "/calendar — ссылка, чтобы события появились в вашем календаре\n"
         "/unsubscribe — отключить напоминания (о событиях, куда вы идёте, я всё равно напомню)\n"
         "/resubscribe — включить напоминания снова"
@@ -257,17 +257,17 @@ RU: Words = {
         "Тихие часы: {quiet}\n"
         "Язык: {language}\n"
         "Удобное время дня: {time_of_day}\n"
-        "Сообщения в Telegram: {telegram}"
+        "Сообщения в {messenger}: {on_off}"
     ),
     "quiet_none": "нет",
     "on": "включены",
-    "off": "выключены (только почта)",
+    "off": "выключены (только другие пути)",
     "btn_timezone": "Часовой пояс",
     "btn_quiet": "Тихие часы",
     "btn_language": "Язык",
     "btn_time_of_day": "Время дня",
-    "btn_telegram_off": "Выключить Telegram",
-    "btn_telegram_on": "Включить Telegram",
+    "btn_messenger_off": "Выключить {messenger}",
+    "btn_messenger_on": "Включить {messenger}",
     "ask_quiet": "Пришлите тихие часы двумя временами, например 22:00-08:00. «нет» — убрать их.",
     "quiet_set": "Тихие часы: {quiet}. Несрочные сообщения подождут их окончания.",
     "quiet_off": "Тихие часы убраны.",
@@ -277,8 +277,8 @@ RU: Words = {
     "morning": "утро",
     "day": "день",
     "evening": "вечер",
-    "telegram_muted": "Сообщения в Telegram выключены. Если у вас указана почта, они придут туда.",
-    "telegram_unmuted": "Сообщения в Telegram снова включены.",
+    "messenger_muted": "Сообщения в {messenger} выключены. Они придут другим путём, если он есть (другой мессенджер или почта).",
+    "messenger_unmuted": "Сообщения в {messenger} снова включены.",
     "choose_button": "Нажмите одну из кнопок выше или отправьте /cancel.",
     "cancelled": "Отменено, ничего не изменилось.",
     "lead_only": "Это могут только руководители команды.",
@@ -351,15 +351,25 @@ def locale_of(member_locale: str | None, language_code: str | None) -> str:
     return "en"
 
 
-class Texts:
-    """The bot's words in one language: ``texts("key", name=...)``."""
+MESSENGER_NAMES = {"telegram": "Telegram", "max": "MAX"}
 
-    def __init__(self, locale: str) -> None:
+
+class Texts:
+    """The bot's words in one language, on one messenger: ``texts("key", name=...)``; a text may
+    name the messenger it is read in (``{messenger}``)."""
+
+    def __init__(self, locale: str, messenger: str = "telegram") -> None:
         self.locale = locale if locale in TEXTS else "en"
+        self.messenger = messenger
         self._table = TEXTS[self.locale]
 
     def has(self, key: str) -> bool:
         return key in self._table
 
+    def other(self, locale: str) -> Texts:
+        """The same messenger's words in another language."""
+        return Texts(locale, self.messenger)
+
     def __call__(self, key: str, **values: Any) -> str:
-        return self._table[key].format(**values)
+        name = MESSENGER_NAMES.get(str(self.messenger), str(self.messenger))
+        return self._table[key].format(**({"messenger": name} | values))

@@ -80,6 +80,7 @@ class MaxApiEmulator:
         self.messages: list[MaxMessage] = []
         self.started: set[int] = set()
         self.stopped: set[int] = set()
+        self.groups: dict[int, str] = {}  # group chats the bot is in: id → title
         self.refusals: list[tuple[str, str]] = []
         self.callback_answers: list[dict[str, Any]] = []
         self.requests = 0
@@ -107,7 +108,23 @@ class MaxApiEmulator:
         self._forced_429 += count
 
     def sent_to(self, user_id: int) -> list[MaxMessage]:
-        return [m for m in self.messages if m.user_id == user_id]
+        return [m for m in self.messages if m.user_id == user_id and m.chat_id not in self.groups]
+
+    def in_chat(self, chat_id: int) -> list[MaxMessage]:
+        """What the bot posted in a group chat."""
+        return [m for m in self.messages if m.chat_id == chat_id]
+
+    def bot_added(self, user: dict[str, Any], chat: dict[str, Any]) -> None:
+        """``user`` adds the bot to the group chat ``chat`` ({"id" (negative), "title"})."""
+        self.groups[int(chat["id"])] = str(chat.get("title", ""))
+        self._push(
+            {
+                "update_type": "bot_added",
+                "chat_id": int(chat["id"]),
+                "user": self._user(user),
+                "is_channel": False,
+            }
+        )
 
     def _user(self, user: dict[str, Any]) -> dict[str, Any]:
         return {"user_id": int(user["user_id"]), "name": str(user.get("name", "")), "is_bot": False}
@@ -148,20 +165,28 @@ class MaxApiEmulator:
             update["payload"] = payload
         self._push(update)
 
-    def user_sends(self, user: dict[str, Any], text: str, locale: str = "ru") -> None:
+    def user_sends(
+        self,
+        user: dict[str, Any],
+        text: str,
+        locale: str = "ru",
+        chat: dict[str, Any] | None = None,
+    ) -> None:
+        """``user`` writes to the bot, or in the group chat ``chat`` (the bot is added to it)."""
         uid = int(user["user_id"])
-        self.started.add(uid)
+        if chat is None:
+            self.started.add(uid)
+            recipient = {"chat_id": chat_of(uid), "chat_type": "dialog", "user_id": BOT["user_id"]}
+        else:
+            self.groups[int(chat["id"])] = str(chat.get("title", ""))
+            recipient = {"chat_id": int(chat["id"]), "chat_type": "chat"}
         self._seq += 1
         self._push(
             {
                 "update_type": "message_created",
                 "message": {
                     "sender": self._user(user),
-                    "recipient": {
-                        "chat_id": chat_of(uid),
-                        "chat_type": "dialog",
-                        "user_id": BOT["user_id"],
-                    },
+                    "recipient": recipient,
                     "timestamp": int(time.time() * 1000),
                     "body": {"mid": f"mid.user.{self._seq}", "seq": self._seq, "text": text},
                 },
@@ -301,7 +326,7 @@ class MaxApiEmulator:
             chat_id = chat_of(user_id)
         elif "chat_id" in query:
             chat_id = int(query["chat_id"])
-            user_id = chat_id - 9_000_000_000
+            user_id = 0 if chat_id in self.groups else chat_id - 9_000_000_000
         else:
             return self._refuse(400, "proto.payload", "user_id or chat_id is required", "send")
         if self._forced_429:
@@ -318,7 +343,8 @@ class MaxApiEmulator:
         keyboard, bad = self._check_body(body, "send")
         if bad:
             return bad
-        if user_id in self.stopped or user_id not in self.started:
+        in_group = chat_id in self.groups
+        if not in_group and (user_id in self.stopped or user_id not in self.started):
             return self._refuse(403, "chat.denied", "chat.denied: dialog is not available", "send")
         self._seq += 1
         message = MaxMessage(
@@ -339,7 +365,11 @@ class MaxApiEmulator:
             body["attachments"] = [{"type": "inline_keyboard", "payload": {"buttons": m.keyboard}}]
         return {
             "sender": BOT,
-            "recipient": {"chat_id": m.chat_id, "chat_type": "dialog", "user_id": m.user_id},
+            "recipient": (
+                {"chat_id": m.chat_id, "chat_type": "chat"}
+                if m.chat_id in self.groups
+                else {"chat_id": m.chat_id, "chat_type": "dialog", "user_id": m.user_id}
+            ),
             "timestamp": int(time.time() * 1000),
             "body": body,
         }

@@ -274,3 +274,7 @@ async def telegram(emulator: BotApiEmulator) -> AsyncIterator[TelegramChannel]:
     bot = make_bot("123456:TEST", emulator.base_url)
     yield TelegramChannel(bot)
     await bot.session.close()
+
+
+# The bot on each messenger, for any test (imported last: it uses this module's fixtures' types).
+from tests.chats import talk, telegram_bot  # noqa: E402, F401

@@ -3,48 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import run_bot
 from core.db import make_sessionmaker
 from core.notify.answers import ButtonVerdict, record_button_answer
-from core.settings import Settings
 from core.teams.accounts import Person
-from emulators.telegram import BotApiEmulator
+from core.teams.models import Messenger
+from tests.chats import Said, Talk
 from tests.conftest import Workspace
 from tests.factories import member, ok
 from tests.test_dispatch import KEY, run_due
-from worker.channels import TelegramChannel, make_bot
+from worker.channels import make_bot
+
+ANNA = {"id": 301, "first_name": "Anna", "language_code": "en"}
+STRANGER = {"id": 999, "first_name": "Someone", "language_code": "en"}
 
 
-@pytest.fixture
-async def bot_running(
-    emulator: BotApiEmulator, settings: Settings, pg_url: str
-) -> AsyncIterator[None]:
-    bot_settings = Settings(
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        data_dir=settings.data_dir,
-        telegram_token="123456:TEST",
-        telegram_api_url=emulator.base_url,
-        secret_key=KEY.decode(),
-    )
-    stop = asyncio.Event()
-    assert settings.redis_url is not None
-    task = asyncio.create_task(run_bot(bot_settings, settings.redis_url, pg_url, stop))
-    yield
-    stop.set()
-    await task
-
-
-async def _request_sent(
-    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator
-) -> tuple[dict, dict]:
-    anna = await member(acme.client, "Anna", telegram_user_id=301)
+async def _request_sent(acme: Workspace, engine: AsyncEngine, talk: Talk) -> tuple[dict, Said]:
+    """Anna (who has opened the bot) gets a confirmation request; the event and the request."""
+    anna = await member(acme.client, "Anna", **talk.account(ANNA))
+    await talk.chat(ANNA).send("/start")
     event = await ok(
         acme.client.post(
             "/events",
@@ -58,32 +38,13 @@ async def _request_sent(
         ),
         201,
     )
-    bot = make_bot("123456:TEST", emulator.base_url)
+    sender = make_bot("123456:TEST", talk.telegram.base_url)
     try:
-        await run_due(engine, TelegramChannel(bot), datetime(2026, 12, 9, 7, 0, tzinfo=UTC))
+        await run_due(engine, talk.channel(sender), datetime(2026, 12, 9, 7, 0, tzinfo=UTC))
     finally:
-        await bot.session.close()
-    return anna, event
-
-
-def _press(emulator: BotApiEmulator, user_id: int, data: str) -> None:
-    [message] = emulator.messages
-    emulator.push_update(
-        {
-            "callback_query": {
-                "id": str(len(emulator.messages) + user_id),
-                "from": {"id": user_id, "is_bot": False, "first_name": "Someone"},
-                "chat_instance": "1",
-                "message": {
-                    "message_id": message.message_id,
-                    "date": 0,
-                    "chat": {"id": message.chat_id, "type": "private"},
-                    "text": message.text,
-                },
-                "data": data,
-            }
-        }
-    )
+        await sender.session.close()
+    [request] = [m for m in talk.sent_to(ANNA) if m.buttons]
+    return event, request
 
 
 async def _board(acme: Workspace, event: dict) -> dict:
@@ -98,11 +59,11 @@ async def _until(condition, seconds: float = 30) -> None:
 
 
 async def test_pressing_going_records_the_answer_and_edits_the_message(
-    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, bot_running: None
+    acme: Workspace, engine: AsyncEngine, talk: Talk
 ):
-    _, event = await _request_sent(acme, engine, emulator)
-    buttons = emulator.messages[0].reply_markup["inline_keyboard"][0]
-    _press(emulator, 301, buttons[0]["callback_data"])
+    event, request = await _request_sent(acme, engine, talk)
+    anna = talk.chat(ANNA)
+    await anna.press(request, "Going")
 
     async def recorded() -> bool:
         return (await _board(acme, event))["counts"]["going"] == 1
@@ -111,22 +72,23 @@ async def test_pressing_going_records_the_answer_and_edits_the_message(
     assert [p["name"] for p in (await _board(acme, event))["going"]] == ["Anna"]
 
     async def edited() -> bool:
-        return emulator.messages[0].text.endswith("✓ Your answer: Going")
+        return request.text.endswith("✓ Your answer: Going")
 
     await _until(edited)
+    assert [label for label, _ in request.buttons] == ["Going", "Not going", "Maybe"]  # kept
     # Pressing Going again changes nothing: the message is not edited to the text it has (real
     # Telegram refuses that with "message is not modified"), and the press is still answered.
-    answered = len(emulator.callback_answers)
-    _press(emulator, 301, buttons[0]["callback_data"])
+    notices = len(talk.notices())
+    await anna.press(request, "Going")
 
     async def answered_again() -> bool:
-        return len(emulator.callback_answers) > answered
+        return len(talk.notices()) > notices
 
     await _until(answered_again)
-    assert emulator.messages[0].edits == [emulator.messages[0].edits[0]]
-    assert emulator.refusals == []
+    assert request.raw.edits == [request.raw.edits[0]]
+    assert talk.refusals() == []
     # Changing one's mind before the deadline is fine.
-    _press(emulator, 301, buttons[1]["callback_data"])
+    await anna.press(request, "Not going")
 
     async def changed() -> bool:
         return (await _board(acme, event))["counts"]["not_going"] == 1
@@ -135,33 +97,33 @@ async def test_pressing_going_records_the_answer_and_edits_the_message(
 
 
 async def test_a_forwarded_or_forged_button_changes_nothing(
-    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator, bot_running: None
+    acme: Workspace, engine: AsyncEngine, talk: Talk
 ):
-    _, event = await _request_sent(acme, engine, emulator)
-    going = emulator.messages[0].reply_markup["inline_keyboard"][0][0]["callback_data"]
-    _press(emulator, 999, going)  # someone Anna forwarded the message to
-    _press(emulator, 301, going[:-3] + "AAA")  # tampered data
-    await asyncio.sleep(2)
+    event, request = await _request_sent(acme, engine, talk)
+    going = request.buttons[0][1]
+    await talk.chat(STRANGER).press_data(request, going)  # someone Anna forwarded it to
+    await talk.chat(ANNA).press_data(request, going[:-3] + "AAA")  # tampered data
+    await asyncio.sleep(1)
     assert (await _board(acme, event))["counts"] == {
         "going": 0,
         "not_going": 0,
         "maybe": 0,
         "silent": 1,
     }
-    assert emulator.messages[0].edits == []
+    assert request.raw.edits == []
+    assert talk.notices()[-2].startswith("This message was sent to someone else")
 
 
-async def test_answers_close_at_the_deadline(
-    acme: Workspace, engine: AsyncEngine, emulator: BotApiEmulator
-):
-    await _request_sent(acme, engine, emulator)
-    going = emulator.messages[0].reply_markup["inline_keyboard"][0][0]["callback_data"]
+async def test_answers_close_at_the_deadline(acme: Workspace, engine: AsyncEngine, talk: Talk):
+    _, request = await _request_sent(acme, engine, talk)
+    going = request.buttons[0][1]
+    person = Person(Messenger(talk.messenger), "301")
     async with make_sessionmaker(engine)() as session:
         late = await record_button_answer(
-            session, KEY, going, Person.on_telegram(301), datetime(2026, 12, 10, 7, 1, tzinfo=UTC)
+            session, KEY, going, person, datetime(2026, 12, 10, 7, 1, tzinfo=UTC)
         )
         in_time = await record_button_answer(
-            session, KEY, going, Person.on_telegram(301), datetime(2026, 12, 10, 6, 59, tzinfo=UTC)
+            session, KEY, going, person, datetime(2026, 12, 10, 6, 59, tzinfo=UTC)
         )
         await session.commit()
     assert (late.verdict, in_time.verdict) == (ButtonVerdict.closed, ButtonVerdict.recorded)

@@ -9,9 +9,9 @@ import signal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from emulators.telegram import BotApiEmulator
+from tests.chats import Talk
 from tests.conftest import MovableClock, Workspace
 from tests.factories import group, member, ok, role_id, tag
-from tests.test_bot_answers import bot_running  # noqa: F401 (fixture)
 from tests.test_dispatch import KEY
 from tests.test_faults import _real_time, _until, start  # noqa: F401 (fixtures)
 from tests.test_story import eventually, press
@@ -25,7 +25,7 @@ async def test_onboarding_through_real_processes_with_a_worker_killed_mid_journe
     engine: AsyncEngine,
     emulator: BotApiEmulator,
     start,  # noqa: F811
-    bot_running: None,  # noqa: F811
+    telegram_bot: Talk,
 ):
     lena = await member(acme.client, "Lena", telegram_user_id=LENA)
     await ok(

@@ -16,10 +16,9 @@ from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.journeys.runner import advance_due
 from core.meaning.judge import Intent, match_phrase, read_answer
-from emulators.telegram import BotApiEmulator
+from tests.chats import Talk
 from tests.conftest import MovableClock, Workspace
 from tests.factories import member, ok
-from tests.test_bot import Chat, bot  # noqa: F401  (the fixture)
 from tests.test_dispatch import run_due
 from worker.channels import TelegramChannel
 
@@ -107,11 +106,13 @@ async def test_a_code_word_by_meaning_fires_on_other_words_and_shows_its_score(a
 async def test_members_answer_in_their_own_words_and_unclear_words_get_the_buttons_again(
     acme: Workspace,
     engine: AsyncEngine,
-    emulator: BotApiEmulator,
     telegram: TelegramChannel,
-    bot: None,  # noqa: F811
+    talk: Talk,
 ):
-    anna = await member(acme.client, "Анна", telegram_user_id=2001, locale="ru")
+    person = {"id": 2001, "first_name": "Анна", "language_code": "ru"}
+    anna = await member(acme.client, "Анна", **talk.account(person), locale="ru")
+    chat = talk.chat(person)
+    await chat.send("/start")  # she has opened the bot (MAX lets it write only after that)
     event = await ok(
         acme.client.post(
             "/events",
@@ -125,8 +126,7 @@ async def test_members_answer_in_their_own_words_and_unclear_words_get_the_butto
         ),
         201,
     )
-    await run_due(engine, telegram, datetime(2026, 12, 9, 7, 0, tzinfo=UTC))
-    chat = Chat(emulator, {"id": 2001, "first_name": "Анна", "language_code": "ru"})
+    await run_due(engine, talk.channel(telegram.bot), datetime(2026, 12, 9, 7, 0, tzinfo=UTC))
     [reply] = await chat.send("да, буду")
     assert reply.text.startswith("Понял: Иду — Планёрка")
     board = await ok(acme.client.get(f"/events/{event['id']}/confirmations"))
@@ -145,12 +145,14 @@ async def test_members_answer_in_their_own_words_and_unclear_words_get_the_butto
 async def test_a_journey_question_is_answered_in_words(
     acme: Workspace,
     engine: AsyncEngine,
-    emulator: BotApiEmulator,
     telegram: TelegramChannel,
     clock: MovableClock,
-    bot: None,  # noqa: F811
+    talk: Talk,
 ):
-    boris = await member(acme.client, "Boris", telegram_user_id=2002)
+    person = {"id": 2002, "first_name": "Boris", "language_code": "en"}
+    boris = await member(acme.client, "Boris", **talk.account(person))
+    chat = talk.chat(person)
+    await chat.send("/start")
     made = await ok(
         acme.client.post(
             "/journeys",
@@ -176,8 +178,7 @@ async def test_a_journey_question_is_answered_in_words(
     await ok(acme.client.post(f"/journeys/{jid}/activate"))
     await ok(acme.client.post(f"/journeys/{jid}/runs", json={"member_ids": [boris["id"]]}), 201)
     await advance_due(make_sessionmaker(engine), "test", utcnow)
-    await run_due(engine, telegram, utcnow())
-    chat = Chat(emulator, {"id": 2002, "first_name": "Boris", "language_code": "en"})
+    await run_due(engine, talk.channel(telegram.bot), utcnow())
     [reply] = await chat.send("yep 👍")
     assert reply.text == "Got it: Yes."
     runs = await ok(acme.client.get(f"/journeys/{jid}/runs"))

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import make_sessionmaker
 from core.delivery.dispatch import retry_deferred
 from emulators.telegram import BotApiEmulator, Message
+from tests.chats import Talk
 from tests.conftest import Workspace
 from tests.factories import group, member, ok
-from tests.test_bot_answers import bot_running  # noqa: F401 (fixture)
 from tests.test_dispatch import KEY, Clock, run_due
 from worker.channels import TelegramChannel
 
@@ -55,7 +55,7 @@ async def test_a_lead_learns_who_is_coming_to_the_backend_sync(
     engine: AsyncEngine,
     emulator: BotApiEmulator,
     telegram: TelegramChannel,
-    bot_running: None,  # noqa: F811
+    telegram_bot: Talk,
 ):
     anna = await member(
         acme.client, "Анна Смирнова", telegram_user_id=ANNA, locale="ru", timezone="Europe/Moscow"

@@ -15,9 +15,9 @@ from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.journeys.runner import advance_due
 from emulators.telegram import BotApiEmulator
+from tests.chats import Talk
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, role_id
-from tests.test_bot import Chat, bot  # noqa: F401  (the fixture)
 from tests.test_webapp_browser import PHONE, browser, served  # noqa: F401  (fixtures)
 
 LEAD = 5101
@@ -57,7 +57,7 @@ async def test_a_lead_builds_the_onboarding_journey_and_moves_a_member(
     emulator: BotApiEmulator,
     served: str,  # noqa: F811
     browser: Browser,  # noqa: F811
-    bot: None,  # noqa: F811
+    telegram_bot: Talk,
 ):
     await member(
         acme.client,
@@ -145,7 +145,7 @@ async def test_a_lead_builds_the_onboarding_journey_and_moves_a_member(
         await page.locator(".badge.status-active").wait_for()
 
         invite = await ok(acme.client.post("/invites", json={"group_id": course["id"]}), 201)
-        await Chat(emulator, MEMBER).send(f"/start {invite['token']}", replies=2)
+        await telegram_bot.chat(MEMBER).send(f"/start {invite['token']}", replies=2)
         await advance_due(make_sessionmaker(engine), "test", utcnow)
         await page.reload()
         second = page.locator("li.step").nth(1)

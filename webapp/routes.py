@@ -108,6 +108,7 @@ async def current(request: Request, session: SessionDep) -> tuple[Session, Membe
     ):
         raise NotSignedIn  # unlinked since, or deleted
     request.state.locale = member.locale  # core's errors are shown in it (webapp.errors)
+    request.state.messenger = signed.messenger  # pages look like the messenger they open in
     return signed, member
 
 
@@ -115,6 +116,8 @@ Current = Annotated[tuple[Session, Member], Depends(current)]
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    opened_in = getattr(request.state, "messenger", None) or request.query_params.get("platform")
+    context.setdefault("messenger", "max" if opened_in == "max" else "telegram")
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 

@@ -50,6 +50,7 @@ class MaxClient:
         self._http = http or httpx.AsyncClient(timeout=TIMEOUT)
         self._own = http is None
         self._base = api_url.rstrip("/")
+        self.token = token
         self._headers = {"Authorization": token}
 
     async def close(self) -> None:
@@ -106,14 +107,15 @@ class MaxClient:
         found = await self._call("POST", "/messages", params=params, body=body)
         return dict(found.get("message") or {})
 
-    async def edit(self, message_id: str, text: str, attachments: list[dict[str, Any]]) -> None:
-        """PUT /messages: ``attachments`` replace the old ones ([] removes the keyboard)."""
-        await self._call(
-            "PUT",
-            "/messages",
-            params={"message_id": message_id},
-            body={"text": text, "attachments": attachments},
-        )
+    async def edit(
+        self, message_id: str, text: str | None, attachments: list[dict[str, Any]]
+    ) -> None:
+        """PUT /messages: ``attachments`` replace the old ones ([] removes the keyboard); a
+        ``text`` of None leaves the text as it is."""
+        body: dict[str, Any] = {"attachments": attachments}
+        if text is not None:
+            body["text"] = text
+        await self._call("PUT", "/messages", params={"message_id": message_id}, body=body)
 
     async def answer(self, callback_id: str, notification: str) -> None:
         await self._call(

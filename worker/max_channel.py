@@ -22,7 +22,7 @@ class MaxChannel:
     name = "max"
     answers_by_link = False
     button_data_limit = 1024  # MAX: callback payload up to 1,024 bytes
-    posts_in_group_chats = False
+    posts_in_group_chats = True
 
     def __init__(self, client: MaxClient, bot_id: str, limits: Limits | None = None) -> None:
         self.client = client
@@ -43,7 +43,8 @@ class MaxChannel:
             (label, data) for (label, _), data in zip(message.buttons, button_data, strict=True)
         ]
         try:
-            kind, _, ident = address.partition(":")
+            # A member's address says which; a group chat's is its id alone.
+            kind, _, ident = address.rpartition(":") if ":" in address else ("chat", "", address)
             sent = await self.client.send(
                 message.text,
                 chat_id=int(ident) if kind == "chat" else None,

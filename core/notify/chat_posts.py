@@ -1,9 +1,10 @@
-"""Group chats: a lead links a Telegram group chat to a vestnik group; the group's events are
+"""Group chats: a lead links a Telegram or MAX group chat to a vestnik group; the group's events are
 announced there with answer buttons, and each press records the answer of whoever pressed."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,7 +24,7 @@ from core.events.schemas import ConfirmationCounts
 from core.notify.messages import BUTTONS, format_when
 from core.notify.models import ChatPost, JobKind
 from core.teams.accounts import Person, member_by_account
-from core.teams.models import ChatLink, Group, Member, Workspace
+from core.teams.models import ChatLink, Group, Member, Messenger, Workspace
 
 ANNOUNCEMENT = {
     "en": "{title}, {when}{where}. Are you coming? Answer below by {deadline}.",
@@ -38,7 +39,13 @@ class LinkVerdict(StrEnum):
 
 
 async def link_chat(
-    session: AsyncSession, lead: Member, chat_id: int, title: str, group_name: str, locale: str
+    session: AsyncSession,
+    lead: Member,
+    messenger: Messenger,
+    chat_id: int,
+    title: str,
+    group_name: str,
+    locale: str,
 ) -> tuple[LinkVerdict, Group | None]:
     """Link (or re-link) a chat to a group of the lead's workspace. The caller checks the role."""
     group = await session.scalar(
@@ -49,7 +56,9 @@ async def link_chat(
     )
     if group is None:
         return LinkVerdict.no_such_group, None
-    existing = await session.scalar(select(ChatLink).where(ChatLink.chat_id == chat_id))
+    existing = await session.scalar(
+        select(ChatLink).where(ChatLink.messenger == messenger, ChatLink.chat_id == chat_id)
+    )
     if existing is not None and existing.workspace_id != lead.workspace_id:
         return LinkVerdict.other_workspace, None
     await session.execute(
@@ -57,6 +66,7 @@ async def link_chat(
         .values(
             id=uuid.uuid4(),
             workspace_id=lead.workspace_id,
+            messenger=messenger.value,
             chat_id=chat_id,
             group_id=group.id,
             title=title[:255],
@@ -64,17 +74,23 @@ async def link_chat(
             linked_by=lead.name,
         )
         .on_conflict_do_update(
-            index_elements=[ChatLink.chat_id],
+            index_elements=[ChatLink.messenger, ChatLink.chat_id],
             set_={"group_id": group.id, "title": title[:255], "locale": locale},
         )
     )
     return LinkVerdict.linked, group
 
 
-async def unlink_chat(session: AsyncSession, lead: Member, chat_id: int) -> bool:
+async def unlink_chat(
+    session: AsyncSession, lead: Member, messenger: Messenger, chat_id: int
+) -> bool:
     result = await session.execute(
         delete(ChatLink)
-        .where(ChatLink.chat_id == chat_id, ChatLink.workspace_id == lead.workspace_id)
+        .where(
+            ChatLink.messenger == messenger,
+            ChatLink.chat_id == chat_id,
+            ChatLink.workspace_id == lead.workspace_id,
+        )
         .returning(ChatLink.id)
     )
     return result.first() is not None
@@ -85,13 +101,14 @@ async def announce(
     job: Job,
     event: Event,
     audience: AudienceRule,
-    channel: Channel,
+    channels: Sequence[Channel],
     secret: bytes,
     now: datetime,
     limiter: RateLimiter | None = None,
 ) -> int:
     """Post a confirmation request into every chat linked to one of the event's groups, once
-    per (job, chat). Returns how many were sent. The caller commits."""
+    per (job, chat), through the channel of the chat's messenger. Returns how many were sent.
+    The caller commits."""
     if (
         job.kind != JobKind.confirmation_request.value
         or event.confirm_before_minutes is None
@@ -110,6 +127,9 @@ async def announce(
     deadline = job.occurrence_start - timedelta(minutes=event.confirm_before_minutes)
     sent = 0
     for link in links:
+        channel = next((c for c in channels if c.name == link.messenger), None)
+        if channel is None:
+            continue  # that messenger is not served by this deployment (any more)
         post_id = uuid.uuid4()
         claimed = await session.execute(
             insert(ChatPost)
@@ -117,6 +137,7 @@ async def announce(
                 id=post_id,
                 workspace_id=event.workspace_id,
                 job_id=job.id,
+                messenger=link.messenger,
                 chat_id=link.chat_id,
                 status="sending",
             )

@@ -112,9 +112,12 @@ class ChatPost(TenantMixin, Base):
     """An announcement of one job's occurrence in one linked group chat: at most one, ever."""
 
     __tablename__ = "chat_posts"
-    __table_args__ = (UniqueConstraint("job_id", "chat_id"),)
+    __table_args__ = (UniqueConstraint("job_id", "messenger", "chat_id"),)
 
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    messenger: Mapped[str] = mapped_column(
+        String(16), default="telegram", server_default="telegram"
+    )
     chat_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="sending")
     provider_message_id: Mapped[str | None] = mapped_column(String(64))

@@ -109,15 +109,15 @@ class ConfirmationRequestSubject(EventSubject):
 
     async def finished(self, session: AsyncSession, outlets: Outlets) -> int:
         # The request is posted into the group chats linked to the audience's groups too.
-        channel = next((c for c in outlets.channels if c.posts_in_group_chats), None)
-        if channel is None:
+        channels = [c for c in outlets.channels if c.posts_in_group_chats]
+        if not channels:
             return 0
         return await announce(
             session,
             self.job,
             self.event,
             self.audience,
-            channel,
+            channels,
             outlets.secret,
             outlets.now,
             outlets.limiter,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.teams.models import Member, MemberAccount, Messenger
@@ -79,7 +79,31 @@ async def member_by_account(
     )
 
 
+async def link_dialog(session: AsyncSession, person: Person, chat_id: str) -> None:
+    """Remember the chat the person's messenger gave for their dialog with the bot on each of
+    their accounts (MAX names a dialog apart from its user; Telegram's is the user's id)."""
+    await session.execute(
+        update(MemberAccount)
+        .where(
+            MemberAccount.messenger == person.messenger,
+            MemberAccount.external_id == person.external_id,
+            MemberAccount.chat_id.is_distinct_from(chat_id),
+        )
+        .values(chat_id=chat_id)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+# The REST API's shorthands for a member's accounts: field → messenger (ids are numbers on both).
+SHORTHANDS = {"telegram_user_id": Messenger.telegram, "max_user_id": Messenger.max}
+
+
+def user_id_on(member: Member, messenger: Messenger) -> int | None:
+    """The member's user id on ``messenger`` (a REST API shorthand), or None."""
+    external = member.account_id(messenger)
+    return int(external) if external is not None and external.isdigit() else None
+
+
 def telegram_id(member: Member) -> int | None:
     """The member's Telegram user id (the REST API's ``telegram_user_id`` shorthand)."""
-    external = member.account_id(Messenger.telegram)
-    return int(external) if external is not None else None
+    return user_id_on(member, Messenger.telegram)

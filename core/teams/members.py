@@ -15,7 +15,7 @@ from core.errors import Conflict, Invalid
 from core.filters import contains
 from core.paging import Page
 from core.scoping import get_scoped
-from core.teams.accounts import set_account, telegram_id, with_account
+from core.teams.accounts import SHORTHANDS, set_account, telegram_id, user_id_on, with_account
 from core.teams.happenings import Happening, happened
 from core.teams.models import (
     BuiltinRole,
@@ -75,6 +75,7 @@ async def member_views(session: AsyncSession, members: Sequence[Member]) -> list
             id=m.id,
             name=m.name,
             telegram_user_id=telegram_id(m),
+            max_user_id=user_id_on(m, Messenger.max),
             accounts=[
                 AccountOut(messenger=a.messenger, external_id=a.external_id) for a in m.accounts
             ],
@@ -105,15 +106,15 @@ async def _check_unique(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     *,
-    telegram_user_id: int | None,
+    accounts: dict[str, int | None],
     email: str | None,
     external_id: str | None = None,
     exclude: uuid.UUID | None = None,
 ) -> None:
     checks: list[tuple[str, ColumnElement[bool]]] = []
-    if telegram_user_id is not None:
-        account = with_account(Messenger.telegram, str(telegram_user_id))
-        checks.append(("telegram_user_id", account))
+    for field, user_id in accounts.items():
+        if user_id is not None:
+            checks.append((field, with_account(SHORTHANDS[field], str(user_id))))
     if email is not None:
         checks.append(("email", Member.email == email))
     if external_id is not None:
@@ -133,7 +134,7 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
     await _check_unique(
         session,
         actor.workspace_id,
-        telegram_user_id=data.telegram_user_id,
+        accounts={field: getattr(data, field) for field in SHORTHANDS},
         email=email,
         external_id=data.external_id,
     )
@@ -152,8 +153,9 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
         quiet_end=data.quiet_hours.end if data.quiet_hours else None,
         preferred_time=data.preferred_time.value,
     )
-    if data.telegram_user_id is not None:
-        set_account(member, Messenger.telegram, str(data.telegram_user_id))
+    for field, messenger in SHORTHANDS.items():
+        if (user_id := getattr(data, field)) is not None:
+            set_account(member, messenger, str(user_id))
     session.add(member)
     await session.flush()
     role_ids = data.role_ids
@@ -219,7 +221,8 @@ async def update_member(
     actor.require(Action.manage_people)
     member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
     given = patch.model_fields_set
-    if "telegram_user_id" in given and patch.telegram_user_id != telegram_id(member):
+    accounts = {f: getattr(patch, f) for f in SHORTHANDS if f in given}
+    if any(user_id != user_id_on(member, SHORTHANDS[f]) for f, user_id in accounts.items()):
         actor.require(Action.link_messenger)
     if "email" in given or "role_ids" in given or "external_id" in given:
         # An external id decides whose record another system's signals land on: like an email.
@@ -230,7 +233,7 @@ async def update_member(
     await _check_unique(
         session,
         actor.workspace_id,
-        telegram_user_id=patch.telegram_user_id if "telegram_user_id" in given else None,
+        accounts=accounts,
         email=email if "email" in given else None,
         external_id=patch.external_id if "external_id" in given else None,
         exclude=member.id,
@@ -239,9 +242,8 @@ async def update_member(
         value = getattr(patch, field)
         if field in given and value is not None:
             setattr(member, field, value)
-    if "telegram_user_id" in given:
-        tid = patch.telegram_user_id
-        set_account(member, Messenger.telegram, str(tid) if tid is not None else None)
+    for field, user_id in accounts.items():
+        set_account(member, SHORTHANDS[field], str(user_id) if user_id is not None else None)
     if "email" in given:
         member.email = email
     if "external_id" in given:

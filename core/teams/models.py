@@ -141,9 +141,14 @@ class Member(TenantMixin, TimestampMixin, Base):
         return account.external_id if account is not None else None
 
     def chat_on(self, messenger: Messenger) -> str | None:
-        """Where a message to the member goes on that messenger, or None."""
+        """The chat a message to the member goes to on that messenger, or None while unknown
+        (a Telegram private chat is the user's id; a MAX dialog is named once they write)."""
         account = self.account(messenger)
-        return (account.chat_id or account.external_id) if account is not None else None
+        if account is None:
+            return None
+        if account.chat_id is not None or messenger != Messenger.telegram:
+            return account.chat_id
+        return account.external_id
 
 
 class MemberAccount(TenantMixin, Base):
@@ -352,12 +357,16 @@ class CodeWord(TenantMixin, Base):
 
 
 class ChatLink(TenantMixin, Base):
-    """A Telegram group chat linked by a lead to a vestnik group: that group's events are
-    announced there, with answer buttons that record for whoever presses them."""
+    """A group chat (Telegram or MAX) linked by a lead to a vestnik group: that group's events
+    are announced there, with answer buttons that record for whoever presses them."""
 
     __tablename__ = "chat_links"
+    __table_args__ = (UniqueConstraint("messenger", "chat_id"),)
 
-    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    messenger: Mapped[str] = mapped_column(
+        String(16), default=Messenger.telegram.value, server_default=Messenger.telegram.value
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger)
     group_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), index=True
     )

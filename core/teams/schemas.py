@@ -74,6 +74,10 @@ class MemberCreate(_In):
         default=None,
         description="Shorthand for the member's Telegram account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
     )
+    max_user_id: TelegramId | None = Field(
+        default=None,
+        description="Shorthand for the member's MAX account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
+    )
     email: EmailStr | None = None
     external_id: ExternalId | None = Field(
         default=None,
@@ -96,6 +100,10 @@ class MemberUpdate(_In):
     telegram_user_id: TelegramId | None = Field(
         default=None,
         description="Shorthand for the member's Telegram account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
+    )
+    max_user_id: TelegramId | None = Field(
+        default=None,
+        description="Shorthand for the member's MAX account (its user id): sets, changes or (null) removes it. Changing someone's account is an owner's act.",
     )
     email: EmailStr | None = None
     external_id: ExternalId | None = Field(
@@ -136,6 +144,9 @@ class MemberOut(BaseModel):
     id: uuid.UUID
     name: str
     telegram_user_id: int | None = Field(description="Their Telegram account's user id (shorthand)")
+    max_user_id: int | None = Field(
+        default=None, description="Their MAX account's user id (shorthand)"
+    )
     accounts: list[AccountOut] = Field(description="Every messenger account of theirs")
     external_id: str | None = Field(default=None, description="The id another system knows them by")
     email: str | None

@@ -10,6 +10,8 @@
       }
     } catch (e) { /* a theme we cannot read leaves the defaults */ }
   }
+  // MAX shows its loading screen until the app says it is ready.
+  if (window.WebApp && typeof window.WebApp.ready === "function") window.WebApp.ready();
   const signin = document.getElementById("signin");
   // Telegram puts initData in the fragment; MAX's bridge script (loaded on /app?platform=max)
   // gives it as window.WebApp.initData.
