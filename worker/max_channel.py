@@ -26,7 +26,7 @@ class MaxChannel:
 
     def __init__(self, client: MaxClient, bot_id: str, limits: Limits | None = None) -> None:
         self.client = client
-        self.lane = Lane(f"max:{bot_id}", limits or Limits(28.0, 2.0, None))
+        self.lane = Lane(f"max:{bot_id}", limits or Limits(30.0, 2.0, None))
 
     async def close(self) -> None:
         await self.client.close()
