@@ -1,1 +1,2 @@
-"""The Telegram bot (aiogram): routers, callbacks and deep links over core/. Not yet available."""
+"""The bot: aiogram routers, callbacks and deep links over core/, for Telegram and (through
+bot/max_adapter) MAX."""
