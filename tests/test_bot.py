@@ -553,6 +553,7 @@ async def test_webhook_mode_takes_updates_through_the_api_and_checks_the_secret(
         emulator.user_sends(BORIS, "/help")
         await _until(lambda: emulator.sent_to(BORIS["id"]))
         assert emulator.sent_to(BORIS["id"])[0].text.startswith("What I can do:")
+        await _until(lambda: emulator.webhook_statuses)  # answered once the update is handled
         assert emulator.webhook_statuses == [200]
 
         update = {
