@@ -37,6 +37,14 @@ async def speaker(session: AsyncSession, person: Person | None) -> tuple[list[Me
     return members, Texts(locale, person.messenger if person else Messenger.telegram)
 
 
+class Finished:
+    """Updates this process has finished handling (committed or rolled back). A reply is sent
+    before its update's transaction ends, so whoever sent an update (a test, a health check) waits
+    for this count, not for the reply, to know the update's changes are in the database."""
+
+    count = 0
+
+
 class PersonMiddleware(BaseMiddleware):
     """Puts ``session``, ``messenger`` (the one the update came from), ``person`` (who is
     writing), ``members`` (every membership of their account there, newest first), ``member``
@@ -50,6 +58,20 @@ class PersonMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
         messenger = messenger_of(data["bot"])
+        try:
+            return await self._handle(handler, event, data, user, chat, messenger)
+        finally:
+            Finished.count += 1
+
+    async def _handle(
+        self,
+        handler: Handler,
+        event: TelegramObject,
+        data: dict[str, Any],
+        user: User | None,
+        chat: Chat | None,
+        messenger: Messenger,
+    ) -> Any:
         async with self.sessions() as session:
             person = person_of(user, messenger) if user else None
             members, texts = await speaker(session, person)

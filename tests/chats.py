@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import run_bot
+from bot.context import Finished
 from bot.max_bot import MaxBot, run_max_bot
 from core.db import make_sessionmaker
 from core.delivery.channels import Channel
@@ -169,8 +170,9 @@ class Chat:
         return str(self.user.get("language_code") or "en")
 
     async def send(self, text: str, replies: int = 1) -> list[Said]:
-        """Send ``text``; return the bot's next ``replies`` messages."""
-        seen = len(self.messages)
+        """Send ``text``; return the bot's next ``replies`` messages, once the bot has finished
+        the update (its changes committed)."""
+        seen, finished = len(self.messages), Finished.count
         if self.talk.on_max and self.talk.max is not None:
             person = self.talk.max_user(self.user)
             if text == "/start" or text.startswith("/start "):
@@ -180,6 +182,7 @@ class Chat:
                 self.talk.max.user_sends(person, text, self.locale)
         else:
             self.talk.telegram.user_sends(self.user, text)
+        await until(lambda: Finished.count > finished)
         return await self._replies(seen, replies)
 
     async def press(self, message: Said, label: str, replies: int = 0) -> list[Said]:
@@ -188,7 +191,7 @@ class Chat:
 
     async def press_data(self, message: Said, data: str, replies: int = 0) -> list[Said]:
         """A press carrying ``data`` under ``message`` (a forged one, or under someone else's)."""
-        seen, before = len(self.messages), self.talk._activity()
+        seen, before, finished = len(self.messages), self.talk._activity(), Finished.count
         if self.talk.on_max and self.talk.max is not None:
             assert isinstance(message.raw, MaxMessage)
             self.talk.max.user_presses(
@@ -197,6 +200,7 @@ class Chat:
         else:
             assert isinstance(message.raw, Message)
             self.talk.telegram.user_presses(self.user, message.raw, data)
+        await until(lambda: Finished.count > finished)
         await until(lambda: self.talk._activity() != before or len(self.messages) > seen)
         return await self._replies(seen, replies)
 
