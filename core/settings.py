@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="`vestnik api` processes (production: one per core; needs an external "
+        "Postgres, VESTNIK_DATABASE_URL)",
+    )
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     job_lease_seconds: int = Field(
         default=300, ge=1, description="How long a claimed job is held before it returns"

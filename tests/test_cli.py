@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 import pytest
 
-from tests.conftest import child_env, vestnik_command
+from tests.conftest import child_env, free_port, vestnik_command
 
 
 def vestnik(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -102,3 +103,42 @@ async def test_workspace_and_tokens_from_the_cli_work_against_the_api(pg_url: st
         as_lead = {"Authorization": f"Bearer {lead_token}"}
         assert (await api.get("/members", headers=as_owner)).status_code == 200
         assert (await api.get("/members", headers=as_lead)).status_code == 401
+
+
+def test_api_workers_need_an_external_database(tmp_path):
+    result = vestnik("api", "--workers", "2", VESTNIK_DATA_DIR=str(tmp_path))
+    assert result.returncode == 2
+    assert "--workers above 1 needs VESTNIK_DATABASE_URL" in result.stderr
+
+
+def test_the_api_serves_from_several_worker_processes(pg_url: str, settings, tmp_path):
+    port = free_port()
+    env = child_env(
+        VESTNIK_DATABASE_URL=pg_url,
+        VESTNIK_REDIS_URL=settings.redis_url,
+        VESTNIK_DATA_DIR=str(tmp_path),
+        VESTNIK_SECRET_KEY="workers",
+    )
+    server = subprocess.Popen(
+        vestnik_command("api", "--workers", "2", "--port", str(port)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(600):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            answers = [client.get("/api/v1/members") for _ in range(10)]
+        # Served (and refused for want of a token) by the workers, whichever answers.
+        assert {a.status_code for a in answers} == {401}
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=60)
+    assert "Started parent process" in errors and errors.count("Started server process") == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -33,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the REST API only")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving the API (default: VESTNIK_API_WORKERS or 1; production: one per "
+        "core); more than one needs VESTNIK_DATABASE_URL",
+    )
     _after_option(api)
 
     sub.add_parser("migrate", help="bring the database schema up to date")
@@ -109,13 +116,35 @@ def _wait_for(path: Path | None) -> None:
         time.sleep(0.05)
 
 
-def _serve_api(settings: Settings, host: str, port: int, after: Path | None) -> int:
+def _serve_api(
+    settings: Settings, host: str, port: int, after: Path | None, workers: int | None = None
+) -> int:
     import uvicorn
 
     from api.app import create_app
 
+    workers = workers or settings.api_workers
+    if workers > 1 and settings.database_url is None:
+        print(
+            "vestnik: --workers above 1 needs VESTNIK_DATABASE_URL: the embedded Postgres "
+            "serves one process group (`vestnik run`)",
+            file=sys.stderr,
+        )
+        return 2
     _wait_for(after)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        return 0
+    # Each worker process builds its app from the environment (uvicorn imports the factory).
+    os.environ["VESTNIK_HOST"], os.environ["VESTNIK_PORT"] = host, str(port)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+    )
     return 0
 
 
@@ -353,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 return run(settings)
             case "api", _:
-                return _serve_api(settings, host, port, after)
+                return _serve_api(settings, host, port, after, args.workers)
             case "migrate", _:
                 return asyncio.run(_migrate(settings))
             case ("worker" | "scheduler") as name, _:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import uuid
 from datetime import timedelta
 from html import escape
@@ -189,8 +187,6 @@ async def sign_in(
     settings = request.app.state.settings
     if settings.telegram_token is None:
         return Response("the bot is not configured (VESTNIK_TELEGRAM_TOKEN)", status_code=503)
-    # The check's aiogram helper takes seconds to import the first time: not on the event loop.
-    await asyncio.to_thread(importlib.import_module, "aiogram.utils.web_app")
     try:
         telegram_user_id = telegram_user_from_init_data(
             settings.telegram_token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE
