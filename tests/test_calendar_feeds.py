@@ -458,3 +458,62 @@ async def test_line_breaks_and_quotes_in_names_and_titles_keep_feeds_readable(ac
         calendar = Calendar.from_ical(served.content)
         assert next(str(e["SUMMARY"]) for e in calendar.walk("VEVENT")).startswith("Sync\nnow")
         assert any(f"\\n{w}" in served.text for w in ("Smirnova", "end", "now"))  # escaped
+
+
+async def test_every_change_a_feed_shows_is_served_never_a_stale_copy(
+    acme: Workspace, globex: Workspace, public
+):
+    """Feeds are served from a validator the database keeps (migration 0020) and a cache of
+    bodies by it: each kind of change must reach the next fetch, with or without If-None-Match."""
+    anna = await member(acme.client, "Anna", email="anna@example.org")
+    team = await group(acme.client, "Team", anna)
+    vip = await ok(acme.client.post("/tags", json={"name": "vip"}), 201)
+    sync = await create_event(
+        acme,
+        title="Sync",
+        starts_at="2026-12-01T10:00",
+        audience={"members": [anna["id"]]},
+        confirmation_required=True,
+        confirm_before_minutes=60,
+    )
+    await create_event(
+        acme, title="VIP dinner", starts_at="2026-12-03T19:00", audience={"tags": [vip["id"]]}
+    )
+    mine = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
+    teams = await feed_link(acme, f"/groups/{team['id']}/calendar-feed")
+    etags: set[str] = set()
+
+    async def shows(link: dict[str, str], *words: str) -> None:
+        plain = await fetch(public, link)  # no validator: the cached body must be the new one
+        assert plain.status_code == 200
+        text = plain.text.replace("\r\n ", "")
+        assert all(w in text for w in words), (words, text)
+        assert plain.headers["etag"] not in etags  # a change gives a new validator
+        etags.add(plain.headers["etag"])
+        again = await fetch(public, link, **{"If-None-Match": plain.headers["etag"]})
+        assert again.status_code == 304
+
+    await shows(mine, "SUMMARY:Sync", "X-WR-CALNAME:Acme: Anna")
+    await ok(
+        acme.client.put(
+            f"/events/{sync['id']}/confirmations/{anna['id']}", json={"answer": "going"}
+        )
+    )
+    await shows(mine, "PARTSTAT=ACCEPTED")
+    await ok(acme.client.patch(f"/members/{anna['id']}", json={"name": "Anna K"}))
+    await shows(mine, "Acme: Anna K")
+    await ok(acme.client.post(f"/tags/{vip['id']}/members/add", json={"member_ids": [anna["id"]]}))
+    await shows(mine, "SUMMARY:VIP dinner")
+    await ok(acme.client.patch("/workspace", json={"name": "Acme Corp"}))
+    await shows(mine, "Acme Corp: Anna K")
+    await shows(teams, "Acme Corp: Team")
+    await ok(acme.client.patch(f"/groups/{team['id']}", json={"name": "Crew"}))
+    await shows(teams, "Acme Corp: Crew")
+    await ok(acme.client.delete(f"/events/{sync['id']}"), 204)
+    await shows(mine, "STATUS:CANCELLED")
+
+    # Another workspace with the same shape gets its own feed, never Acme's cached one.
+    otto = await member(globex.client, "Anna K")
+    theirs = await feed_link(globex, f"/members/{otto['id']}/calendar-feed")
+    body = (await fetch(public, theirs)).text
+    assert "Globex: Anna K" in body and "Acme" not in body and "Sync" not in body

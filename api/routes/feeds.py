@@ -10,8 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import SessionDep
 from api.unit_of_work import UnitOfWork
-from core.calendar.feed import Fingerprint, feed_body, fingerprint, load_feed
-from core.calendar.tokens import open_feed_token
+from core.calendar.feed import Fingerprint, open_feed, served_feed
 from core.clock import utcnow
 
 router = APIRouter(route_class=UnitOfWork, prefix="/ics", tags=["calendar feeds"])
@@ -42,10 +41,10 @@ def _filename(text: str) -> str:
 
 
 async def _serve(request: Request, session: SessionDep, token: str, event_link: bool) -> Response:
-    row = await open_feed_token(session, token, event_link)
-    feed = await load_feed(session, row)
     now = utcnow()
-    fp = await fingerprint(session, feed, now)
+    base_url = request.app.state.settings.public_url
+    opened = await open_feed(session, token, event_link, now, base_url)
+    fp = opened.fingerprint
     headers = {
         "ETag": fp.etag,
         "Last-Modified": format_datetime(fp.last_modified, usegmt=True),
@@ -53,11 +52,10 @@ async def _serve(request: Request, session: SessionDep, token: str, event_link: 
     }
     if _not_modified(request, fp):
         return Response(status_code=304, headers=headers)
-    body = await feed_body(session, feed, request.app.state.settings.public_url, now, fp)
+    body, title = await served_feed(session, opened, base_url, now)
     if event_link:
-        headers["Content-Disposition"] = (
-            f'attachment; filename="{_filename(feed.event_title or "event")}"'
-        )
+        headers["Content-Disposition"] = f'attachment; filename="{_filename(title or "event")}"'
+
     else:
         headers["Content-Disposition"] = 'inline; filename="vestnik.ics"'
     return Response(body, media_type=CALENDAR, headers=headers)

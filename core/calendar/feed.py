@@ -1,4 +1,4 @@
-"""Calendar feeds: which events a feed holds, its cheap fingerprint for HTTP caching, its bytes.
+"""Calendar feeds: which events a feed holds, its validator for HTTP caching, its bytes.
 
 A feed is a member's (every event whose audience includes them, with their answers), a group's
 (every event addressed to the group) or one event's. Deleted events stay in feeds as CANCELLED for
@@ -13,15 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cachetools import LRUCache
-from sqlalchemy import ColumnElement, String, and_, cast, func, literal_column, or_, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by, array
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audience.rule import memberships, reaches_member
 from core.calendar.models import Feed, FeedKind, FeedToken
+from core.calendar.tokens import PREFIX, TOUCH_EVERY
 from core.calendar.vevents import FeedBuilder, clear_vevent_cache
+from core.errors import NotFound
 from core.events.models import Confirmation, Event, EventOverride
 from core.events.occurrences import overrides_of
+from core.secrets import digest, looks_like
 from core.teams.models import Group, Member, Workspace
 
 DELETED_WINDOW = timedelta(days=30)
@@ -62,50 +65,73 @@ async def _selection(session: AsyncSession, feed: Feed, now: datetime) -> Column
     return and_(*where)
 
 
-async def fingerprint(session: AsyncSession, feed: Feed, now: datetime) -> Fingerprint:
-    """ETag and Last-Modified of the feed, from one aggregate query: no calendar is built.
+@dataclass(frozen=True)
+class Opened:
+    """A live feed token and its feed's validator, from one indexed lookup (``open_feed``)."""
 
-    Every change to an event bumps its SEQUENCE and updated_at; answers, the member's and the
-    workspace's names, and the day (events age out of the window) are folded in too.
-    """
-    selection = await _selection(session, feed, now)
-    count, newest, digest = (
+    token_id: uuid.UUID
+    kind: FeedKind
+    owner: uuid.UUID | None  # the member, group or event the feed is of
+    fingerprint: Fingerprint
+
+
+async def open_feed(
+    session: AsyncSession, raw: str, event_link: bool, now: datetime, base_url: str
+) -> Opened:
+    """The live token behind a feed URL and its feed's ETag and Last-Modified, in one query: no
+    event is read. The versions are bumped by the database in the transaction of every change
+    to what the feed shows (migration 0020), so an unchanged feed's validator is exact; the day
+    is folded in because events age in and out of a feed's window. NotFound for an unknown or
+    revoked token, or one of the other kind (an event's file at a feed's URL, or back)."""
+    if not looks_like(raw, PREFIX):
+        raise NotFound("feed", "link")
+    row = (
         await session.execute(
             select(
-                func.count(),
-                func.max(Event.updated_at),
-                func.md5(
-                    func.string_agg(
-                        cast(Event.id, String) + ":" + cast(Event.sequence, String),
-                        aggregate_order_by(literal_column("','"), Event.id),
-                    )
-                ),
-            ).where(selection)
-        )
-    ).one()
-    stamps = [newest, feed.workspace.updated_at]
-    parts = [str(count), str(digest), feed.workspace.name, now.date().isoformat()]
-    if feed.member is not None:
-        answers, answered = (
-            await session.execute(
-                select(func.count(), func.max(Confirmation.answered_at)).where(
-                    Confirmation.member_id == feed.member.id
-                )
+                FeedToken.id,
+                FeedToken.kind,
+                FeedToken.member_id,
+                FeedToken.group_id,
+                FeedToken.event_id,
+                FeedToken.revoked_at,
+                FeedToken.last_used_at,
+                Workspace.calendar_version,
+                Workspace.calendar_changed_at,
+                Member.calendar_version,
+                Member.calendar_changed_at,
+                Group.calendar_version,
+                Group.calendar_changed_at,
             )
-        ).one()
-        stamps += [answered, feed.member.updated_at]
-        parts += [str(answers), str(answered), feed.member.name, feed.member.locale]
-    if feed.group is not None:
-        stamps.append(feed.group.updated_at)
-        parts.append(feed.group.name)
-    last_modified = max(s for s in stamps if s is not None).replace(microsecond=0)
+            .join(Workspace, Workspace.id == FeedToken.workspace_id)
+            .outerjoin(Member, Member.id == FeedToken.member_id)
+            .outerjoin(Group, Group.id == FeedToken.group_id)
+            .where(FeedToken.token_hash == digest(raw))
+        )
+    ).first()
+    if row is None:
+        raise NotFound("feed", "link")
+    (token_id, kind, member_id, group_id, event_id, revoked, last_used) = row[:7]
+    if revoked is not None or (FeedKind(kind) is FeedKind.event) != event_link:
+        raise NotFound("feed", "link")
+    if last_used is None or now - last_used > TOUCH_EVERY:
+        await session.execute(
+            update(FeedToken).where(FeedToken.id == token_id).values(last_used_at=now)
+        )
+    versions = [str(row[i]) for i in (7, 9, 11)]
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    stamps = [t for t in (row[8], row[10], row[12]) if t is not None]
+    owner = member_id or group_id or event_id
+    parts = [str(kind), str(owner), *versions, now.date().isoformat(), base_url]
     etag = '"' + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32] + '"'
-    return Fingerprint(etag=etag, last_modified=last_modified)
+    last_modified = max([*stamps, today]).replace(microsecond=0)
+    return Opened(token_id, FeedKind(kind), owner, Fingerprint(etag, last_modified))
 
 
-# Whole feeds by fingerprint: a calendar app that polls without If-None-Match (many do) gets the
-# same bytes back for the price of the fingerprint query.
-_BODIES: LRUCache[tuple[object, ...], bytes] = LRUCache(maxsize=128 * 2**20, getsizeof=len)
+# Whole feeds by validator: a calendar app that polls without If-None-Match (many do) gets the
+# same bytes back for the price of the validator's one lookup.
+_BODIES: LRUCache[tuple[object, ...], tuple[bytes, str | None]] = LRUCache(
+    maxsize=128 * 2**20, getsizeof=lambda value: len(value[0])
+)
 
 
 def clear_caches() -> None:
@@ -139,14 +165,17 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     return builder.to_ical()
 
 
-async def feed_body(
-    session: AsyncSession, feed: Feed, base_url: str, now: datetime, fp: Fingerprint
-) -> bytes:
-    """The feed's bytes for this fingerprint: built once, then served from memory."""
-    owner = feed.member.id if feed.member else feed.group.id if feed.group else feed.event_id
-    key = (feed.kind, owner, fp.etag, base_url)
-    body = _BODIES.get(key)
-    if body is None:
+async def served_feed(
+    session: AsyncSession, opened: Opened, base_url: str, now: datetime
+) -> tuple[bytes, str | None]:
+    """The feed's bytes (and, for one event's file, its title) for this validator: built once,
+    then served from memory. The key names the feed's owner as well as its ETag."""
+    key = (opened.kind, opened.owner, opened.fingerprint.etag, base_url)
+    cached = _BODIES.get(key)
+    if cached is None:
+        token = await session.get_one(FeedToken, opened.token_id)
+        feed = await load_feed(session, token)
         body = await build_feed(session, feed, base_url, now)
-        _BODIES[key] = body
-    return body
+        cached = (body, feed.event_title)
+        _BODIES[key] = cached
+    return cached

@@ -12,15 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar.models import FeedKind, FeedToken
 from core.clock import utcnow
-from core.errors import NotFound
 from core.events.lookup import get_live_event
 from core.scoping import get_scoped
-from core.secrets import digest, looks_like, new_secret
+from core.secrets import digest, new_secret
 from core.teams.models import Group, Member
 from core.teams.permissions import Action, Actor
 
 PREFIX = "ics_"
-_TOUCH_EVERY = timedelta(minutes=5)
+TOUCH_EVERY = timedelta(minutes=5)
 
 
 class FeedLink(BaseModel):
@@ -121,16 +120,3 @@ async def feed_state(
     return FeedState(
         active=True, prefix=row.prefix, created_at=row.created_at, last_used_at=row.last_used_at
     )
-
-
-async def open_feed_token(session: AsyncSession, raw: str, event_link: bool) -> FeedToken:
-    """The live token behind a feed URL, or NotFound (unknown, revoked, or the wrong kind of URL)."""
-    if not looks_like(raw, PREFIX):
-        raise NotFound("feed", "link")
-    row = await session.scalar(select(FeedToken).where(FeedToken.token_hash == digest(raw)))
-    if row is None or row.revoked_at is not None or (row.kind == FeedKind.event) != event_link:
-        raise NotFound("feed", "link")
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-        row.last_used_at = now
-    return row
