@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
-from icalendar import Alarm, Calendar, Timezone, vCalAddress, vRecur, vText
-from icalendar import Event as VEvent
+from icalendar import Calendar, Timezone, vRecur, vText
 
+from core.calendar import ics_text as ics
 from core.calendar.zones import vtimezone
 from core.clock import utcnow
 from core.events.confirmations import occurrence_key, recurrence_id_of
@@ -58,9 +60,9 @@ def _rule_time(event: Event, recurrence: Recurrence | None, instant: datetime) -
     return wall.replace(tzinfo=ZoneInfo(event.timezone), fold=0)
 
 
-# Serialised VEVENTs by everything that shapes them. icalendar takes ~1 ms per event, so a feed
-# rebuilt after one change re-serialises that one event only. Bounded by bytes held.
-_VEVENTS: LRUCache[tuple[object, ...], tuple[bytes, frozenset[str]]] = LRUCache(
+# Serialised VEVENTs by everything that shapes them: a feed rebuilt after one change writes that
+# one event only. Bounded by bytes held.
+_VEVENTS: LRUCache[str, tuple[bytes, str]] = LRUCache(
     maxsize=64 * 2**20, getsizeof=lambda value: len(value[0])
 )
 
@@ -89,6 +91,15 @@ class FeedBuilder:
         # Occurrences on DST change days are spelled out around now (see _shaky); by the month,
         # so cached VEVENTs stay valid for weeks.
         self.month = (now or utcnow()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        member = feed.member
+        # What every cached VEVENT of this feed shares: the links, the member (ATTENDEE, the
+        # answer's words), the month (DST days near now).
+        shape = (
+            self.base_url,
+            None if member is None else (member.id, member.name, member.email, member.locale),
+            self.month,
+        )
+        self._shape = hashlib.sha256(repr(shape).encode()).hexdigest()[:24]
         self.calendar = Calendar()
         self.zones: set[str] = set()
         self.blobs: list[bytes] = []
@@ -100,130 +111,162 @@ class FeedBuilder:
         self.calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
         self.calendar.add("x-published-ttl", "PT1H")
 
-    def _common(self, vevent: VEvent, event: Event, answer: str | None) -> None:
+    def _common(self, event: Event, answer: str | None) -> tuple[list[str], list[str]]:
+        """The lines every VEVENT of the event has, and its alarms (VALARM components)."""
         title = event.title
         member = self.feed.member
         if answer is not None and member is not None:
             words = _ANSWER_TEXT.get(member.locale, _ANSWER_TEXT["en"])
             title = f"{title} ({words[answer]})"
-        vevent.add("uid", event.ics_uid or f"{event.id}@vestnik")
-        vevent.add("summary", title)
+        lines = [
+            f"UID:{ics.text(event.ics_uid or f'{event.id}@vestnik')}",
+            f"SUMMARY:{ics.text(title)}",
+        ]
         if event.description:
-            vevent.add("description", event.description)
+            lines.append(f"DESCRIPTION:{ics.text(event.description)}")
         if event.location:
-            vevent.add("location", event.location)
-        vevent.add("url", f"{self.base_url}/app/events/{event.id}")
-        vevent.add("sequence", event.sequence)
-        vevent.add("dtstamp", event.updated_at.astimezone(UTC))
-        vevent.add("created", event.created_at.astimezone(UTC))
-        vevent.add("last-modified", event.updated_at.astimezone(UTC))
+            lines.append(f"LOCATION:{ics.text(event.location)}")
         cancelled = event.status == EventStatus.cancelled.value or event.deleted_at is not None
-        vevent.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        lines += [
+            f"URL:{self.base_url}/app/events/{event.id}",
+            f"SEQUENCE:{event.sequence}",
+            ics.utc("DTSTAMP", event.updated_at),
+            ics.utc("CREATED", event.created_at),
+            ics.utc("LAST-MODIFIED", event.updated_at),
+            "STATUS:CANCELLED" if cancelled else "STATUS:CONFIRMED",
+        ]
         if event.confirm_before_minutes is not None and member is not None:
-            address = vCalAddress(
-                f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
+            address = f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
+            partstat = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
+            lines.append(
+                f"ATTENDEE;CN={ics.param(_param_text(member.name))};PARTSTAT={partstat}"
+                f";ROLE=REQ-PARTICIPANT;RSVP=TRUE:{address}"
             )
-            address.params["CN"] = _param_text(member.name)
-            address.params["ROLE"] = "REQ-PARTICIPANT"
-            address.params["PARTSTAT"] = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
-            address.params["RSVP"] = "TRUE"
-            vevent.add("attendee", address, encode=False)
+        alarms: list[str] = []
         if not cancelled:
             for minutes in event.reminder_offsets:
-                alarm = Alarm()
-                alarm.add("action", "DISPLAY")
-                alarm.add("description", event.title)
-                alarm.add("trigger", timedelta(minutes=-minutes))
-                vevent.add_component(alarm)
+                alarms += [
+                    "BEGIN:VALARM",
+                    "ACTION:DISPLAY",
+                    f"DESCRIPTION:{ics.text(event.title)}",
+                    f"TRIGGER:{ics.duration(timedelta(minutes=-minutes))}",
+                    "END:VALARM",
+                ]
+        return lines, alarms
 
-    def _times(
-        self, vevent: VEvent, event: Event, start: datetime, end: datetime, exact: bool = True
+    def _times(self, event: Event, start: datetime, end: datetime, exact: bool = True) -> list[str]:
+        return [
+            ics.when("DTSTART", _local(event, start, exact)),
+            ics.when("DTEND", _local(event, end, exact)),
+        ]
+
+    def key(
+        self,
+        event_id: uuid.UUID,
+        sequence: int,
+        updated_at: datetime,
+        overrides: list[EventOverride],
+        answers: dict[str, str],
+    ) -> str:
+        """Everything that shapes an event's VEVENTs in this feed (its cache key): an edit moves
+        the event's sequence and updated_at; the rest is the feed's and the occurrences'. A
+        string, which the garbage collector does not walk (a cache of tuples it did, for tens of
+        milliseconds at a time)."""
+        key = f"{event_id}|{sequence}|{updated_at.isoformat()}|{self._shape}"
+        if answers:
+            key += f"|{sorted(answers.items())}"
+        if overrides:
+            key += f"|{sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)}"
+        return key
+
+    def lookup(self, key: str) -> tuple[bytes, str] | None:
+        """An event's cached VEVENTs (and the zone they need), if there."""
+        return _VEVENTS.get(key) if self.cache else None
+
+    def take(self, found: tuple[bytes, str]) -> None:
+        """Add VEVENTs found in the cache."""
+        self.blobs.append(found[0])
+        if found[1]:
+            self.zones.add(found[1])
+
+    def add(
+        self,
+        event: Event,
+        overrides: list[EventOverride],
+        answers: dict[str, str],
+        key: str | None = None,
     ) -> None:
-        vevent.add("dtstart", _local(event, start, exact))
-        vevent.add("dtend", _local(event, end, exact))
-
-    def add(self, event: Event, overrides: list[EventOverride], answers: dict[str, str]) -> None:
         """Serialise the event (from the cache when nothing that shapes it changed)."""
-        member = self.feed.member
-        key = (
-            event.id,
-            event.sequence,
-            event.updated_at,
-            self.base_url,
-            None if member is None else (member.id, member.name, member.email, member.locale),
-            tuple(sorted(answers.items())),
-            tuple(sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)),
-            self.month,
-        )
-        cached = _VEVENTS.get(key) if self.cache else None
-        if cached is None:
-            components = self._components(event, overrides, answers)
-            zones = frozenset(
-                {event.timezone}
-                if not event.all_day and event.timezone not in _UTC_NAMES
-                else set()
-            )
-            cached = (b"".join(c.to_ical() for c in components), zones)
-            if self.cache:
-                _VEVENTS[key] = cached
-        self.blobs.append(cached[0])
-        self.zones |= cached[1]
+        key = key or self.key(event.id, event.sequence, event.updated_at, overrides, answers)
+        found = self.lookup(key)
+        if found is not None:
+            self.take(found)
+            return
+        zone = "" if event.all_day or event.timezone in _UTC_NAMES else event.timezone
+        rendered = (self._render(event, overrides, answers), zone)
+        if self.cache:
+            _VEVENTS[key] = rendered
+        self.blobs.append(rendered[0])
+        if zone:
+            self.zones.add(zone)
 
-    def _components(
+    def _render(
         self, event: Event, overrides: list[EventOverride], answers: dict[str, str]
-    ) -> list[VEvent]:
+    ) -> bytes:
         """The event's master VEVENT, plus one VEVENT per moved or answered occurrence."""
-        out: list[VEvent] = []
-        master = VEvent()
         # A rule that fails today's checks (stored by an older vestnik) would hang calendar apps
         # as it would hang us: the event then shows as its first occurrence only.
         first = event.starts_local or event.starts_at
         recurrence = usable_rule(event.rrule, first, event.timezone, event.starts_at)
         recurring = recurrence is not None
-        self._common(master, event, None if recurring else answers.get(""))
+        common, alarms = self._common(event, None if recurring else answers.get(""))
+        lines = ["BEGIN:VEVENT", *common]
         if recurring and event.starts_local is not None and event.timezone not in _UTC_NAMES:
             # The series' own wall-clock start, even one the clock skips (a DST gap): readers
             # then repeat the same wall time, as RFC 5545 asks. Its length as a DURATION in hours
             # and minutes, which is exact (RFC 5545 3.3.6): readers that subtract wall times
             # would make a DTEND across a DST change an hour off.
-            master.add("dtstart", event.starts_local.replace(tzinfo=ZoneInfo(event.timezone)))
+            start = event.starts_local.replace(tzinfo=ZoneInfo(event.timezone))
+            lines.append(ics.when("DTSTART", start))
             length = event.ends_at - event.starts_at
             if length < timedelta(days=1):
-                master.add("duration", length)
+                lines.append(f"DURATION:{ics.duration(length)}")
             else:  # "P1D" would be a nominal day
-                master.add("dtend", _local(event, event.ends_at, exact=False))
+                lines.append(ics.when("DTEND", _local(event, event.ends_at, exact=False)))
         else:
-            self._times(master, event, event.starts_at, event.ends_at, exact=not recurring)
+            lines += self._times(event, event.starts_at, event.ends_at, exact=not recurring)
         shaky: set[datetime] = set()
         if recurring:
             assert event.rrule is not None and recurrence is not None
             shaky = self._shaky(event, recurrence)
-            master.add("rrule", vRecur.from_ical(event.rrule))
+            lines.append("RRULE:" + vRecur.from_ical(event.rrule).to_ical().decode())
             if event.exdates:
-                master.add("exdate", [_rule_time(event, recurrence, d) for d in event.exdates])
-        out.append(master)
-        if not recurring:
-            return out
-        moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in set(event.exdates)}
-        answered = {
-            rid: answers[occurrence_key(rid)]
-            for rid in _answered_ids(answers)
-            if rid not in set(event.exdates)
-        }
-        for rid in sorted(set(moved) | set(answered) | shaky):
-            override = moved.get(rid)
-            start = override.starts_at if override else rid
-            end = override.ends_at if override else end_of(event, rid)
-            vevent = VEvent()
-            self._common(vevent, event, answered.get(rid))
-            vevent.add("recurrence-id", _rule_time(event, recurrence, rid))
-            if override is None and rid in shaky:
-                vevent.add("dtstart", start)  # in UTC: no reader can take it for another hour
-                vevent.add("dtend", end)
-            else:
-                self._times(vevent, event, start, end)
-            out.append(vevent)
-        return out
+                exdates = [_rule_time(event, recurrence, d) for d in event.exdates]
+                lines += ics.when_list("EXDATE", exdates)
+        lines += [*alarms, "END:VEVENT"]
+        if recurring:
+            assert recurrence is not None
+            excluded = set(event.exdates)
+            moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in excluded}
+            answered = {
+                rid: answers[occurrence_key(rid)]
+                for rid in _answered_ids(answers)
+                if rid not in excluded
+            }
+            for rid in sorted(set(moved) | set(answered) | shaky):
+                override = moved.get(rid)
+                start = override.starts_at if override else rid
+                end = override.ends_at if override else end_of(event, rid)
+                common, alarms = self._common(event, answered.get(rid))
+                lines += ["BEGIN:VEVENT", *common]
+                lines.append(ics.when("RECURRENCE-ID", _rule_time(event, recurrence, rid)))
+                if override is None and rid in shaky:
+                    # In UTC: no reader can take it for another hour.
+                    lines += [ics.utc("DTSTART", start), ics.utc("DTEND", end)]
+                else:
+                    lines += self._times(event, start, end)
+                lines += [*alarms, "END:VEVENT"]
+        return b"".join(ics.fold(line) for line in lines)
 
     def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows

@@ -18,84 +18,84 @@ depends_on: str | Sequence[str] | None = None
 
 OWNERS = ("workspaces", "members", "groups")
 
-FUNCTIONS = """
--- A workspace's feeds change with its events (every column but the engine's own bookkeeping is
--- covered by updated_at, which every ORM update of an event sets) and their moved occurrences.
-CREATE FUNCTION vestnik_calendar_workspace() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  ws uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace_id ELSE NEW.workspace_id END;
-BEGIN
-  UPDATE workspaces SET calendar_version = calendar_version + 1, calendar_changed_at = now()
-   WHERE id = ws;
-  RETURN NULL;
-END $$;
 
--- A member's feed changes with their answers and with the groups, tags and roles that decide
--- which events reach them.
-CREATE FUNCTION vestnik_calendar_member() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  who uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.member_id ELSE NEW.member_id END;
+# Statement-level triggers over the changed rows (transition tables): a bulk change of 10,000
+# rows bumps each owner once, and the owners are locked in id order first, so two bulk changes
+# over the same members cannot deadlock each other.
+def _bump(name: str, owners: str, key: str, rows: str, where: str = "") -> str:
+    return f"""
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE members SET calendar_version = calendar_version + 1, calendar_changed_at = now()
-   WHERE id = who;
+  PERFORM 1 FROM {owners} WHERE id IN (SELECT {key} FROM {rows}{where}) ORDER BY id FOR UPDATE;
+  UPDATE {owners} SET calendar_version = calendar_version + 1, calendar_changed_at = now()
+   WHERE id IN (SELECT {key} FROM {rows}{where});
   RETURN NULL;
-END $$;
+END $$"""
 
--- The owner's own fields a feed shows (its name; a member's language and email).
+
+# An event's change shows in feeds when anything its VEVENT holds moved: every edit bumps its
+# sequence and updated_at (the engine's bookkeeping sets updated_at too, and DTSTAMP shows it).
+EVENT_CHANGED = """ n JOIN old_rows o USING (id)
+   WHERE n.updated_at IS DISTINCT FROM o.updated_at OR n.sequence IS DISTINCT FROM o.sequence
+      OR n.deleted_at IS DISTINCT FROM o.deleted_at OR n.status IS DISTINCT FROM o.status
+      OR n.audience IS DISTINCT FROM o.audience"""
+
+FUNCTIONS = [
+    # A workspace's feeds change with its events and their moved occurrences.
+    _bump("vestnik_calendar_workspace_new", "workspaces", "workspace_id", "new_rows"),
+    _bump("vestnik_calendar_workspace_old", "workspaces", "workspace_id", "old_rows"),
+    _bump(
+        "vestnik_calendar_event_updated", "workspaces", "n.workspace_id", "new_rows", EVENT_CHANGED
+    ),
+    # A member's feed changes with their answers and with the groups, tags and roles that
+    # decide which events reach them.
+    _bump("vestnik_calendar_member_new", "members", "member_id", "new_rows"),
+    _bump("vestnik_calendar_member_old", "members", "member_id", "old_rows"),
+    # The owner's own fields a feed shows (a name; a member's language and email).
+    """
 CREATE FUNCTION vestnik_calendar_self() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   NEW.calendar_version := OLD.calendar_version + 1;
   NEW.calendar_changed_at := now();
   RETURN NEW;
-END $$;
-"""
+END $$""",
+]
 
-TRIGGERS = """
-CREATE TRIGGER calendar_events_changed AFTER INSERT OR DELETE ON events
-  FOR EACH ROW EXECUTE FUNCTION vestnik_calendar_workspace();
-CREATE TRIGGER calendar_events_updated AFTER UPDATE ON events
-  FOR EACH ROW WHEN (
-    OLD.updated_at IS DISTINCT FROM NEW.updated_at
-    OR OLD.sequence IS DISTINCT FROM NEW.sequence
-    OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at
-    OR OLD.status IS DISTINCT FROM NEW.status
-    OR OLD.audience IS DISTINCT FROM NEW.audience
-  ) EXECUTE FUNCTION vestnik_calendar_workspace();
-CREATE TRIGGER calendar_overrides_changed AFTER INSERT OR UPDATE OR DELETE ON event_overrides
-  FOR EACH ROW EXECUTE FUNCTION vestnik_calendar_workspace();
-CREATE TRIGGER calendar_answers_changed AFTER INSERT OR UPDATE OR DELETE ON confirmations
-  FOR EACH ROW EXECUTE FUNCTION vestnik_calendar_member();
-CREATE TRIGGER calendar_groups_changed AFTER INSERT OR UPDATE OR DELETE ON member_groups
-  FOR EACH ROW EXECUTE FUNCTION vestnik_calendar_member();
-CREATE TRIGGER calendar_tags_changed AFTER INSERT OR UPDATE OR DELETE ON member_tags
-  FOR EACH ROW EXECUTE FUNCTION vestnik_calendar_member();
-CREATE TRIGGER calendar_roles_changed AFTER INSERT OR UPDATE OR DELETE ON member_roles
-  FOR EACH ROW EXECUTE FUNCTION vestnik_calendar_member();
-CREATE TRIGGER calendar_workspace_renamed BEFORE UPDATE ON workspaces
-  FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.timezone IS DISTINCT FROM NEW.timezone)
-  EXECUTE FUNCTION vestnik_calendar_self();
-CREATE TRIGGER calendar_member_changed BEFORE UPDATE ON members
-  FOR EACH ROW WHEN (
-    OLD.name IS DISTINCT FROM NEW.name
-    OR OLD.locale IS DISTINCT FROM NEW.locale
-    OR OLD.email IS DISTINCT FROM NEW.email
-  ) EXECUTE FUNCTION vestnik_calendar_self();
-CREATE TRIGGER calendar_group_renamed BEFORE UPDATE ON groups
-  FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name)
-  EXECUTE FUNCTION vestnik_calendar_self();
-"""
 
-DROPS = [
-    ("calendar_events_changed", "events"),
-    ("calendar_events_updated", "events"),
-    ("calendar_overrides_changed", "event_overrides"),
-    ("calendar_answers_changed", "confirmations"),
-    ("calendar_groups_changed", "member_groups"),
-    ("calendar_tags_changed", "member_tags"),
-    ("calendar_roles_changed", "member_roles"),
-    ("calendar_workspace_renamed", "workspaces"),
-    ("calendar_member_changed", "members"),
-    ("calendar_group_renamed", "groups"),
+def _statement(table: str, event: str, rows: str, function: str) -> str:
+    tables = "NEW TABLE AS new_rows" if rows == "new_rows" else "OLD TABLE AS old_rows"
+    if event == "UPDATE" and function == "vestnik_calendar_event_updated":
+        tables = "NEW TABLE AS new_rows OLD TABLE AS old_rows"
+    return (
+        f"CREATE TRIGGER calendar_{table}_{event.lower()} AFTER {event} ON {table} "
+        f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+    )
+
+
+TRIGGERS = [
+    _statement("events", "INSERT", "new_rows", "vestnik_calendar_workspace_new"),
+    _statement("events", "UPDATE", "new_rows", "vestnik_calendar_event_updated"),
+    _statement("events", "DELETE", "old_rows", "vestnik_calendar_workspace_old"),
+    _statement("event_overrides", "INSERT", "new_rows", "vestnik_calendar_workspace_new"),
+    _statement("event_overrides", "UPDATE", "new_rows", "vestnik_calendar_workspace_new"),
+    _statement("event_overrides", "DELETE", "old_rows", "vestnik_calendar_workspace_old"),
+    *(
+        _statement(table, event, rows, function)
+        for table in ("confirmations", "member_groups", "member_tags", "member_roles")
+        for event, rows, function in (
+            ("INSERT", "new_rows", "vestnik_calendar_member_new"),
+            ("UPDATE", "new_rows", "vestnik_calendar_member_new"),
+            ("DELETE", "old_rows", "vestnik_calendar_member_old"),
+        )
+    ),
+    "CREATE TRIGGER calendar_workspaces_renamed BEFORE UPDATE ON workspaces FOR EACH ROW "
+    "WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.timezone IS DISTINCT FROM NEW.timezone) "
+    "EXECUTE FUNCTION vestnik_calendar_self()",
+    "CREATE TRIGGER calendar_members_changed BEFORE UPDATE ON members FOR EACH ROW "
+    "WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.locale IS DISTINCT FROM NEW.locale "
+    "OR OLD.email IS DISTINCT FROM NEW.email) EXECUTE FUNCTION vestnik_calendar_self()",
+    "CREATE TRIGGER calendar_groups_renamed BEFORE UPDATE ON groups FOR EACH ROW "
+    "WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION vestnik_calendar_self()",
 ]
 
 
@@ -115,17 +115,16 @@ def upgrade() -> None:
             ),
         )
     # One statement a call: the driver prepares each, and a prepared statement holds one.
-    for function in FUNCTIONS.split("\nCREATE FUNCTION")[1:]:
-        op.execute("CREATE FUNCTION" + function)
-    for trigger in TRIGGERS.split(";")[:-1]:
-        op.execute(trigger)
+    for statement in [*FUNCTIONS, *TRIGGERS]:
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    for trigger, table in DROPS:
-        op.execute(f"DROP TRIGGER {trigger} ON {table}")
-    for function in ("workspace", "member", "self"):
-        op.execute(f"DROP FUNCTION vestnik_calendar_{function}()")
+    for trigger in TRIGGERS:
+        words = trigger.split()
+        op.execute(f"DROP TRIGGER {words[2]} ON {words[words.index('ON') + 1]}")
+    for function in FUNCTIONS:
+        op.execute(f"DROP FUNCTION {function.split()[2]}")
     for table in OWNERS:
         op.drop_column(table, "calendar_changed_at")
         op.drop_column(table, "calendar_version")
