@@ -37,7 +37,7 @@ def param(value: str) -> str:
 def fold(line: str) -> bytes:
     """One content line, folded at 75 octets without splitting a UTF-8 character, with CRLF."""
     raw = line.encode()
-    if len(raw) <= LIMIT:
+    if len(raw) <= LIMIT:  # most lines
         return raw + b"\r\n"
     parts, start, room = [], 0, LIMIT
     while start < len(raw):
@@ -50,7 +50,8 @@ def fold(line: str) -> bytes:
 
 
 def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}{v.month:02d}{v.day:02d}T{v.hour:02d}{v.minute:02d}{v.second:02d}Z"
 
 
 def _zone(value: datetime) -> str | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -13,7 +15,7 @@ from cachetools import LRUCache
 from icalendar import Calendar, Timezone, vRecur, vText
 
 from core.calendar import ics_text as ics
-from core.calendar.zones import vtimezone
+from core.calendar.zones import transitions, vtimezone
 from core.clock import utcnow
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
@@ -279,18 +281,18 @@ class FeedBuilder:
             return set()
         zone = ZoneInfo(event.timezone)
         lo, hi = self.month - timedelta(days=31), self.month + timedelta(days=400)
-        excluded = set(event.exdates)
-        found: set[datetime] = set()
         length = event.ends_at - event.starts_at
         # The widest change of offset tzdata has is a whole day; an occurrence also needs spelling
         # out when the clock changes while it runs (readers add its length in wall time).
         near = max(timedelta(hours=26), length)
+        changes = _offset_changes(event.timezone, lo - near, hi + near)
+        if not changes:
+            return set()  # a zone without a change of the clock in the window (Moscow, Tokyo)
+        excluded = set(event.exdates)
+        found: set[datetime] = set()
         for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi):
-            if (
-                instant in excluded
-                or (instant - near).astimezone(zone).utcoffset()
-                == (instant + near).astimezone(zone).utcoffset()
-            ):
+            at = bisect.bisect_left(changes, instant - near)
+            if instant in excluded or at == len(changes) or changes[at] > instant + near:
                 continue  # no change of the clock anywhere near: the wall time is plain
             naive = wall.replace(tzinfo=None)
             doubtful = (
@@ -312,6 +314,12 @@ class FeedBuilder:
         head = bytes(self.calendar.to_ical())
         end = b"END:VCALENDAR\r\n"
         return head[: -len(end)] + b"".join(self.blobs) + end
+
+
+@lru_cache(maxsize=1024)
+def _offset_changes(zone: str, start: datetime, end: datetime) -> list[datetime]:
+    """The instants in [start, end) at which the zone's UTC offset changes, in order."""
+    return [t.at for t in transitions(ZoneInfo(zone), start, end) if t.before != t.after]
 
 
 def _param_text(value: str) -> str:
