@@ -1,4 +1,4 @@
-"""Benchmark: the audience preview (one SQL query) against a naive resolver, on 5,000 members.
+"""Benchmark: the audience preview (counts and first page in SQL) against a naive resolver.
 
 Run: python bench/audience_preview.py [--members 5000] [--runs 50]
 Prints p50/p99 for both and the ratio naive / vestnik. Uses a throwaway embedded Postgres.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audience.rule import AudienceRule, preview_audience
@@ -107,8 +107,13 @@ async def main(members: int, runs: int) -> None:
             async with sessions() as session:
                 print(f"populating {members} members, 40 groups, 60 tags …", flush=True)
                 ws, rule = await populate(session, members)
+            # What autovacuum does to a table that stopped changing: statistics, and the
+            # visibility map that lets index-only scans skip the heap.
+            async with engine.connect() as connection:
+                auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await auto.execute(text("VACUUM ANALYZE"))
             actor = system_actor(ws)
-            timings: dict[str, list[float]] = {"vestnik (one query)": [], "naive (Python sets)": []}
+            timings: dict[str, list[float]] = {"vestnik (two queries)": [], "naive (Python sets)": []}
             counts = set()
             for i in range(runs + 5):
                 async with sessions() as session:
@@ -119,14 +124,14 @@ async def main(members: int, runs: int) -> None:
                     t2 = time.perf_counter()
                 counts.add((preview.count, naive))
                 if i >= 5:  # warm-up runs are not counted
-                    timings["vestnik (one query)"].append((t1 - t0) * 1000)
+                    timings["vestnik (two queries)"].append((t1 - t0) * 1000)
                     timings["naive (Python sets)"].append((t2 - t1) * 1000)
             assert len(counts) == 1 and next(iter(counts))[0] == next(iter(counts))[1], counts
             print(f"audience reaches {preview.count} of {members} members; {runs} runs each")
             results = {name: quantiles(s) for name, s in timings.items()}
             for name, (p50, p99) in results.items():
                 print(f"  {name:<22} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
-            ratio = results["naive (Python sets)"][0] / results["vestnik (one query)"][0]
+            ratio = results["naive (Python sets)"][0] / results["vestnik (two queries)"][0]
             print(f"  ratio naive/vestnik at p50: {ratio:.1f}x")
         finally:
             await engine.dispose()
