@@ -113,7 +113,10 @@ async def main(members: int, runs: int) -> None:
                 auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await auto.execute(text("VACUUM ANALYZE"))
             actor = system_actor(ws)
-            timings: dict[str, list[float]] = {"vestnik (two queries)": [], "naive (Python sets)": []}
+            timings: dict[str, list[float]] = {
+                "vestnik (two queries)": [],
+                "naive (Python sets)": [],
+            }
             counts = set()
             for i in range(runs + 5):
                 async with sessions() as session:
