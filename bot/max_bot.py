@@ -27,7 +27,7 @@ from core.db import make_engine, make_sessionmaker
 from core.delivery.channels import Channel
 from core.delivery.ratelimit import RateLimiter
 from core.settings import Settings
-from worker.channels import build_channels
+from worker.channels import build_channels, close_channels
 from worker.max_api import MaxClient, MaxError
 
 log = logging.getLogger(__name__)
@@ -145,11 +145,6 @@ async def run_max_process(
         await run_max_bot(client, bot, stop)
     finally:
         await bot.close()
-        for telegram_bot in bots:
-            await telegram_bot.session.close()
-        for channel in channels:
-            close = getattr(channel, "close", None)
-            if close is not None:
-                await close()
+        await close_channels(channels, bots)
         await client.close()
         await engine.dispose()

@@ -108,7 +108,7 @@ async def run_worker(
     redis = redis_pool(redis_url, settings.redis_max_connections or redis_connections(settings))
     # Imported here: the scheduler shares this module but sends nothing, and aiogram takes
     # seconds to import.
-    from worker.channels import build_channels
+    from worker.channels import build_channels, close_channels
 
     channels, closables = build_channels(settings)
     limiter = RateLimiter(redis)
@@ -218,12 +218,7 @@ async def run_worker(
         await retries
         await journeys
         await broker.shutdown()
-        for bot in closables:
-            await bot.session.close()
-        for channel in channels:
-            close = getattr(channel, "close", None)  # the MAX channel's HTTP client
-            if close is not None:
-                await close()
+        await close_channels(channels, closables)
         await redis.aclose()
         await engine.dispose()
 

@@ -171,6 +171,16 @@ def build_channels(settings: Settings, bot: Bot | None = None) -> tuple[list[Cha
     return channels, bots
 
 
+async def close_channels(channels: list[Channel], bots: list[Bot]) -> None:
+    """Close what ``build_channels`` opened: the bots it made and the MAX channel's client."""
+    for bot in bots:
+        await bot.session.close()
+    for channel in channels:
+        close = getattr(channel, "close", None)
+        if close is not None:
+            await close()
+
+
 def max_channel(settings: Settings) -> Channel:
     """The MAX channel, its lane named by the token's digest (the same bot in every worker)."""
     from worker.max_api import MaxClient
