@@ -8,14 +8,10 @@ chose, and on the other when that one stops reaching them."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -25,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from bot.max_bot import MaxBot, run_max_bot
-from core.clock import utcnow
 from core.db import make_sessionmaker
 from core.delivery.channels import Channel
 from core.delivery.models import ChannelBlock
@@ -38,6 +33,7 @@ from tests.conftest import Workspace
 from tests.factories import member, ok, role_id
 from tests.test_dispatch import KEY
 from tests.test_email import run_due
+from tests.webapp_helpers import init_data
 from worker.channels import TelegramChannel
 from worker.max_api import MaxClient, MaxError, keyboard
 from worker.max_channel import MaxChannel
@@ -259,20 +255,6 @@ async def test_a_mixed_team_answers_one_event_and_each_gets_it_once_on_their_mes
     assert [m.text for m in emulator.sent_to(4203)] == ["Room changed"]
 
 
-def max_init_data(user: dict[str, Any], token: str, *, age_seconds: int = 0, **extra: str) -> str:
-    """initData as MAX signs it (the same scheme as Telegram's)."""
-    fields = {
-        "query_id": "max-q",
-        "auth_date": str(int(utcnow().timestamp()) - age_seconds),
-        "user": json.dumps(user, separators=(",", ":"), ensure_ascii=False),
-        **extra,
-    }
-    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
-    secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
-    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
-    return urlencode(fields)
-
-
 @pytest.fixture
 async def max_site(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     configured = settings.model_copy(update={"max_token": SecretStr(TOKEN)})
@@ -295,16 +277,16 @@ async def test_the_mini_app_signs_in_with_max_init_data_and_refuses_forgeries(
         set_account(found, Messenger.max, "4101")
         await session.commit()
     user = {"id": 4101, "first_name": "Anna", "language_code": "en"}
-    forged = max_init_data(user, "someone else's token")
+    forged = init_data(user, token="someone else's token")
     assert (await max_site.post("/app/auth/max", data={"init_data": forged})).status_code == 401
-    stale = max_init_data(user, TOKEN, age_seconds=2 * 24 * 3600)
+    stale = init_data(user, token=TOKEN, age_seconds=2 * 24 * 3600)
     assert (await max_site.post("/app/auth/max", data={"init_data": stale})).status_code == 401
-    tampered = max_init_data(user, TOKEN).replace("4101", "4102")
+    tampered = init_data(user, token=TOKEN).replace("4101", "4102")
     assert (await max_site.post("/app/auth/max", data={"init_data": tampered})).status_code == 401
-    stranger = max_init_data({"id": 999, "first_name": "X"}, TOKEN)
+    stranger = init_data({"id": 999, "first_name": "X"}, token=TOKEN)
     assert (await max_site.post("/app/auth/max", data={"init_data": stranger})).status_code == 403
     # A Telegram user with the same number is not this MAX user.
-    signed = await max_site.post("/app/auth/max", data={"init_data": max_init_data(user, TOKEN)})
+    signed = await max_site.post("/app/auth/max", data={"init_data": init_data(user, token=TOKEN)})
     assert signed.status_code == 204
     page = await max_site.get("/app")
     assert page.status_code == 200 and "My events" in page.text

@@ -21,11 +21,15 @@ from core.settings import Settings
 BOT_TOKEN = "123456:WEBAPP"
 
 
-def init_data(user: dict[str, Any], *, age_seconds: int = 0, token: str = BOT_TOKEN) -> str:
+def init_data(
+    user: dict[str, Any], *, age_seconds: int = 0, token: str = BOT_TOKEN, **extra: str
+) -> str:
+    """initData signed as Telegram signs it (MAX signs its own the same way)."""
     fields = {
         "query_id": "AAH-test",
         "user": json.dumps(user, separators=(",", ":"), ensure_ascii=False),
         "auth_date": str(int(utcnow().timestamp()) - age_seconds),
+        **extra,
     }
     check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
     secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
