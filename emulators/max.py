@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from emulators.chat_page import FAVICON, PAGE
-from emulators.telegram import TokenBucket
+from emulators.telegram import TokenBucket, listen
 
 MAX_TEXT = 4000  # UTF-16 code units
 MAX_ROWS, MAX_ROW, MAX_ROW_WITH_LINK, MAX_BUTTONS = 30, 7, 3, 210
@@ -239,13 +239,7 @@ class MaxApiEmulator:
         app.router.add_get("/favicon.ico", self._favicon)
         app.router.add_post("/emulator/send", self._page_send)
         app.router.add_post("/emulator/press", self._page_press)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.base_url = f"http://{host}:{server.sockets[0].getsockname()[1]}"  # type: ignore[attr-defined]
+        self._runner, self.base_url = await listen(app, host, port)
         return self.base_url
 
     async def stop(self) -> None:

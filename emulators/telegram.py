@@ -70,6 +70,18 @@ class TokenBucket:
         return (1 - self.tokens) / self.rate
 
 
+async def listen(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host``:``port`` (0: any free port); its runner and base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets  # type: ignore[attr-defined]
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return runner, f"http://{host}:{bound}"
+
+
 class BotApiEmulator:
     """Start with ``await emulator.start()``; point aiogram at ``emulator.base_url``."""
 
@@ -248,14 +260,7 @@ class BotApiEmulator:
         app.router.add_get("/favicon.ico", self._favicon)
         app.router.add_post("/emulator/send", self._page_send)
         app.router.add_post("/emulator/press", self._page_press)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://{host}:{bound}"
+        self._runner, self.base_url = await listen(app, host, port)
         return self.base_url
 
     async def stop(self) -> None:
