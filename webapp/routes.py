@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,8 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from api.unit_of_work import UnitOfWork
@@ -179,26 +182,46 @@ def _card(item: AgendaItem, member: Member) -> dict[str, Any]:
     }
 
 
+async def _exchange(
+    request: Request,
+    session: AsyncSession,
+    init_data: str,
+    messenger: Messenger,
+    token: SecretStr | None,
+    unconfigured: str,
+    user_of: Callable[[str, str, datetime, timedelta], int],
+) -> Response:
+    """A messenger's signed initData for a session cookie: 503 without its bot, 401 for data
+    that is forged or stale, 403 for a person in no team."""
+    if token is None:
+        return Response(unconfigured, status_code=503)
+    try:
+        user_id = user_of(token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE)
+    except AuthError as exc:
+        return Response(str(exc), status_code=401)
+    members = await memberships_of(session, Person(messenger, str(user_id)))
+    if not members:
+        return Response("you are not in a team yet; open your invite link first", status_code=403)
+    response = Response(status_code=204)
+    _set_session(request, response, user_id, members[0], messenger)
+    return response
+
+
 @router.post("/auth")
 async def sign_in(
     request: Request, session: SessionDep, init_data: Annotated[str, Form(max_length=8192)]
 ) -> Response:
     """Exchange Telegram's raw initData for a session cookie."""
     settings = request.app.state.settings
-    if settings.telegram_token is None:
-        return Response("the bot is not configured (VESTNIK_TELEGRAM_TOKEN)", status_code=503)
-    try:
-        telegram_user_id = telegram_user_from_init_data(
-            settings.telegram_token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE
-        )
-    except AuthError as exc:
-        return Response(str(exc), status_code=401)
-    members = await memberships_of(session, Person.on_telegram(telegram_user_id))
-    if not members:
-        return Response("you are not in a team yet; open your invite link first", status_code=403)
-    response = Response(status_code=204)
-    _set_session(request, response, telegram_user_id, members[0])
-    return response
+    return await _exchange(
+        request,
+        session,
+        init_data,
+        Messenger.telegram,
+        settings.telegram_token,
+        "the bot is not configured (VESTNIK_TELEGRAM_TOKEN)",
+        telegram_user_from_init_data,
+    )
 
 
 @router.post("/auth/max")
@@ -207,20 +230,15 @@ async def sign_in_max(
 ) -> Response:
     """Exchange MAX's raw initData (window.WebApp.initData) for a session cookie."""
     settings = request.app.state.settings
-    if settings.max_token is None:
-        return Response("the MAX bot is not configured (VESTNIK_MAX_TOKEN)", status_code=503)
-    try:
-        user_id, _ = max_user_from_init_data(
-            settings.max_token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE
-        )
-    except AuthError as exc:
-        return Response(str(exc), status_code=401)
-    members = await memberships_of(session, Person(Messenger.max, str(user_id)))
-    if not members:
-        return Response("you are not in a team yet; open your invite link first", status_code=403)
-    response = Response(status_code=204)
-    _set_session(request, response, user_id, members[0], Messenger.max)
-    return response
+    return await _exchange(
+        request,
+        session,
+        init_data,
+        Messenger.max,
+        settings.max_token,
+        "the MAX bot is not configured (VESTNIK_MAX_TOKEN)",
+        lambda *given: max_user_from_init_data(*given)[0],
+    )
 
 
 @router.get("/dev-login")
