@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,6 +38,7 @@ from api.routes import (
 )
 from core import kinds
 from core.clock import utcnow
+from core.collector import settle_collector
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.insights.metrics import operator_figures
@@ -97,11 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.max_bot = max_bot
             await max_client.subscribe(str(settings.max_webhook_url), settings.max_webhook_secret)
-        # Everything loaded so far (modules, schemas, the app) lives as long as the process: out
-        # of the collector's sight, a full collection no longer walks it (those walks were the
-        # tens of milliseconds at the tail of every endpoint's latency).
-        gc.collect()
-        gc.freeze()
+        settle_collector()
         try:
             yield
         finally:

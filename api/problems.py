@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
@@ -106,6 +106,27 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _database_unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, OSError)
+    return isinstance(exc, OSError | DisconnectionError)
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    if not _database_unreachable(exc):
+        if isinstance(exc, IntegrityError):
+            return await _integrity(request, exc)
+        return await _unexpected(request, exc)
+    # The pool has dropped the broken connections: the next request opens fresh ones.
+    log.warning("database unreachable: %s", exc)
+    return problem(
+        503,
+        "Database unavailable",
+        "the database connection was lost; nothing was changed, retry in a moment",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "Internal error", "something went wrong on our side; it has been logged")
@@ -116,4 +137,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(OSError, _database)
     app.add_exception_handler(Exception, _unexpected)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from core.calendar.models import Feed, FeedKind, FeedToken
 from core.calendar.tokens import rotate_feed
 from core.calendar.vevents import FeedBuilder
 from core.calendar.zones import vtimezone
+from core.collector import settle_collector
 from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres
 from core.events.models import Confirmation, Event, EventOverride
@@ -141,10 +141,7 @@ async def main(events: int, recurring: int, runs: int) -> None:
             async with sessions() as session:
                 print(f"populating {events} events ({recurring} recurring) …", flush=True)
                 _, token = await populate(session, events, recurring)
-            # As the API process does once it has started (api/app.py): what is loaded by now
-            # lives as long as the process and is left out of garbage collections.
-            gc.collect()
-            gc.freeze()
+            settle_collector()  # as the API process does once it has started
             timings: dict[str, list[float]] = {
                 "304 path": [],
                 "cold build": [],

@@ -13,7 +13,8 @@ For each rate, a driver process sends the mix (``GET /members?limit=50``, ``GET 
 ``POST /audience/preview``, in turn) at that fixed arrival rate for the given seconds, whatever the
 answers' speed: a request's latency runs from the instant it was *scheduled* to its answer, so
 time waiting behind a slow server counts. Printed per rate: the rate achieved, p50 / p99 / max,
-errors (non-2xx or no answer within 5 s), and the CPU the driver used; then the highest rate
+errors (non-2xx or no answer within 5 s), the CPU the driver used, and the CPU the API's
+processes and Postgres's spent per request (steadier than latency on a shared machine); then the highest rate
 whose p99 stays under 25 ms, per layout, against the goal (500 req/s). Nothing is asserted.
 """
 
@@ -230,6 +231,30 @@ def measure(url: str, token: str, rate: float, seconds: float, mix: list[Any]) -
     return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and all its children (the API's workers, Postgres's
+    backends): steadier than latency on a shared machine, and it says where the time goes."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue  # a backend that ended meanwhile: its time is lost to both readings
+        total += times.user + times.system
+    return total
+
+
+def _postmaster(postgres: Any) -> int:
+    return int((postgres.pgdata / "postmaster.pid").read_text().split()[0])
+
+
 def _free_port() -> int:
     import socket
 
@@ -249,6 +274,8 @@ def _row(result: dict[str, Any]) -> str:
         f"p50 {result['p50_ms']:>7.1f} ms, p99 {result['p99_ms']:>7.1f} ms, "
         f"max {result['max_ms']:>7.1f} ms, errors {result['errors']}/{result['requests']}, "
         f"driver CPU {result['driver_cpu']:.0%}; p99 under {GOAL_P99_MS:g} ms: {under}\n"
+        f"           CPU per request: API {result['api_cpu_ms']:.2f} ms, "
+        f"Postgres {result['postgres_cpu_ms']:.2f} ms\n"
         f"           {paths}"
     )
 
@@ -284,7 +311,13 @@ async def main(args: argparse.Namespace) -> None:
                 best[name] = 0.0
                 try:
                     for rate in args.rates:
+                        before = _cpu_seconds(process.pid), _cpu_seconds(_postmaster(postgres))
                         result = measure(f"http://127.0.0.1:{port}", token, rate, args.seconds, mix)
+                        sent = rate * (SETTLE_SECONDS + args.seconds)
+                        result["api_cpu_ms"] = 1000 * (_cpu_seconds(process.pid) - before[0]) / sent
+                        result["postgres_cpu_ms"] = (
+                            1000 * (_cpu_seconds(_postmaster(postgres)) - before[1]) / sent
+                        )
                         print(_row(result), flush=True)
                         if result["p99_ms"] < GOAL_P99_MS and not result["errors"]:
                             best[name] = max(best[name], result["achieved"])

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import TenantMixin
+from core.db import TenantMixin, one_of
 from core.errors import FieldError, Invalid, NotFound
 from core.teams.models import Member
 
@@ -48,17 +49,46 @@ async def missing_in_workspace(
     resource: str,
 ) -> list[FieldError]:
     """One FieldError per position in ``ids`` that is not a ``resource`` of this workspace."""
-    if not ids:
-        return []
-    found = set(
-        await session.scalars(
-            select(model.id).where(model.id.in_(set(ids)), model.workspace_id == workspace_id)
-        )
+    return await missing_in_workspace_all(
+        session, workspace_id, [IdsCheck(model, ids, field, resource)]
     )
+
+
+@dataclass(frozen=True)
+class IdsCheck:
+    """Ids given in a request's ``field`` that must all be ``resource`` rows of this workspace."""
+
+    model: type[TenantMixin]
+    ids: Sequence[uuid.UUID]
+    field: str
+    resource: str
+
+
+async def missing_in_workspace_all(
+    session: AsyncSession, workspace_id: uuid.UUID, checks: Sequence[IdsCheck]
+) -> list[FieldError]:
+    """``missing_in_workspace`` for several fields at once, in one round trip."""
+    asked = [(i, check) for i, check in enumerate(checks) if check.ids]
+    if not asked:
+        return []
+    found: dict[int, set[uuid.UUID]] = {i: set() for i, _ in asked}
+    for position, ident in await session.execute(
+        union_all(
+            *(
+                select(literal(i).label("check"), check.model.id).where(
+                    one_of(check.model.id, set(check.ids)),
+                    check.model.workspace_id == workspace_id,
+                )
+                for i, check in asked
+            )
+        )
+    ):
+        found[position].add(ident)
     return [
-        FieldError(f"{field}[{i}]", f"no {resource} {ident} in this workspace")
-        for i, ident in enumerate(ids)
-        if ident not in found
+        FieldError(f"{check.field}[{n}]", f"no {check.resource} {ident} in this workspace")
+        for i, check in asked
+        for n, ident in enumerate(check.ids)
+        if ident not in found[i]
     ]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import socket
@@ -29,6 +28,7 @@ from taskiq_redis import RedisStreamBroker
 
 from core import kinds
 from core.clock import utcnow
+from core.collector import settle_collector
 from core.db import make_engine, make_sessionmaker
 from core.delivery.deliveries import mark_unknown
 from core.delivery.dispatch import BATCHES_IN_FLIGHT, dispatch_job, help_with_job, retry_deferred
@@ -82,17 +82,6 @@ def owner_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def _tune_gc() -> None:
-    """Python's cyclic collector, at its default thresholds, ran every 700 allocations and
-    scanned every member, delivery and HTTP request of a fan-out in flight over and over: half
-    of a worker's CPU in a 20,000-member send (py-spy). Start-up objects are frozen out of its
-    view and it runs every 50,000 allocations instead; reference counting still frees nearly
-    everything at once. Measured with `python bench/delivery.py --phases unlimited --quick`:
-    1,525 → 3,054 messages/s for one worker."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
 async def run_worker(
     settings: Settings,
     redis_url: str,
@@ -102,7 +91,7 @@ async def run_worker(
 ) -> None:
     """Run job tasks until ``stop`` is set; meanwhile retry deferred deliveries every second."""
     kinds.install()
-    _tune_gc()
+    settle_collector()
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
     sessions = make_sessionmaker(engine)
     redis = redis_pool(redis_url, settings.redis_max_connections or redis_connections(settings))

@@ -18,8 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import TenantMixin
-from core.errors import FieldError
-from core.scoping import missing_in_workspace, raise_if_any
+from core.scoping import IdsCheck, missing_in_workspace_all, raise_if_any
 from core.teams.models import (
     Group,
     Member,
@@ -76,7 +75,7 @@ async def validate_audience(
     session: AsyncSession, workspace_id: uuid.UUID, rule: AudienceRule
 ) -> None:
     """Raise Invalid naming ``audience.<field>[i]`` for any id that is not of this workspace."""
-    checks: list[tuple[str, type[TenantMixin], str]] = [
+    resources: list[tuple[str, type[TenantMixin], str]] = [
         ("groups", Group, "group"),
         ("tags", Tag, "tag"),
         ("roles", Role, "role"),
@@ -85,11 +84,11 @@ async def validate_audience(
         ("exclude_tags", Tag, "tag"),
         ("exclude_members", Member, "member"),
     ]
-    errors: list[FieldError] = []
-    for field, model, resource in checks:
-        errors += await missing_in_workspace(
-            session, model, workspace_id, getattr(rule, field), f"audience.{field}", resource
-        )
+    checks = [
+        IdsCheck(model, getattr(rule, field), f"audience.{field}", resource)
+        for field, model, resource in resources
+    ]
+    errors = await missing_in_workspace_all(session, workspace_id, checks)
     raise_if_any(errors)
 
 

@@ -7,10 +7,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
+from core.db import one_of
 from core.errors import Conflict, Invalid
 from core.filters import contains
 from core.paging import Page
@@ -48,28 +49,40 @@ from core.teams.schemas import (
     Ref,
 )
 
+LINK_KINDS = ("roles", "groups", "tags")
 
-async def _refs(
-    session: AsyncSession, link: Any, target: Any, link_key: Any, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Ref]]:
-    rows = await session.execute(
-        select(link.member_id, target.id, target.name)
+
+def _links_of(
+    link: Any, target: Any, link_key: Any, kind: str, ids: Sequence[uuid.UUID]
+) -> Select[Any]:
+    return (
+        select(literal(kind).label("kind"), link.member_id, target.id, target.name)
         .join(target, target.id == link_key)
-        .where(link.member_id.in_(ids))
-        .order_by(target.name)
+        .where(one_of(link.member_id, ids))
     )
-    out: dict[uuid.UUID, list[Ref]] = defaultdict(list)
-    for member_id, ident, name in rows:
-        out[member_id].append(Ref(id=ident, name=name))
+
+
+async def _links(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[str, dict[uuid.UUID, list[Ref]]]:
+    """Each member's roles, groups and tags by name: one round trip for a page of members."""
+    rows = await session.execute(
+        union_all(
+            _links_of(MemberRole, Role, MemberRole.role_id, "roles", ids),
+            _links_of(MemberGroup, Group, MemberGroup.group_id, "groups", ids),
+            _links_of(MemberTag, Tag, MemberTag.tag_id, "tags", ids),
+        ).order_by("name")
+    )
+    out: dict[str, dict[uuid.UUID, list[Ref]]] = {k: defaultdict(list) for k in LINK_KINDS}
+    for kind, member_id, ident, name in rows:
+        out[kind][member_id].append(Ref(id=ident, name=name))
     return out
 
 
 async def member_views(session: AsyncSession, members: Sequence[Member]) -> list[MemberOut]:
-    """Members with their roles, groups and tags, in three queries whatever the page size."""
-    ids = [m.id for m in members]
-    roles = await _refs(session, MemberRole, Role, MemberRole.role_id, ids)
-    groups = await _refs(session, MemberGroup, Group, MemberGroup.group_id, ids)
-    tags = await _refs(session, MemberTag, Tag, MemberTag.tag_id, ids)
+    """Members with their roles, groups and tags, in one query whatever the page size."""
+    links = await _links(session, [m.id for m in members])
+    roles, groups, tags = (links[kind] for kind in LINK_KINDS)
     return [
         MemberOut(
             id=m.id,

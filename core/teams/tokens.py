@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
@@ -72,13 +72,26 @@ async def authenticate(session: AsyncSession, raw: str) -> Actor:
     """Return the actor a bearer token stands for, or raise Unauthorized."""
     if not looks_like(raw, PREFIX):
         raise Unauthorized("malformed API token: expected 'vst_' followed by 43 characters")
-    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw)))
-    if row is None or row.revoked_at is not None:
+    # Plain columns, not an ApiToken object: every request of the API runs this.
+    row = (
+        await session.execute(
+            select(
+                ApiToken.id,
+                ApiToken.workspace_id,
+                ApiToken.role,
+                ApiToken.name,
+                ApiToken.last_used_at,
+            ).where(ApiToken.token_hash == digest(raw), ApiToken.revoked_at.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
         raise Unauthorized("unknown or revoked API token")
     now = utcnow()
     # Writing on every request would turn reads into writes; a minute's precision is plenty.
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-        row.last_used_at = now
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+        )
     return Actor(
         workspace_id=row.workspace_id,
         role=BuiltinRole(row.role),
