@@ -93,9 +93,9 @@ async def test_one_chat_gets_at_most_one_message_a_second(emulator: BotApiEmulat
 
 def test_the_bot_is_planned_under_its_limit_with_room_for_late_arrivals():
     assert planned_rate(1000) == 970  # 3% of the limit
-    assert planned_rate(30) == 29  # at least one message a second
-    assert planned_rate(20) == 19
-    assert planned_rate(3) == 2
+    assert planned_rate(30) == 28  # at least two messages a second
+    assert planned_rate(20) == 18
+    assert planned_rate(3) == 1.5  # never under half
     assert planned_rate(1.5) == 0.75  # never under half
 
 
