@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
@@ -106,14 +106,10 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _database_unreachable(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc.orig, OSError)
-    return isinstance(exc, OSError | DisconnectionError)
-
-
 async def _database(request: Request, exc: Exception) -> JSONResponse:
-    if not _database_unreachable(exc):
+    assert isinstance(exc, DBAPIError)
+    # Only the database's own errors: an OSError from elsewhere (a webhook, SMTP) is not this.
+    if not (exc.connection_invalidated or isinstance(exc.orig, OSError)):
         if isinstance(exc, IntegrityError):
             return await _integrity(request, exc)
         return await _unexpected(request, exc)
@@ -138,5 +134,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(DBAPIError, _database)
-    app.add_exception_handler(OSError, _database)
     app.add_exception_handler(Exception, _unexpected)
