@@ -22,9 +22,9 @@ from core.delivery.models import Delivery, Job, JobStatus
 from core.delivery.ratelimit import RateLimiter
 from core.events.models import Answer
 from emulators.telegram import BotApiEmulator
-from tests.conftest import Workspace
+from tests.conftest import Workspace, free_port
 from tests.factories import group, member, ok, tag
-from worker.channels import TelegramChannel
+from worker.channels import TelegramChannel, Warmth, make_bot
 
 KEY = b"test-signing-key"
 START = "2026-12-10T09:00:00Z"
@@ -700,3 +700,29 @@ async def test_an_outage_longer_than_every_attempt_fails_the_message_with_the_re
     assert row is not None and row.status == "failed"
     assert row.last_error == f"gave up after {MAX_ATTEMPTS} attempts"
     assert emulator.server_errors == MAX_ATTEMPTS and emulator.sent_to(532) == []
+
+
+async def test_a_channel_opens_a_connection_before_a_batch_after_a_pause_never_while_busy(
+    emulator: BotApiEmulator, telegram: TelegramChannel
+):
+    """A fan-out's first request on a cold connection (TCP, TLS) arrives late and bunched with
+    the next, and Telegram counts its limit where messages arrive. So the dispatcher warms the
+    channel before a batch takes its slots, which costs a request only after a pause."""
+    before = emulator.requests
+    await telegram.warm()  # never used yet: a cheap call (getMe) opens the connection
+    assert emulator.requests == before + 1
+    busy = Warmth(telegram.bot.get_me, within=3600.0)
+    await busy.warm()
+    busy.used()  # as every send does
+    await busy.warm()
+    assert emulator.requests == before + 2  # used a moment ago: nothing asked
+    paused = Warmth(telegram.bot.get_me, within=0.0)
+    paused.used()
+    await paused.warm()
+    assert emulator.requests == before + 3
+    # A service that cannot be reached is left for the send to report, not raised here.
+    unreachable = make_bot("123456:TEST", f"http://127.0.0.1:{free_port()}")
+    try:
+        await Warmth(unreachable.get_me).warm()
+    finally:
+        await unreachable.session.close()

@@ -110,6 +110,19 @@ async def test_a_batch_takes_all_its_slots_in_one_reservation(redis: Redis):
     assert second.delays[0] >= first.delays[-1] + 0.05
 
 
+async def test_a_lead_keeps_an_idle_bots_first_slot_that_far_ahead_and_no_further(redis: Redis):
+    """The dispatcher commits a batch as sending before its first slot: on an idle bot the
+    first slot would be now, and the commit would make the first messages late (bunched)."""
+    limiter = RateLimiter(redis)
+    lane = Lane("telegram:1", Limits(per_bot_per_second=10))
+    first = await limiter.reserve(lane, ["1", "2"], lead=0.5)
+    assert 0.45 <= first.delays[0] <= 0.5
+    assert first.delays[1] == pytest.approx(first.delays[0] + 1 / planned_rate(10), abs=0.001)
+    # A bot already booked past the lead keeps its own pace: the lead adds nothing to it.
+    second = await limiter.reserve(lane, ["3"], lead=0.1)
+    assert second.slots[0] == pytest.approx(first.slots[1] + 1 / planned_rate(10), abs=0.01)
+
+
 async def test_a_busy_chat_does_not_hold_up_the_rest_of_its_batch_or_the_bot(redis: Redis):
     limiter = RateLimiter(redis)
     lane = Lane("telegram:1", Limits(per_bot_per_second=100))

@@ -59,6 +59,9 @@ class EmailChannel:
         mail.set_content("\n".join(lines))
         return mail
 
+    async def warm(self) -> None:
+        """Nothing to open ahead: each message is its own SMTP session."""
+
     async def send(self, address: str, message: OutboundMessage, button_data: list[str]) -> Outcome:
         mail = self.compose(address, message, button_data)
         settings = self.settings

@@ -12,6 +12,7 @@ import httpx
 from core.delivery.channels import OutboundMessage, Outcome, OutcomeKind
 from core.delivery.ratelimit import Lane, Limits
 from core.teams.models import Member, Messenger
+from worker.channels import Warmth
 from worker.max_api import MaxClient, MaxError, keyboard
 
 RATE_LIMITED_WAIT = 1.0
@@ -27,6 +28,10 @@ class MaxChannel:
     def __init__(self, client: MaxClient, bot_id: str, limits: Limits | None = None) -> None:
         self.client = client
         self.lane = Lane(f"max:{bot_id}", limits or Limits(30.0, 2.0, None))
+        self._warmth = Warmth(client.me)
+
+    async def warm(self) -> None:
+        await self._warmth.warm()
 
     async def close(self) -> None:
         await self.client.close()
@@ -42,6 +47,7 @@ class MaxChannel:
         buttons = [
             (label, data) for (label, _), data in zip(message.buttons, button_data, strict=True)
         ]
+        self._warmth.used()
         try:
             # A member's address says which; a group chat's is its id alone.
             kind, _, ident = address.rpartition(":") if ":" in address else ("chat", "", address)

@@ -72,3 +72,9 @@ class Channel(Protocol):
         """Send once. ``button_data`` pairs with ``message.buttons``. Never raises for the
         provider's answers; those become an Outcome."""
         ...
+
+    async def warm(self) -> None:
+        """Have a connection open before a batch takes its slots: the first request on a cold
+        one (TCP, TLS) arrives late and bunches with the next, and a messenger counts its limit
+        where messages arrive. Cheap when the channel sent a moment ago; never raises."""
+        ...

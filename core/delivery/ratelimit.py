@@ -50,7 +50,7 @@ end
 # Reserves one slot per message, in every limit at once. KEYS: pause, adapt, bot, workspace, then
 # one per chat. ARGV: bot interval (µs, 0 = none), workspace interval (µs, 0 = none), quiet and
 # doubling (µs), then one interval per chat (µs, 0 = none), then how long a message may wait for
-# its chat (µs). Messages to chats that are free soonest get the earliest slots, so one busy chat
+# its chat (µs), then how long from now the first slot may be at the earliest (µs). Messages to chats that are free soonest get the earliest slots, so one busy chat
 # does not hold up the batch. Returns Redis's now, the pause end, the rate factor ×1e6, then each
 # message's slot as µs from now, or minus the µs until its chat is free if that is too long.
 _RESERVE = (
@@ -82,6 +82,8 @@ end)
 local slots = {}
 local seen = {}
 local hold = tonumber(ARGV[5 + n])
+local lead_until = now + tonumber(ARGV[6 + n])
+if lead_until > start then start = lead_until end
 for _, i in ipairs(order) do
   local key = KEYS[4 + i]
   local ctat = seen[key] or chat_tat[i]
@@ -250,9 +252,11 @@ class RateLimiter:
         lane: Lane,
         chats: Sequence[str],
         workspace: tuple[uuid.UUID, float] | None = None,
+        lead: float = 0.0,
     ) -> Reservation:
         """Take one slot per message to ``chats`` (in one round trip) under the lane's limits,
-        its current pause and slowdown, and the workspace's own per-second limit if given."""
+        its current pause and slowdown, and the workspace's own per-second limit if given; none
+        sooner than ``lead`` seconds from now (time the caller needs before its first send)."""
         pause_key, adapt_key, bot_key = self._keys(lane.name)
         ws_key = f"{self.prefix}:workspace:{workspace[0]}" if workspace else f"{self.prefix}:-"
         limits = lane.limits
@@ -260,7 +264,7 @@ class RateLimiter:
         ws = _us(1.0 / workspace[1]) if workspace else 0
         args = [bot, ws, _us(self.quiet), _us(self.doubling)]
         args += [self._chat_interval(limits, chat) for chat in chats]
-        args.append(_us(CHAT_HOLD_SECONDS))
+        args += [_us(CHAT_HOLD_SECONDS), _us(lead)]
         keys = [pause_key, adapt_key, bot_key, ws_key]
         keys += [f"{self.prefix}:chat:{lane.name}:{chat}" for chat in chats]
         known = self._pauses.setdefault(lane.name, _Pause())
