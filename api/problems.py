@@ -107,12 +107,9 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
-    # Only the database's own errors: an OSError from elsewhere (a webhook, SMTP) is not this.
+    assert isinstance(exc, DBAPIError)  # IntegrityError, a subclass, has its own handler
     if not (exc.connection_invalidated or isinstance(exc.orig, OSError)):
-        if isinstance(exc, IntegrityError):
-            return await _integrity(request, exc)
-        return await _unexpected(request, exc)
+        return await _unexpected(request, exc)  # a statement that failed: ours to fix
     # The pool has dropped the broken connections: the next request opens fresh ones.
     log.warning("database unreachable: %s", exc)
     return problem(
