@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -31,6 +32,7 @@ from core.events.repeat import describe
 from core.notify.messages import BUTTONS, format_when
 from core.notify.planning import nudge_now
 from core.notify.unheard import not_joined_members, resend_unknown
+from core.settings import Settings
 from core.teams.accounts import Person
 from core.teams.invites import invite_not_joined
 from core.teams.models import BuiltinRole, Member, MemberStatus, Messenger, TimeOfDay
@@ -182,21 +184,40 @@ def _card(item: AgendaItem, member: Member) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _SignIn:
+    """How a messenger's Mini App proves who opened it."""
+
+    token: Callable[[Settings], SecretStr | None]
+    unconfigured: str
+    user_of: Callable[[str, str, datetime, timedelta], int]
+
+
+_SIGN_INS = {
+    Messenger.telegram: _SignIn(
+        lambda settings: settings.telegram_token,
+        "the bot is not configured (VESTNIK_TELEGRAM_TOKEN)",
+        telegram_user_from_init_data,
+    ),
+    Messenger.max: _SignIn(
+        lambda settings: settings.max_token,
+        "the MAX bot is not configured (VESTNIK_MAX_TOKEN)",
+        lambda *given: max_user_from_init_data(*given)[0],
+    ),
+}
+
+
 async def _exchange(
-    request: Request,
-    session: AsyncSession,
-    init_data: str,
-    messenger: Messenger,
-    token: SecretStr | None,
-    unconfigured: str,
-    user_of: Callable[[str, str, datetime, timedelta], int],
+    request: Request, session: AsyncSession, init_data: str, messenger: Messenger
 ) -> Response:
     """A messenger's signed initData for a session cookie: 503 without its bot, 401 for data
     that is forged or stale, 403 for a person in no team."""
+    how = _SIGN_INS[messenger]
+    token = how.token(request.app.state.settings)
     if token is None:
-        return Response(unconfigured, status_code=503)
+        return Response(how.unconfigured, status_code=503)
     try:
-        user_id = user_of(token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE)
+        user_id = how.user_of(token.get_secret_value(), init_data, utcnow(), MAX_INIT_DATA_AGE)
     except AuthError as exc:
         return Response(str(exc), status_code=401)
     members = await memberships_of(session, Person(messenger, str(user_id)))
@@ -212,16 +233,7 @@ async def sign_in(
     request: Request, session: SessionDep, init_data: Annotated[str, Form(max_length=8192)]
 ) -> Response:
     """Exchange Telegram's raw initData for a session cookie."""
-    settings = request.app.state.settings
-    return await _exchange(
-        request,
-        session,
-        init_data,
-        Messenger.telegram,
-        settings.telegram_token,
-        "the bot is not configured (VESTNIK_TELEGRAM_TOKEN)",
-        telegram_user_from_init_data,
-    )
+    return await _exchange(request, session, init_data, Messenger.telegram)
 
 
 @router.post("/auth/max")
@@ -229,16 +241,7 @@ async def sign_in_max(
     request: Request, session: SessionDep, init_data: Annotated[str, Form(max_length=8192)]
 ) -> Response:
     """Exchange MAX's raw initData (window.WebApp.initData) for a session cookie."""
-    settings = request.app.state.settings
-    return await _exchange(
-        request,
-        session,
-        init_data,
-        Messenger.max,
-        settings.max_token,
-        "the MAX bot is not configured (VESTNIK_MAX_TOKEN)",
-        lambda *given: max_user_from_init_data(*given)[0],
-    )
+    return await _exchange(request, session, init_data, Messenger.max)
 
 
 @router.get("/dev-login")
