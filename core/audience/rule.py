@@ -13,7 +13,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Select, and_, cast, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,56 +105,53 @@ async def validate_audience(
     raise_if_any(errors)
 
 
-def _in_groups(ids: list[uuid.UUID]) -> ColumnElement[bool]:
-    return (
-        select(MemberGroup.member_id)
-        .where(MemberGroup.member_id == Member.id, MemberGroup.group_id.in_(ids))
-        .exists()
-    )
+def _in_groups(ids: list[uuid.UUID]) -> Select[uuid.UUID]:
+    return select(MemberGroup.member_id).where(MemberGroup.group_id.in_(ids))
 
 
-def _with_any_tag(ids: list[uuid.UUID]) -> ColumnElement[bool]:
-    return (
-        select(MemberTag.member_id)
-        .where(MemberTag.member_id == Member.id, MemberTag.tag_id.in_(ids))
-        .exists()
-    )
+def _with_any_tag(ids: list[uuid.UUID]) -> Select[uuid.UUID]:
+    return select(MemberTag.member_id).where(MemberTag.tag_id.in_(ids))
 
 
-def _with_all_tags(ids: list[uuid.UUID]) -> ColumnElement[bool]:
-    held = (
-        select(func.count())
-        .where(MemberTag.member_id == Member.id, MemberTag.tag_id.in_(ids))
-        .scalar_subquery()
-    )
-    return held == len(set(ids))
+def _with_all_tags(ids: list[uuid.UUID]) -> Select[uuid.UUID]:
+    return _with_any_tag(ids).group_by(MemberTag.member_id).having(func.count() == len(set(ids)))
+
+
+def _one_set(parts: list[Select[uuid.UUID]]) -> Select[uuid.UUID] | CompoundSelect[uuid.UUID]:
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnElement[bool]:
-    """The WHERE clause over ``members`` that a rule stands for, sealed to one workspace."""
-    include: list[ColumnElement[bool]] = []
+    """The WHERE clause over ``members`` that a rule stands for, sealed to one workspace.
+
+    Shaped for one pass over members with two hash lookups per member: the link tables' ids of
+    those included are one set, those excluded another (EXPLAIN ANALYZE at 100,000 members in
+    the README). The inclusion stays under an OR, which keeps Postgres from turning it into a
+    join: it cannot estimate a UNION's distinct ids (it assumes 200) and would then fetch each
+    included member by primary key, 2x slower; NOT IN is never turned into a join (member ids
+    in the links are never NULL, so it means NOT EXISTS).
+    """
+    links: list[Select[uuid.UUID]] = []
     if rule.groups:
-        include.append(_in_groups(rule.groups))
+        links.append(_in_groups(rule.groups))
     if rule.tags:
-        include.append(
+        links.append(
             _with_all_tags(rule.tags) if rule.tags_mode == "all" else _with_any_tag(rule.tags)
         )
     if rule.roles:
-        include.append(
-            select(MemberRole.member_id)
-            .where(MemberRole.member_id == Member.id, MemberRole.role_id.in_(rule.roles))
-            .exists()
-        )
+        links.append(select(MemberRole.member_id).where(MemberRole.role_id.in_(rule.roles)))
+    include: list[ColumnElement[bool]] = [literal_column("false")]  # never true; keeps the OR
+    if links:
+        include.append(Member.id.in_(_one_set(links)))
     if rule.members:
         include.append(Member.id.in_(rule.members))
-    where: list[ColumnElement[bool]] = [
-        Member.workspace_id == workspace_id,
-        or_(*include) if include else false(),
+    where: list[ColumnElement[bool]] = [Member.workspace_id == workspace_id, or_(*include)]
+    unlinked = [
+        *([_in_groups(rule.exclude_groups)] if rule.exclude_groups else []),
+        *([_with_any_tag(rule.exclude_tags)] if rule.exclude_tags else []),
     ]
-    if rule.exclude_groups:
-        where.append(~_in_groups(rule.exclude_groups))
-    if rule.exclude_tags:
-        where.append(~_with_any_tag(rule.exclude_tags))
+    if unlinked:
+        where.append(Member.id.not_in(_one_set(unlinked)))
     if rule.exclude_members:
         where.append(Member.id.not_in(rule.exclude_members))
     return and_(*where)
