@@ -64,6 +64,18 @@ def test_lines_fold_at_75_octets_without_splitting_a_character():
 
 
 @pytest.mark.parametrize(
+    "lines",
+    [
+        ["BEGIN:VEVENT", "SUMMARY:short", "END:VEVENT"],
+        ["BEGIN:VEVENT", "SUMMARY:" + "ж" * 40, "LOCATION:" + "x" * 70, "END:VEVENT"],
+        ["DESCRIPTION:" + "a" * 63, "DESCRIPTION:" + "a" * 64],  # 75 octets, then 76
+    ],
+)
+def test_a_run_of_lines_is_folded_line_by_line(lines: list[str]):
+    assert ics_text.lines(lines) == b"".join(ics_text.fold(line) for line in lines)
+
+
+@pytest.mark.parametrize(
     ("value", "written"),
     [
         (timedelta(minutes=-15), "-PT15M"),

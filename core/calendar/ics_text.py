@@ -11,6 +11,7 @@ component objects gave.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 LIMIT = 75  # octets a content line holds before it is folded (RFC 5545 3.1)
@@ -49,9 +50,26 @@ def fold(line: str) -> bytes:
     return b"\r\n ".join(parts) + b"\r\n"
 
 
-def _utc(value: datetime) -> str:
-    v = value.astimezone(UTC)
-    return f"{v.year:04d}{v.month:02d}{v.day:02d}T{v.hour:02d}{v.minute:02d}{v.second:02d}Z"
+# %-formatting of the fields: twice as fast as strftime or an f-string with format specs, and a
+# feed of 10,000 events writes 50,000 of these.
+_STAMP = "%04d%02d%02dT%02d%02d%02d"
+
+
+def lines(values: list[str]) -> bytes:
+    """Content lines, each folded as ``fold`` does, as one run of bytes."""
+    raw = "\r\n".join(values).encode() + b"\r\n"
+    if max(map(len, raw.split(b"\r\n"))) <= LIMIT:  # nothing to fold: most VEVENTs
+        return raw
+    return b"".join(fold(value) for value in values)
+
+
+def _wall(v: datetime) -> str:
+    return _STAMP % (v.year, v.month, v.day, v.hour, v.minute, v.second)
+
+
+def utc_value(value: datetime) -> str:
+    """A UTC DATE-TIME value (3.3.5, form 2)."""
+    return _wall(value if value.tzinfo is UTC else value.astimezone(UTC)) + "Z"
 
 
 def _zone(value: datetime) -> str | None:
@@ -68,8 +86,8 @@ def when(name: str, value: datetime | date) -> str:
         return f"{name};VALUE=DATE:{value:%Y%m%d}"
     zone = _zone(value)
     if zone is None:
-        return f"{name}:{_utc(value)}"
-    return f"{name};TZID={zone}:{value:%Y%m%dT%H%M%S}"
+        return f"{name}:{utc_value(value)}"
+    return f"{name};TZID={zone}:{_wall(value)}"
 
 
 def when_list(name: str, values: list[datetime | date]) -> list[str]:
@@ -83,9 +101,10 @@ def when_list(name: str, values: list[datetime | date]) -> list[str]:
 
 
 def utc(name: str, value: datetime) -> str:
-    return f"{name}:{_utc(value)}"
+    return f"{name}:{utc_value(value)}"
 
 
+@lru_cache(maxsize=1024)  # alarms repeat the same few offsets across every event
 def duration(value: timedelta) -> str:
     """A DURATION (3.3.6): days, then hours, minutes and seconds; negative before a start."""
     sign = "-" if value < timedelta(0) else ""

@@ -129,12 +129,13 @@ class FeedBuilder:
         if event.location:
             lines.append(f"LOCATION:{ics.text(event.location)}")
         cancelled = event.status == EventStatus.cancelled.value or event.deleted_at is not None
+        changed = ics.utc_value(event.updated_at)
         lines += [
             f"URL:{self.base_url}/app/events/{event.id}",
             f"SEQUENCE:{event.sequence}",
-            ics.utc("DTSTAMP", event.updated_at),
+            f"DTSTAMP:{changed}",
             ics.utc("CREATED", event.created_at),
-            ics.utc("LAST-MODIFIED", event.updated_at),
+            f"LAST-MODIFIED:{changed}",
             "STATUS:CANCELLED" if cancelled else "STATUS:CONFIRMED",
         ]
         if event.confirm_before_minutes is not None and member is not None:
@@ -268,7 +269,7 @@ class FeedBuilder:
                 else:
                     lines += self._times(event, start, end)
                 lines += [*alarms, "END:VEVENT"]
-        return b"".join(ics.fold(line) for line in lines)
+        return ics.lines(lines)
 
     def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
