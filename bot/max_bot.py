@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
@@ -31,6 +31,7 @@ from worker.channels import build_channels, close_channels
 from worker.max_api import MaxClient, MaxError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 POLL_PACE = 0.6  # MAX allows about 2 long polls a second; the SDK's loop does not pace itself
 
 
@@ -77,14 +78,21 @@ class MaxBot:
             await self.redis.aclose()
 
 
-async def run_max_bot(client: MaxClient, bot: MaxBot, stop: asyncio.Event) -> None:
+async def run_max_bot(
+    client: MaxClient, bot: MaxBot, stop: asyncio.Event, poll_seconds: int = 5
+) -> None:
     """Long-poll MAX for updates until ``stop`` (development and small teams; production may
-    use the webhook). A failed update is logged and the loop goes on."""
+    use the webhook). A failed update is logged and the loop goes on. A poll in flight when
+    ``stop`` is set is abandoned rather than waited for (Ctrl-C took its 5 s): MAX hands out
+    updates after a marker, so what it was fetching is fetched again by the next start."""
     marker: int | None = None
     while not stop.is_set():
         started = asyncio.get_running_loop().time()
         try:
-            updates, marker = await client.updates(marker, seconds=5)
+            polled = await _unless_stopped(stop, client.updates(marker, seconds=poll_seconds))
+            if polled is None:
+                break
+            updates, marker = polled
         except MaxError as exc:
             wait = 5.0 if exc.status == 429 else 2.0
             log.warning("MAX updates: %s; again in %.0f s", exc, wait)
@@ -101,6 +109,21 @@ async def run_max_bot(client: MaxClient, bot: MaxBot, stop: asyncio.Event) -> No
                 log.exception("MAX update %s failed", update.get("update_type"))
         elapsed = asyncio.get_running_loop().time() - started
         await _sleep(stop, max(0.0, POLL_PACE - elapsed))
+
+
+async def _unless_stopped(stop: asyncio.Event, call: Awaitable[T]) -> T | None:
+    """The call's result, or None if ``stop`` is set first (the call is then cancelled)."""
+    task = asyncio.ensure_future(call)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():  # stopped (or this coroutine itself cancelled)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -79,6 +79,23 @@ async def _until(condition: Any, seconds: float = 15) -> None:
         await asyncio.sleep(0.05)
 
 
+async def test_stopping_the_bot_abandons_its_long_poll(
+    engine: AsyncEngine,
+    max_emulator: MaxApiEmulator,
+    max_client: MaxClient,
+    telegram: TelegramChannel,
+):
+    """Ctrl-C on `vestnik run` waited for the MAX bot's long poll to end. A poll abandoned loses
+    nothing: updates are handed out after a marker, so the next poll asks for them again."""
+    bot = MaxBot(max_client, make_sessionmaker(engine), KEY, [MaxChannel(max_client, "t")])
+    stop = asyncio.Event()
+    before = max_emulator.requests
+    task = asyncio.create_task(run_max_bot(max_client, bot, stop, poll_seconds=60))
+    await _until(lambda: max_emulator.requests > before)  # the poll is waiting for updates
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)  # the poll alone would take 60 s
+
+
 async def test_the_emulator_is_as_strict_as_max(
     max_emulator: MaxApiEmulator, max_client: MaxClient
 ):
