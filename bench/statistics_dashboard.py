@@ -35,7 +35,8 @@ from core.db import make_engine, make_sessionmaker
 from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
-from core.teams.models import BuiltinRole, MemberRole
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import MemberRole
 from core.teams.roles import builtin_role_id
 from core.teams.workspaces import create_workspace
 

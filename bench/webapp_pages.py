@@ -35,7 +35,8 @@ from core.events.schemas import EventCreate
 from core.events.service import create_event
 from core.migrate import upgrade
 from core.settings import Settings
-from core.teams.models import BuiltinRole, Group, MemberGroup, MemberRole
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import Group, MemberGroup, MemberRole
 from core.teams.permissions import system_actor
 from core.teams.roles import builtin_role_id
 from core.teams.workspaces import create_workspace

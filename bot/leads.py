@@ -23,7 +23,8 @@ from core.events.agenda import next_matching
 from core.events.confirmations import tally
 from core.notify.broadcasts import BroadcastCreate, create_broadcast
 from core.notify.messages import format_when
-from core.teams.models import BuiltinRole, Group, Member, MemberStatus, Tag
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import Group, Member, MemberStatus, Tag
 from core.teams.permissions import Actor
 from core.teams.schemas import Ref
 from core.teams.self_service import leads_of

@@ -406,7 +406,7 @@ async def test_a_thousand_events_in_one_feed(acme: Workspace, public, session):
     from core.audience.rule import AudienceRule
     from core.events.schemas import EventCreate
     from core.events.service import create_event as create
-    from core.teams.models import BuiltinRole
+    from core.teams.builtin_roles import BuiltinRole
     from core.teams.permissions import Actor
 
     anna = await member(acme.client, "Anna")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.teams.models import BuiltinRole
+from core.teams.builtin_roles import BuiltinRole
 from core.teams.permissions import _ALLOWED, Action
 from tests.conftest import ClientFor, Workspace
 from tests.factories import member, ok, role_id

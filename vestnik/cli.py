@@ -13,10 +13,13 @@ import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from core import kinds
 from core.errors import DomainError, Invalid
 from core.settings import Settings, SettingsError, load_settings
-from core.teams.models import BuiltinRole
+from core.teams.builtin_roles import BuiltinRole
+
+# Commands that neither change events nor dispatch jobs, so need not wire the domain's parts
+# together (core.kinds): `vestnik run` only starts the others, which start sooner without it.
+_NO_DOMAIN = {"run", "emulator", "max-emulator"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -355,8 +358,11 @@ def _configure_logging(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    kinds.install()
     args = _parser().parse_args(argv)
+    if args.command not in _NO_DOMAIN:
+        from core import kinds  # a second and a half of imports: not for the emulators
+
+        kinds.install()
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -15,7 +15,7 @@ from api.deps import SessionDep
 from api.unit_of_work import UnitOfWork
 from core.errors import DomainError, Forbidden, NotFound
 from core.notify.messages import format_when
-from core.teams.models import BuiltinRole
+from core.teams.builtin_roles import BuiltinRole
 from core.teams.tokens import create_token, list_tokens, revoke_token
 from core.teams.workspace_settings import (
     WorkspaceSettings,

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from core.errors import DomainError, Invalid
-from core.teams.models import BuiltinRole, Member
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import Member
 from core.teams.permissions import Actor
 from core.teams.self_service import actor_of
 from webapp.auth import Session, csrf_ok

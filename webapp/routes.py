@@ -34,8 +34,9 @@ from core.notify.planning import nudge_now
 from core.notify.unheard import not_joined_members, resend_unknown
 from core.settings import Settings
 from core.teams.accounts import Person
+from core.teams.builtin_roles import BuiltinRole
 from core.teams.invites import invite_not_joined
-from core.teams.models import BuiltinRole, Member, MemberStatus, Messenger, TimeOfDay
+from core.teams.models import Member, MemberStatus, Messenger, TimeOfDay
 from core.teams.permissions import Actor, system_actor
 from core.teams.self_service import (
     leads_of,

@@ -31,7 +31,8 @@ from core.delivery.subjects import Outlets, register
 from core.insights.statistics import workspace_stats
 from core.journeys.models import Journey, JourneyDay, JourneyStatus, JourneyStepDay, Signal
 from core.plurals import Plural
-from core.teams.models import BuiltinRole, Member, MemberRole, MemberStatus, Role
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import Member, MemberRole, MemberStatus, Role
 from core.teams.self_service import actor_of
 
 KIND = "daily_report"

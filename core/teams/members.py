@@ -17,9 +17,9 @@ from core.filters import contains
 from core.paging import Page
 from core.scoping import get_scoped
 from core.teams.accounts import SHORTHANDS, set_account, telegram_id, user_id_on, with_account
+from core.teams.builtin_roles import BuiltinRole
 from core.teams.happenings import Happening, happened
 from core.teams.models import (
-    BuiltinRole,
     Group,
     Member,
     MemberGroup,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
 from core.db import Base, IdMixin, TenantMixin, TimestampMixin, str_enum
+from core.teams.builtin_roles import BuiltinRole
 
 
 class MemberStatus(StrEnum):
@@ -46,12 +47,6 @@ class Messenger(StrEnum):
 
     telegram = "telegram"
     max = "max"
-
-
-class BuiltinRole(StrEnum):
-    owner = "owner"
-    lead = "lead"
-    member = "member"
 
 
 class CalendarVersioned:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.errors import Forbidden
-from core.teams.models import BuiltinRole
+from core.teams.builtin_roles import BuiltinRole
 
 
 class Action(StrEnum):

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
 from core.scoping import get_scoped, require_in_workspace
-from core.teams.models import BuiltinRole, MemberRole, Role
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import MemberRole, Role
 from core.teams.permissions import RANK, Action, Actor
 from core.teams.schemas import RoleCreate, RoleOut
 

@@ -18,7 +18,8 @@ from pydantic import (
 )
 
 from core.paging import PageParams
-from core.teams.models import BuiltinRole, MemberStatus, Messenger, TimeOfDay
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import MemberStatus, Messenger, TimeOfDay
 from core.timezones import check_timezone
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

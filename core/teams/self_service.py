@@ -18,8 +18,8 @@ from core.audit import MEMBER_RESUBSCRIBED, MEMBER_UNSUBSCRIBED, record
 from core.delivery.channels import Channel
 from core.delivery.reachability import mark_unreachable, restore_channel
 from core.teams.accounts import Person, with_account
+from core.teams.builtin_roles import BuiltinRole
 from core.teams.models import (
-    BuiltinRole,
     Member,
     MemberRole,
     MemberStatus,

@@ -13,7 +13,8 @@ from core.audit import record_by
 from core.clock import utcnow
 from core.errors import NotFound, Unauthorized
 from core.secrets import digest, looks_like, new_secret
-from core.teams.models import ApiToken, BuiltinRole
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import ApiToken
 from core.teams.permissions import Action, Actor
 
 PREFIX = "vst_"

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid, NotFound
-from core.teams.models import BuiltinRole, Role, Workspace
+from core.teams.builtin_roles import BuiltinRole
+from core.teams.models import Role, Workspace
 from core.teams.tokens import IssuedToken, issue_token
 from core.timezones import check_timezone
 
