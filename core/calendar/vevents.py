@@ -174,8 +174,9 @@ class FeedBuilder:
         """Everything that shapes an event's VEVENTs in this feed (its cache key): an edit moves
         the event's sequence and updated_at; the rest is the feed's and the occurrences'. A
         string, which the garbage collector does not walk (a cache of tuples it did, for tens of
-        milliseconds at a time)."""
-        key = f"{event_id}|{sequence}|{updated_at.isoformat()}|{self._shape}"
+        milliseconds at a time). updated_at as seconds since the epoch: a quarter of isoformat's
+        cost, and a double still tells apart two microseconds of this era (its step is 0.24 us)."""
+        key = f"{event_id}|{sequence}|{updated_at.timestamp()!r}|{self._shape}"
         if answers:
             key += f"|{sorted(answers.items())}"
         if overrides:
@@ -310,11 +311,22 @@ class FeedBuilder:
 
     def to_ical(self) -> bytes:
         """VCALENDAR properties, then a VTIMEZONE per zone used, then the events."""
-        for name in sorted(self.zones):
-            self.calendar.add_component(self.zone_component(name))
         head = bytes(self.calendar.to_ical())
         end = b"END:VCALENDAR\r\n"
-        return head[: -len(end)] + b"".join(self.blobs) + end
+        zones = b"".join(self._zone_text(name) for name in sorted(self.zones))
+        return head[: -len(end)] + zones + b"".join(self.blobs) + end
+
+    def _zone_text(self, name: str) -> bytes:
+        if self.zone_component is vtimezone:
+            return _vtimezone_text(name)
+        return bytes(self.zone_component(name).to_ical())
+
+
+@lru_cache(maxsize=256)
+def _vtimezone_text(name: str) -> bytes:
+    """A zone's VTIMEZONE as text: forty years of onsets, a tenth of a feed's rebuild after one
+    change when serialised again each time."""
+    return bytes(vtimezone(name).to_ical())
 
 
 @lru_cache(maxsize=1024)
