@@ -106,7 +106,12 @@ async def naive_build(session: AsyncSession, feed: Feed, now: datetime) -> bytes
             .order_by(Event.starts_at, Event.id)
         )
     )
-    builder = FeedBuilder(feed, BASE_URL, cache=False, zone_component=vtimezone.__wrapped__)
+    builder = FeedBuilder(
+        feed,
+        BASE_URL,
+        cache=False,
+        zone_text=lambda name: bytes(vtimezone.__wrapped__(name).to_ical()),
+    )
     for event in events:
         overrides = list(
             await session.scalars(select(EventOverride).where(EventOverride.event_id == event.id))

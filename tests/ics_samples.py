@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 from core.calendar.models import Feed, FeedKind
 from core.calendar.vevents import FeedBuilder
-from core.calendar.zones import vtimezone
 from core.events.confirmations import occurrence_key
 from core.events.models import Event, EventOverride
 from core.teams.models import Member, Workspace
@@ -181,7 +180,7 @@ def sample_calendar(builder: type[FeedBuilder] = FeedBuilder) -> bytes:
         timezone="Europe/Berlin",
     )
     feed = Feed(FeedKind.member, workspace, member=member)
-    build = builder(feed, BASE_URL, cache=False, zone_component=vtimezone, now=NOW)
+    build = builder(feed, BASE_URL, cache=False, now=NOW)
     for event, overrides, answers in samples():
         build.add(event, overrides, answers)
     return build.to_ical()

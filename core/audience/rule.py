@@ -126,10 +126,11 @@ def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnEle
 
     Shaped for one pass over members with two hash lookups per member: the link tables' ids of
     those included are one set, those excluded another (the plans at 100,000 members:
-    ``python bench/audience_preview.py --members 100000 --explain``). The inclusion stays under an OR, which keeps Postgres from turning it into a
-    join: it cannot estimate a UNION's distinct ids (it assumes 200) and would then fetch each
-    included member by primary key, 2x slower; NOT IN is never turned into a join (member ids
-    in the links are never NULL, so it means NOT EXISTS).
+    ``python bench/audience_preview.py --members 100000 --explain``). The inclusion stays under
+    an OR, which keeps Postgres from turning it into a join: it cannot estimate a UNION's
+    distinct ids (it assumes 200) and would then fetch each included member by primary key, 2x
+    slower; NOT IN is never turned into a join (member ids in the links are never NULL, so it
+    means NOT EXISTS).
     """
     links: list[Select[uuid.UUID]] = []
     if rule.groups:

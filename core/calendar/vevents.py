@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
-from icalendar import Calendar, Timezone, vRecur, vText
+from icalendar import Calendar, vRecur, vText
 
 from core.calendar import ics_text as ics
-from core.calendar.zones import transitions, vtimezone
+from core.calendar.zones import transitions, vtimezone_text
 from core.clock import utcnow
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
@@ -83,13 +83,13 @@ class FeedBuilder:
         base_url: str,
         *,
         cache: bool = True,
-        zone_component: Callable[[str], Timezone] = vtimezone,
+        zone_text: Callable[[str], bytes] = vtimezone_text,
         now: datetime | None = None,
     ) -> None:
         self.feed = feed
         self.base_url = base_url.rstrip("/")
         self.cache = cache
-        self.zone_component = zone_component
+        self.zone_text = zone_text
         # Occurrences on DST change days are spelled out around now (see _shaky); by the month,
         # so cached VEVENTs stay valid for weeks.
         self.month = (now or utcnow()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -313,20 +313,8 @@ class FeedBuilder:
         """VCALENDAR properties, then a VTIMEZONE per zone used, then the events."""
         head = bytes(self.calendar.to_ical())
         end = b"END:VCALENDAR\r\n"
-        zones = b"".join(self._zone_text(name) for name in sorted(self.zones))
+        zones = b"".join(self.zone_text(name) for name in sorted(self.zones))
         return head[: -len(end)] + zones + b"".join(self.blobs) + end
-
-    def _zone_text(self, name: str) -> bytes:
-        if self.zone_component is vtimezone:
-            return _vtimezone_text(name)
-        return bytes(self.zone_component(name).to_ical())
-
-
-@lru_cache(maxsize=256)
-def _vtimezone_text(name: str) -> bytes:
-    """A zone's VTIMEZONE as text: forty years of onsets, a tenth of a feed's rebuild after one
-    change when serialised again each time."""
-    return bytes(vtimezone(name).to_ical())
 
 
 @lru_cache(maxsize=1024)
