@@ -243,7 +243,7 @@ class FeedBuilder:
         if recurring:
             assert event.rrule is not None and recurrence is not None
             shaky = self._shaky(event, recurrence)
-            lines.append("RRULE:" + vRecur.from_ical(event.rrule).to_ical().decode())
+            lines.append(_rule_line(event.rrule))
             if event.exdates:
                 exdates = [_rule_time(event, recurrence, d) for d in event.exdates]
                 lines += ics.when_list("EXDATE", exdates)
@@ -315,6 +315,13 @@ class FeedBuilder:
         end = b"END:VCALENDAR\r\n"
         zones = b"".join(self.zone_text(name) for name in sorted(self.zones))
         return head[: -len(end)] + zones + b"".join(self.blobs) + end
+
+
+@lru_cache(maxsize=4096)  # teams repeat a few rules ("every week") across many events
+def _rule_line(rule: str) -> str:
+    """The RRULE line, in icalendar's canonical spelling of the stored rule."""
+    canonical: bytes = vRecur.from_ical(rule).to_ical()
+    return "RRULE:" + canonical.decode()
 
 
 @lru_cache(maxsize=1024)
