@@ -14,8 +14,9 @@ For each rate, a driver process sends the mix (``GET /members?limit=50``, ``GET 
 answers' speed: a request's latency runs from the instant it was *scheduled* to its answer, so
 time waiting behind a slow server counts. Printed per rate: the rate achieved, p50 / p99 / max,
 errors (non-2xx or no answer within 5 s), the CPU the driver used, and the CPU the API's
-processes and Postgres's spent per request (steadier than latency on a shared machine); then the highest rate
-whose p99 stays under 25 ms, per layout, against the goal (500 req/s). Nothing is asserted.
+processes and Postgres's spent per request (steadier than latency on a shared machine); then the
+highest rate whose p99 stays under 25 ms, per layout, against the goal (500 req/s). Nothing is
+asserted.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ senders (one pipeline a channel, so a slow messenger never holds back a fast one
 message of a 20,000-member fan-out leaves while the rest are still being written. Each sender
 takes a batch: reserves rate-limit slots for all of it in one Redis round trip, waits until just
 before the first slot, commits the batch as ``sending``, sends each message at its slot, and
-records every outcome in one statement. A crash between those two commits leaves rows ``sending``; after the job's lease the
-scheduler marks them ``unknown`` (core.delivery.deliveries.mark_unknown), never sends them again on
-its own.
+records every outcome in one statement. A crash between those two commits leaves rows
+``sending``; after the job's lease the scheduler marks them ``unknown``
+(core.delivery.deliveries.mark_unknown), never sends them again on its own.
 
 This module is orchestration only: every state change of a row is a named transition in
 core.delivery.deliveries, and what a job is about (whom it reaches, what they read, until when)

@@ -50,9 +50,10 @@ end
 # Reserves one slot per message, in every limit at once. KEYS: pause, adapt, bot, workspace, then
 # one per chat. ARGV: bot interval (µs, 0 = none), workspace interval (µs, 0 = none), quiet and
 # doubling (µs), then one interval per chat (µs, 0 = none), then how long a message may wait for
-# its chat (µs), then how long from now the first slot may be at the earliest (µs). Messages to chats that are free soonest get the earliest slots, so one busy chat
-# does not hold up the batch. Returns Redis's now, the pause end, the rate factor ×1e6, then each
-# message's slot as µs from now, or minus the µs until its chat is free if that is too long.
+# its chat (µs), then how long from now the first slot may be at the earliest (µs). Messages to
+# chats that are free soonest get the earliest slots, so one busy chat does not hold up the batch.
+# Returns Redis's now, the pause end, the rate factor ×1e6, then each message's slot as µs from
+# now, or minus the µs until its chat is free if that is too long.
 _RESERVE = (
     _FACTOR
     + """

@@ -1,4 +1,5 @@
-"""The roles every workspace has, apart from the tables (the CLI lists them without loading the ORM)."""
+"""The roles every workspace has, apart from the tables: the CLI lists them without loading the
+ORM."""
 
 from __future__ import annotations
 
