@@ -183,6 +183,13 @@ async def test_event_list_filters_by_time_status_and_text(acme: Workspace):
     assert [e["title"] for e in december["items"]] == ["Weekly", "Retro", "Demo day"]
     retros = await ok(acme.client.get("/events", params={"q": "retro", "limit": 1}))
     assert (retros["total"], [e["title"] for e in retros["items"]]) == (2, ["Retro"])
+    # The total rides along with a page's rows; a page past the end has none and still tells it.
+    second = await ok(acme.client.get("/events", params={"q": "retro", "limit": 1, "offset": 1}))
+    assert (second["total"], [e["title"] for e in second["items"]]) == (2, ["Retro 2"])
+    past = await ok(acme.client.get("/events", params={"q": "retro", "offset": 5}))
+    assert (past["total"], past["items"]) == (2, [])
+    none = await ok(acme.client.get("/events", params={"q": "nothing like it"}))
+    assert (none["total"], none["items"]) == (0, [])
     await ok(acme.client.patch(f"/events/{weekly['id']}", json={"status": "cancelled"}))
     cancelled = await ok(acme.client.get("/events", params={"status": "cancelled"}))
     assert [e["title"] for e in cancelled["items"]] == ["Weekly"]

@@ -48,6 +48,8 @@ async def test_member_list_pages_and_filters(acme: Workspace):
     page = await ok(acme.client.get("/members", params={"limit": 3, "offset": 3}))
     assert page["total"] == 7
     assert [m["name"] for m in page["items"]] == ["Person 03", "Person 04", "Person 05"]
+    past_the_end = await ok(acme.client.get("/members", params={"limit": 3, "offset": 30}))
+    assert (past_the_end["total"], past_the_end["items"]) == (7, [])
 
     in_backend = await ok(acme.client.get("/members", params={"group_id": backend["id"]}))
     assert [m["name"] for m in in_backend["items"]] == ["Person 01", "Person 03"]
@@ -130,3 +132,11 @@ async def test_telegram_user_id_is_a_shorthand_for_the_members_telegram_account(
     # Freed, the account can be someone else's.
     taken = await ok(acme.client.patch(f"/members/{bob['id']}", json={"telegram_user_id": 77}))
     assert taken["telegram_user_id"] == 77
+
+
+async def test_a_member_with_two_messengers_reads_the_same_in_the_list_and_alone(acme: Workspace):
+    anna = await member(acme.client, "Anna", telegram_user_id=4_200_000_001, max_user_id=9001)
+    assert (anna["telegram_user_id"], anna["max_user_id"]) == (4_200_000_001, 9001)
+    assert sorted(a["messenger"] for a in anna["accounts"]) == ["max", "telegram"]
+    listed = await ok(acme.client.get("/members", params={"q": "Anna"}))
+    assert listed["items"] == [anna] == [await ok(acme.client.get(f"/members/{anna['id']}"))]

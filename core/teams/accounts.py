@@ -98,12 +98,11 @@ async def link_dialog(session: AsyncSession, person: Person, chat_id: str) -> No
 SHORTHANDS = {"telegram_user_id": Messenger.telegram, "max_user_id": Messenger.max}
 
 
+def shorthand_id(external_id: str | None) -> int | None:
+    """An account's id as the REST API's shorthands give it: a number, or None."""
+    return int(external_id) if external_id is not None and external_id.isdigit() else None
+
+
 def user_id_on(member: Member, messenger: Messenger) -> int | None:
     """The member's user id on ``messenger`` (a REST API shorthand), or None."""
-    external = member.account_id(messenger)
-    return int(external) if external is not None and external.isdigit() else None
-
-
-def telegram_id(member: Member) -> int | None:
-    """The member's Telegram user id (the REST API's ``telegram_user_id`` shorthand)."""
-    return user_id_on(member, Messenger.telegram)
+    return shorthand_id(member.account_id(messenger))

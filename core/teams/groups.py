@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Uuid, delete, func, literal, select
+from sqlalchemy import Uuid, delete, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from core.filters import contains
 from core.paging import NameQuery, Page, PageParams
 from core.scoping import get_scoped, workspace_member_ids
 from core.teams.happenings import Happening, happened
-from core.teams.members import member_views
+from core.teams.members import member_page
 from core.teams.models import Group, Member, MemberGroup
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import (
@@ -128,18 +128,8 @@ async def list_group_members(
 ) -> Page[MemberOut]:
     actor.require(Action.read)
     await get_scoped(session, Group, actor.workspace_id, group_id, "group")
-    where = MemberGroup.group_id == group_id
-    total = await session.scalar(select(func.count()).select_from(MemberGroup).where(where)) or 0
-    rows = await session.scalars(
-        select(Member)
-        .join(MemberGroup, MemberGroup.member_id == Member.id)
-        .where(where)
-        .order_by(Member.name, Member.id)
-        .limit(page.limit)
-        .offset(page.offset)
-    )
-    items = await member_views(session, list(rows))
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    in_group = exists().where(MemberGroup.member_id == Member.id, MemberGroup.group_id == group_id)
+    return await member_page(session, [Member.workspace_id == actor.workspace_id, in_group], page)
 
 
 async def add_group_members(

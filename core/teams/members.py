@@ -5,23 +5,45 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime, time
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Select,
+    String,
+    Uuid,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record_by
 from core.db import one_of
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Invalid, NotFound
 from core.filters import contains
-from core.paging import Page
+from core.paging import Page, PageParams, page_and_total
 from core.scoping import get_scoped
-from core.teams.accounts import SHORTHANDS, set_account, telegram_id, user_id_on, with_account
+from core.teams.accounts import (
+    SHORTHANDS,
+    set_account,
+    shorthand_id,
+    user_id_on,
+    with_account,
+)
 from core.teams.builtin_roles import BuiltinRole
 from core.teams.happenings import Happening, happened
 from core.teams.models import (
     Group,
     Member,
+    MemberAccount,
     MemberGroup,
     MemberRole,
     MemberStatus,
@@ -52,67 +74,153 @@ from core.teams.schemas import (
 LINK_KINDS = ("roles", "groups", "tags")
 
 
+class _MemberRow(NamedTuple):
+    """What a member's view is made of, read as plain columns: lists and single reads build no
+    ORM object, and a named tuple reads its fields ten times faster than a SQLAlchemy Row."""
+
+    id: uuid.UUID
+    name: str
+    email: str | None
+    external_id: str | None
+    timezone: str
+    locale: str
+    quiet_start: time | None
+    quiet_end: time | None
+    preferred_time: TimeOfDay
+    preferred_messenger: str | None
+    daily_report_at: time | None
+    status: MemberStatus
+    last_activity_at: datetime | None
+    created_at: datetime
+
+
+_VIEW_COLUMNS = tuple(getattr(Member, name) for name in _MemberRow._fields)
+
+
 def _links_of(
     link: Any, target: Any, link_key: Any, kind: str, ids: Sequence[uuid.UUID]
 ) -> Select[Any]:
     return (
-        select(literal(kind).label("kind"), link.member_id, target.id, target.name)
+        select(
+            literal(kind).label("kind"),
+            link.member_id,
+            target.id,
+            target.name,
+            null().cast(DateTime(timezone=True)).label("since"),
+        )
         .join(target, target.id == link_key)
         .where(one_of(link.member_id, ids))
     )
 
 
-async def _links(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[str, dict[uuid.UUID, list[Ref]]]:
-    """Each member's roles, groups and tags by name: one round trip for a page of members."""
+class _Linked(NamedTuple):
+    roles: dict[uuid.UUID, list[Ref]]
+    groups: dict[uuid.UUID, list[Ref]]
+    tags: dict[uuid.UUID, list[Ref]]
+    accounts: dict[uuid.UUID, list[AccountOut]]
+
+
+async def _links(session: AsyncSession, ids: Sequence[uuid.UUID]) -> _Linked:
+    """Each member's roles, groups and tags by name, and their accounts in the order they were
+    linked: one round trip for a page of members."""
+    accounts = select(
+        literal("accounts"),
+        MemberAccount.member_id,
+        null().cast(Uuid()),
+        cast(MemberAccount.messenger, String),
+        MemberAccount.created_at,
+        MemberAccount.external_id,
+    ).where(one_of(MemberAccount.member_id, ids))
+    links = [
+        _links_of(MemberRole, Role, MemberRole.role_id, "roles", ids),
+        _links_of(MemberGroup, Group, MemberGroup.group_id, "groups", ids),
+        _links_of(MemberTag, Tag, MemberTag.tag_id, "tags", ids),
+    ]
+    # Links carry no time and accounts sort by theirs: one order serves both.
     rows = await session.execute(
         union_all(
-            _links_of(MemberRole, Role, MemberRole.role_id, "roles", ids),
-            _links_of(MemberGroup, Group, MemberGroup.group_id, "groups", ids),
-            _links_of(MemberTag, Tag, MemberTag.tag_id, "tags", ids),
-        ).order_by("name")
+            *(q.add_columns(null().cast(String).label("external_id")) for q in links), accounts
+        ).order_by("since", "name")
     )
-    out: dict[str, dict[uuid.UUID, list[Ref]]] = {k: defaultdict(list) for k in LINK_KINDS}
-    for kind, member_id, ident, name in rows:
-        out[kind][member_id].append(Ref(id=ident, name=name))
+    out = _Linked(defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list))
+    for kind, member_id, ident, name, _, external_id in rows:
+        if kind == "accounts":
+            out.accounts[member_id].append(AccountOut(messenger=name, external_id=external_id))
+        else:
+            getattr(out, kind)[member_id].append(Ref(id=ident, name=name))
     return out
 
 
-async def member_views(session: AsyncSession, members: Sequence[Member]) -> list[MemberOut]:
-    """Members with their roles, groups and tags, in one query whatever the page size."""
-    links = await _links(session, [m.id for m in members])
-    roles, groups, tags = (links[kind] for kind in LINK_KINDS)
-    return [
-        MemberOut(
-            id=m.id,
-            name=m.name,
-            telegram_user_id=telegram_id(m),
-            max_user_id=user_id_on(m, Messenger.max),
-            accounts=[
-                AccountOut(messenger=a.messenger, external_id=a.external_id) for a in m.accounts
-            ],
-            email=m.email,
-            external_id=m.external_id,
-            timezone=m.timezone,
-            locale=m.locale,
-            quiet_hours=(
-                QuietHours(start=m.quiet_start, end=m.quiet_end)
-                if m.quiet_start is not None and m.quiet_end is not None
-                else None
-            ),
-            preferred_time=TimeOfDay(m.preferred_time),
-            preferred_messenger=Messenger(m.preferred_messenger) if m.preferred_messenger else None,
-            daily_report_at=m.daily_report_at,
-            status=MemberStatus(m.status),
-            last_activity_at=m.last_activity_at,
-            created_at=m.created_at,
-            roles=roles.get(m.id, []),
-            groups=groups.get(m.id, []),
-            tags=tags.get(m.id, []),
+def _on(accounts: list[AccountOut], messenger: Messenger) -> int | None:
+    return shorthand_id(next((a.external_id for a in accounts if a.messenger == messenger), None))
+
+
+async def member_views(session: AsyncSession, rows: Sequence[_MemberRow]) -> list[MemberOut]:
+    """Members with their roles, groups, tags and accounts, in one
+    more query whatever the page size."""
+    linked = await _links(session, [m.id for m in rows])
+    views = []
+    for m in rows:
+        accounts = linked.accounts.get(m.id, [])
+        views.append(
+            MemberOut(
+                id=m.id,
+                name=m.name,
+                telegram_user_id=_on(accounts, Messenger.telegram),
+                max_user_id=_on(accounts, Messenger.max),
+                accounts=accounts,
+                email=m.email,
+                external_id=m.external_id,
+                timezone=m.timezone,
+                locale=m.locale,
+                quiet_hours=(
+                    QuietHours(start=m.quiet_start, end=m.quiet_end)
+                    if m.quiet_start is not None and m.quiet_end is not None
+                    else None
+                ),
+                preferred_time=m.preferred_time,
+                preferred_messenger=m.preferred_messenger,
+                daily_report_at=m.daily_report_at,
+                status=m.status,
+                last_activity_at=m.last_activity_at,
+                created_at=m.created_at,
+                roles=linked.roles.get(m.id, []),
+                groups=linked.groups.get(m.id, []),
+                tags=linked.tags.get(m.id, []),
+            )
         )
-        for m in members
-    ]
+    return views
+
+
+async def member_view(
+    session: AsyncSession, workspace_id: uuid.UUID, member_id: uuid.UUID
+) -> MemberOut:
+    """One member of the workspace as the API shows them (pending changes flushed first)."""
+    row = (
+        await session.execute(
+            select(*_VIEW_COLUMNS).where(
+                Member.workspace_id == workspace_id, Member.id == member_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("member", member_id)
+    return (await member_views(session, [_MemberRow._make(row)]))[0]
+
+
+async def member_page(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], page: PageParams
+) -> Page[MemberOut]:
+    """The members matching ``where``, by name, one page of them and how many in all."""
+    rows, total = await page_and_total(
+        session,
+        _MemberRow._make,
+        select(*_VIEW_COLUMNS).where(*where).order_by(Member.name, Member.id),
+        select(func.count()).select_from(Member).where(*where),
+        page,
+    )
+    items = await member_views(session, rows)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 async def _check_unique(
@@ -177,13 +285,12 @@ async def create_member(session: AsyncSession, actor: Actor, data: MemberCreate)
     await set_member_roles(session, actor, member.id, role_ids)
     record_by(session, actor, "person.added", member, f"person {member.name!r}", member.id)
     await happened(session, Happening("joined_workspace", actor.workspace_id, [member.id]))
-    return (await member_views(session, [member]))[0]
+    return await member_view(session, actor.workspace_id, member.id)
 
 
 async def get_member(session: AsyncSession, actor: Actor, member_id: uuid.UUID) -> MemberOut:
     actor.require(Action.read)
-    member = await get_scoped(session, Member, actor.workspace_id, member_id, "member")
-    return (await member_views(session, [member]))[0]
+    return await member_view(session, actor.workspace_id, member_id)
 
 
 def _filtered(actor: Actor, flt: MemberFilter) -> list[ColumnElement[bool]]:
@@ -211,17 +318,7 @@ def _filtered(actor: Actor, flt: MemberFilter) -> list[ColumnElement[bool]]:
 async def list_members(session: AsyncSession, actor: Actor, flt: MemberFilter) -> Page[MemberOut]:
     """Members matching the filter, by name, one page at a time."""
     actor.require(Action.read)
-    where = _filtered(actor, flt)
-    total = await session.scalar(select(func.count()).select_from(Member).where(*where)) or 0
-    rows = await session.scalars(
-        select(Member)
-        .where(*where)
-        .order_by(Member.name, Member.id)
-        .limit(flt.limit)
-        .offset(flt.offset)
-    )
-    items = await member_views(session, list(rows))
-    return Page(items=items, total=total, limit=flt.limit, offset=flt.offset)
+    return await member_page(session, _filtered(actor, flt), flt)
 
 
 async def update_member(
@@ -286,7 +383,7 @@ async def update_member(
         f"person {member.name!r}: {', '.join(sorted(given))}",
         member.id,
     )
-    return (await member_views(session, [member]))[0]
+    return await member_view(session, actor.workspace_id, member.id)
 
 
 async def delete_member(session: AsyncSession, actor: Actor, member_id: uuid.UUID) -> None:
