@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,7 +44,10 @@ from core.collector import settle_collector
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.insights.metrics import operator_figures
+from core.listening import listen
 from core.settings import Settings, get_settings
+from core.teams import token_cache
+from core.teams.token_cache import TokenCache
 from webapp import admin as webapp_admin
 from webapp import code_words as webapp_code_words
 from webapp import compose as webapp_compose
@@ -72,9 +77,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(await database_url(settings), pool_size=settings.db_pool_size)
+        db_url = await database_url(settings)
+        engine = make_engine(db_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
+        tokens_seen = app.state.token_cache = TokenCache()
+        hearing = asyncio.create_task(
+            listen(
+                db_url,
+                token_cache.CHANNEL,
+                heard=tokens_seen.heard,
+                listening=tokens_seen.listening,
+                deaf=tokens_seen.deaf,
+            )
+        )
         webhook = None
         if settings.bot_webhook_url is not None and settings.telegram_token is not None:
             from bot.webhook import WebhookBot
@@ -101,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            hearing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hearing
             if webhook is not None:
                 await webhook.close()
             if max_bot is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.unit_of_work import SESSION
 from core.errors import Unauthorized
 from core.teams.permissions import Actor
+from core.teams.token_cache import TokenCache
 from core.teams.tokens import authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `vst_…`")
@@ -29,12 +30,14 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def get_actor(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if credentials is None:
         raise Unauthorized("send an API token as 'Authorization: Bearer vst_…'")
-    return await authenticate(session, credentials.credentials)
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    return await authenticate(session, credentials.credentials, cache)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -5,55 +5,34 @@ running out on a job claimed by a worker that died, a notification lost with its
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import async_url
 from core.delivery.models import Job, JobStatus
+from core.listening import listen
 
-log = logging.getLogger(__name__)
 CHANNEL = "vestnik_jobs_due"
 
 
 class Wakeup:
-    """Set when a notification arrives; the listening connection is re-made if it drops."""
+    """Set when a notification arrives, and whenever listening starts again (what was notified
+    while the connection was down is lost: look now)."""
 
     def __init__(self, database_url: str) -> None:
-        url = make_url(async_url(database_url)).set(drivername="postgresql")
-        self.dsn = url.render_as_string(hide_password=False)
+        self.database_url = database_url
         self.event = asyncio.Event()
-        self._connection: asyncpg.Connection | None = None
 
     async def listen(self) -> None:
         """Keep a listening connection until cancelled; without one the scheduler just polls."""
-        while True:
-            try:
-                self._connection = await asyncpg.connect(self.dsn)
-                await self._connection.add_listener(CHANNEL, self._heard)
-                closed = asyncio.Event()
-                self._connection.add_termination_listener(_setter(closed))
-                self.event.set()  # anything notified while we were away: look now
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("cannot listen for due jobs (%s); polling meanwhile", exc)
-            finally:
-                if self._connection is not None and not self._connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await self._connection.close()
-                self._connection = None
-            await asyncio.sleep(5)
-
-    def _heard(self, *_: object) -> None:
-        self.event.set()
+        await listen(
+            self.database_url,
+            CHANNEL,
+            heard=lambda _: self.event.set(),
+            listening=self.event.set,
+            deaf=lambda: None,
+        )
 
     async def wait(self, stop: asyncio.Event, seconds: float) -> None:
         """Until notified, stopped, or ``seconds`` pass."""
@@ -73,10 +52,3 @@ async def next_due(session: AsyncSession) -> datetime | None:
     return await session.scalar(
         select(func.least(pending.scalar_subquery(), leased.scalar_subquery()))
     )
-
-
-def _setter(event: asyncio.Event) -> Callable[..., None]:
-    def fire(*_: object) -> None:
-        event.set()
-
-    return fire

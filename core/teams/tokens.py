@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from core.secrets import digest, looks_like, new_secret
 from core.teams.builtin_roles import BuiltinRole
 from core.teams.models import ApiToken
 from core.teams.permissions import Action, Actor
+from core.teams.token_cache import Known, TokenCache, forget_on_commit
 
 PREFIX = "vst_"
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -69,10 +71,17 @@ async def create_token(
     return issued
 
 
-async def authenticate(session: AsyncSession, raw: str) -> Actor:
-    """Return the actor a bearer token stands for, or raise Unauthorized."""
+async def authenticate(session: AsyncSession, raw: str, cache: TokenCache | None = None) -> Actor:
+    """Return the actor a bearer token stands for, or raise Unauthorized. With a ``cache``, a
+    token seen lately costs no query (revocations reach the cache at once: token_cache.py)."""
     if not looks_like(raw, PREFIX):
         raise Unauthorized("malformed API token: expected 'vst_' followed by 43 characters")
+    token_hash = digest(raw)
+    now = utcnow()
+    known = cache.get(token_hash) if cache is not None else None
+    if known is not None and not _touch_due(known.last_used_at, now):
+        return known.actor
+    generation = cache.generation if cache is not None else 0
     # Plain columns, not an ApiToken object: every request of the API runs this.
     row = (
         await session.execute(
@@ -82,22 +91,30 @@ async def authenticate(session: AsyncSession, raw: str) -> Actor:
                 ApiToken.role,
                 ApiToken.name,
                 ApiToken.last_used_at,
-            ).where(ApiToken.token_hash == digest(raw), ApiToken.revoked_at.is_(None))
+            ).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
         )
     ).one_or_none()
     if row is None:
         raise Unauthorized("unknown or revoked API token")
-    now = utcnow()
-    # Writing on every request would turn reads into writes; a minute's precision is plenty.
-    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
+    last_used_at = row.last_used_at
+    if _touch_due(last_used_at, now):
         await session.execute(
             update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
         )
-    return Actor(
+        last_used_at = now
+    actor = Actor(
         workspace_id=row.workspace_id,
         role=BuiltinRole(row.role),
         label=f"token:{row.name}",
     )
+    if cache is not None:
+        cache.put(token_hash, Known(actor, last_used_at, time.monotonic()), generation)
+    return actor
+
+
+def _touch_due(last_used_at: datetime | None, now: datetime) -> bool:
+    # Writing on every request would turn reads into writes; a minute's precision is plenty.
+    return last_used_at is None or now - last_used_at > _TOUCH_EVERY
 
 
 async def list_tokens(session: AsyncSession, actor: Actor) -> list[TokenOut]:
@@ -120,6 +137,7 @@ async def revoke_token(session: AsyncSession, actor: Actor, token_id: uuid.UUID)
         raise NotFound("token", token_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        forget_on_commit(session, row.token_hash)
         record_by(session, actor, "token.revoked", row, f"API token {row.name!r}")
     await session.flush()
     return TokenOut.model_validate(row)
