@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from core.audience.rule import AudienceRule, preview_audience
+from core.teams.permissions import system_actor
 from tests.conftest import Workspace
 from tests.factories import fields_of, group, member, ok, role_id, tag
 
@@ -85,3 +89,39 @@ async def test_audience_naming_another_workspace_is_refused(acme: Workspace, glo
     )
     assert response.status_code == 422
     assert fields_of(response.json()) == ["audience.groups[0]", "audience.members[0]"]
+
+
+@pytest.mark.parametrize("window", [1, 2, 4, 7])
+async def test_the_first_names_are_the_same_whatever_part_of_the_alphabet_is_probed(
+    acme: Workspace, session, window: int
+):
+    """A preview looks for its first names among the workspace's first members by name and
+    falls back to the whole audience when they are not all there: every rule, with windows
+    smaller than the team, gives the page the unwindowed preview gives (and reads the same)."""
+    people = await _team(acme)
+    groups, tags = await _ids(acme, "groups"), await _ids(acme, "tags")
+    lead = await role_id(acme.client, "lead")
+    await ok(acme.client.patch(f"/members/{people['Vera']['id']}", json={"role_ids": [lead]}))
+    rules = [
+        {"groups": [groups["Backend"]]},
+        {"groups": [groups["Design"]]},
+        {"tags": [tags["python"], tags["senior"]], "tags_mode": "all"},
+        {"tags": [tags["python"]], "exclude_members": [people["Anna"]["id"]]},
+        {"roles": [lead], "members": [people["Fedor"]["id"]]},
+        {"members": [people["Vera"]["id"], people["Boris"]["id"]]},
+        {
+            "groups": [groups["Backend"]],
+            "tags": [tags["python"]],
+            "exclude_tags": [tags["on-leave"]],
+        },
+        {"tags": [tags["python"]], "exclude_groups": [groups["Backend"]]},
+        {},
+    ]
+    actor = system_actor(acme.id)
+    for raw in rules:
+        rule = AudienceRule.model_validate(raw)
+        for limit in (1, 2, 20):
+            windowed = await preview_audience(session, actor, rule, limit, window=window)
+            whole = await preview_audience(session, actor, rule, limit, window=1000)
+            assert windowed == whole, (raw, limit)
+            assert len(whole.members) == min(limit, whole.count)

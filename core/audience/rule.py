@@ -46,6 +46,9 @@ from core.teams.permissions import Action, Actor
 from core.teams.schemas import Ref
 
 Ids = Annotated[list[uuid.UUID], Field(max_length=1000)]
+# How many of a workspace's first members by name a preview probes for its first names (at most
+# ~5 ms of index probes at 100,000 members, whatever the rule).
+FIRST_NAMES_WINDOW = 2000
 
 
 class AudienceRule(BaseModel):
@@ -121,6 +124,28 @@ def _one_set(parts: list[Select[uuid.UUID]]) -> Select[uuid.UUID] | CompoundSele
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
+def _links_in(rule: AudienceRule) -> list[Select[uuid.UUID]]:
+    """Member ids the rule's groups, tags and roles include, one query of the links each."""
+    links: list[Select[uuid.UUID]] = []
+    if rule.groups:
+        links.append(_in_groups(rule.groups))
+    if rule.tags:
+        links.append(
+            _with_all_tags(rule.tags) if rule.tags_mode == "all" else _with_any_tag(rule.tags)
+        )
+    if rule.roles:
+        links.append(select(MemberRole.member_id).where(MemberRole.role_id.in_(rule.roles)))
+    return links
+
+
+def _links_out(rule: AudienceRule) -> list[Select[uuid.UUID]]:
+    """Member ids the rule's excluded groups and tags drop."""
+    return [
+        *([_in_groups(rule.exclude_groups)] if rule.exclude_groups else []),
+        *([_with_any_tag(rule.exclude_tags)] if rule.exclude_tags else []),
+    ]
+
+
 def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnElement[bool]:
     """The WHERE clause over ``members`` that a rule stands for, sealed to one workspace.
 
@@ -132,29 +157,40 @@ def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnEle
     slower; NOT IN is never turned into a join (member ids in the links are never NULL, so it
     means NOT EXISTS).
     """
-    links: list[Select[uuid.UUID]] = []
-    if rule.groups:
-        links.append(_in_groups(rule.groups))
-    if rule.tags:
-        links.append(
-            _with_all_tags(rule.tags) if rule.tags_mode == "all" else _with_any_tag(rule.tags)
-        )
-    if rule.roles:
-        links.append(select(MemberRole.member_id).where(MemberRole.role_id.in_(rule.roles)))
+    links, unlinked = _links_in(rule), _links_out(rule)
     include: list[ColumnElement[bool]] = [literal_column("false")]  # never true; keeps the OR
     if links:
         include.append(Member.id.in_(_one_set(links)))
     if rule.members:
         include.append(Member.id.in_(rule.members))
     where: list[ColumnElement[bool]] = [Member.workspace_id == workspace_id, or_(*include)]
-    unlinked = [
-        *([_in_groups(rule.exclude_groups)] if rule.exclude_groups else []),
-        *([_with_any_tag(rule.exclude_tags)] if rule.exclude_tags else []),
-    ]
     if unlinked:
         where.append(Member.id.not_in(_one_set(unlinked)))
     if rule.exclude_members:
         where.append(Member.id.not_in(rule.exclude_members))
+    return and_(*where)
+
+
+def _probe(links: Select[uuid.UUID], member_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """Whether ``member_id`` is among ``links``' member ids, looked up in the links' index for
+    that one member. OFFSET 0 keeps Postgres from reading the whole set into a hash first (an
+    EXISTS with an OFFSET cannot become one): per member, that is the point."""
+    return links.where(links.selected_columns[0] == member_id).offset(0).exists()
+
+
+def probed_condition(
+    rule: AudienceRule, member_id: ColumnElement[uuid.UUID]
+) -> ColumnElement[bool]:
+    """The rule as a condition on one member id at a time, each link probed by index: for a
+    few members already chosen (the first by name), where building the whole audience's sets
+    would cost more than all the probes. Not sealed: the caller's members are."""
+    include: list[ColumnElement[bool]] = [false()]
+    include += [_probe(links, member_id) for links in _links_in(rule)]
+    if rule.members:
+        include.append(member_id.in_(rule.members))
+    where = [or_(*include), *(~_probe(links, member_id) for links in _links_out(rule))]
+    if rule.exclude_members:
+        where.append(member_id.not_in(rule.exclude_members))
     return and_(*where)
 
 
@@ -172,14 +208,22 @@ def _with_status(status: MemberStatus) -> ColumnElement[int]:
 
 
 async def preview_audience(
-    session: AsyncSession, actor: Actor, rule: AudienceRule, limit: int = 20
+    session: AsyncSession,
+    actor: Actor,
+    rule: AudienceRule,
+    limit: int = 20,
+    *,
+    window: int = FIRST_NAMES_WINDOW,
 ) -> AudiencePreview:
     """How many members a rule reaches (by status) and the first ``limit`` of them by name.
 
-    Two queries, neither of which brings the audience to Python: the counts as one aggregate
-    over the members the rule reaches, and the first names walking ``ix_members_workspace_name``
-    in name order until ``limit`` match (a window count over the whole audience would sort all
-    of it first: 68 ms at 100,000 members).
+    The counts are one aggregate over the members the rule reaches (``audience_condition``). The
+    first names are looked for among the workspace's first ``window`` members by name, each
+    probed by index (``probed_condition``): an audience of any breadth has its first names
+    there, found in a millisecond where building its sets took 35 ms at 100,000 members. Only
+    when they are not all there (a narrow audience, or names late in the alphabet) does the
+    page walk ``ix_members_workspace_name`` with the sets, as the counts do. A window count
+    over the whole audience would sort all of it first: 68 ms at 100,000 members.
     """
     actor.require(Action.read)
     await validate_audience(session, actor.workspace_id, rule)
@@ -194,14 +238,30 @@ async def preview_audience(
             ).where(condition)
         )
     ).one()
+    first = (
+        select(Member.id, Member.name)
+        .where(Member.workspace_id == actor.workspace_id)
+        .order_by(Member.name, Member.id)
+        .limit(window)
+        .subquery()
+    )
     rows = (
         await session.execute(
-            select(Member.id, Member.name)
-            .where(condition)
-            .order_by(Member.name, Member.id)
+            select(first.c.id, first.c.name)
+            .where(probed_condition(rule, first.c.id))
+            .order_by(first.c.name, first.c.id)
             .limit(limit)
         )
     ).all()
+    if len(rows) < min(limit, total):
+        rows = (
+            await session.execute(
+                select(Member.id, Member.name)
+                .where(condition)
+                .order_by(Member.name, Member.id)
+                .limit(limit)
+            )
+        ).all()
     return AudiencePreview(
         count=total,
         by_status=AudienceCounts(
