@@ -232,24 +232,33 @@ def measure(url: str, token: str, rate: float, seconds: float, mix: list[Any]) -
     return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time used so far by a process and all its children (the API's workers, Postgres's
-    backends): steadier than latency on a shared machine, and it says where the time goes."""
+def _cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time used so far by a process and each of its children (the API's workers, Postgres's
+    backends), by pid: steadier than latency on a shared machine, and it says where the time
+    goes."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
+        return {}
+    seconds = {}
     for process in processes:
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
-            continue  # a backend that ended meanwhile: its time is lost to both readings
-        total += times.user + times.system
-    return total
+            continue
+        seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """CPU seconds spent between two readings by the processes alive at the second (those that
+    started meanwhile count in full), and how many of the first ended meanwhile: their last
+    seconds are unknown, so the figure leaves them out rather than subtract what they had."""
+    spent = sum(now - before.get(pid, 0.0) for pid, now in after.items())
+    return spent, len(before.keys() - after.keys())
 
 
 def _postmaster(postgres: Any) -> int:
@@ -265,6 +274,8 @@ def _free_port() -> int:
 
 
 def _row(result: dict[str, Any]) -> str:
+    gone = result.get("backends_ended", 0)
+    ended = f" (not counting {gone} backends that ended meanwhile)" if gone else ""
     under = "yes" if result["p99_ms"] < GOAL_P99_MS and not result["errors"] else "no"
     paths = "; ".join(
         f"{path} p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms"
@@ -276,7 +287,7 @@ def _row(result: dict[str, Any]) -> str:
         f"max {result['max_ms']:>7.1f} ms, errors {result['errors']}/{result['requests']}, "
         f"driver CPU {result['driver_cpu']:.0%}; p99 under {GOAL_P99_MS:g} ms: {under}\n"
         f"           CPU per request: API {result['api_cpu_ms']:.2f} ms, "
-        f"Postgres {result['postgres_cpu_ms']:.2f} ms\n"
+        f"Postgres {result['postgres_cpu_ms']:.2f} ms{ended}\n"
         f"           {paths}"
     )
 
@@ -312,13 +323,17 @@ async def main(args: argparse.Namespace) -> None:
                 best[name] = 0.0
                 try:
                     for rate in args.rates:
-                        before = _cpu_seconds(process.pid), _cpu_seconds(_postmaster(postgres))
+                        before = (
+                            _cpu_by_process(process.pid),
+                            _cpu_by_process(_postmaster(postgres)),
+                        )
                         result = measure(f"http://127.0.0.1:{port}", token, rate, args.seconds, mix)
                         sent = rate * (SETTLE_SECONDS + args.seconds)
-                        result["api_cpu_ms"] = 1000 * (_cpu_seconds(process.pid) - before[0]) / sent
-                        result["postgres_cpu_ms"] = (
-                            1000 * (_cpu_seconds(_postmaster(postgres)) - before[1]) / sent
-                        )
+                        api, _ = _cpu_spent(before[0], _cpu_by_process(process.pid))
+                        db, ended = _cpu_spent(before[1], _cpu_by_process(_postmaster(postgres)))
+                        result["api_cpu_ms"] = 1000 * api / sent
+                        result["postgres_cpu_ms"] = 1000 * db / sent
+                        result["backends_ended"] = ended
                         print(_row(result), flush=True)
                         if result["p99_ms"] < GOAL_P99_MS and not result["errors"]:
                             best[name] = max(best[name], result["achieved"])
