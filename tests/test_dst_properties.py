@@ -5,12 +5,12 @@ instants. Hypothesis picks the cases (derandomized, so a run is repeatable)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 import httpx
 import recurring_ical_events
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
@@ -93,3 +93,47 @@ async def test_api_reminders_and_feed_name_the_same_instants(
         datetime.fromisoformat(j["occurrence_start"]) for j in schedule if j["kind"] == "reminder"
     )
     assert planned == listed[: len(planned)] and planned
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    minute_of_day=st.integers(0, 24 * 60 - 1),
+    length_minutes=st.integers(1, 36 * 60),
+)
+# At the edges: ending a minute after the spring change, the first and last minutes of its gap,
+# the hour shown twice in the autumn, Lord Howe's half hour, the day Apia skipped (2011: not in
+# this window, so its changes here are ordinary ones).
+@example(zone="Europe/Berlin", minute_of_day=61, length_minutes=60)
+@example(zone="Europe/Berlin", minute_of_day=60, length_minutes=60)
+@example(zone="Europe/Berlin", minute_of_day=120, length_minutes=1)
+@example(zone="Europe/Berlin", minute_of_day=179, length_minutes=1)
+@example(zone="Europe/Berlin", minute_of_day=180, length_minutes=1)
+@example(zone="America/New_York", minute_of_day=60, length_minutes=1)
+@example(zone="America/New_York", minute_of_day=119, length_minutes=1)
+@example(zone="Australia/Lord_Howe", minute_of_day=120, length_minutes=1)
+@example(zone="Pacific/Apia", minute_of_day=0, length_minutes=1)
+def test_a_series_the_feed_passes_over_has_no_occurrence_near_a_change_of_the_clock(
+    zone: str, minute_of_day: int, length_minutes: int
+):
+    """The feed spells out occurrences whose wall time the clock skips or shows twice, or that
+    run across a change of the clock; it skips that search for a series whose time of day is
+    hours away from every change. Day by day over a year, no occurrence of a daily series it
+    would skip is one of those."""
+    from core.calendar.vevents import _change_walls, _may_meet, _offset_changes
+
+    info = ZoneInfo(zone)
+    start = time(minute_of_day // 60, minute_of_day % 60)
+    length = timedelta(minutes=length_minutes)
+    lo, hi = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC)
+    changes = _offset_changes(zone, lo, hi)
+    if _may_meet(start, length, _change_walls(zone, changes)):
+        return
+    day = lo.date()
+    while day < hi.date():
+        wall = datetime.combine(day, start)
+        first, second = wall.replace(tzinfo=info, fold=0), wall.replace(tzinfo=info, fold=1)
+        assert first.utcoffset() == second.utcoffset(), f"{wall} is skipped or shown twice"
+        instant = first.astimezone(UTC)
+        assert not any(instant <= at < instant + length for at in changes), f"{wall} spans one"
+        day += timedelta(days=1)

@@ -6,7 +6,7 @@ import bisect
 import hashlib
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -290,6 +290,8 @@ class FeedBuilder:
         changes = _offset_changes(event.timezone, lo - near, hi + near)
         if not changes:
             return set()  # a zone without a change of the clock in the window (Moscow, Tokyo)
+        if not _may_meet(recurrence.time_of_day, length, _change_walls(event.timezone, changes)):
+            return set()  # the series starts hours away from every change (10:00 vs 02:00)
         excluded = set(event.exdates)
         found: set[datetime] = set()
         for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi):
@@ -324,10 +326,47 @@ def _rule_line(rule: str) -> str:
     return "RRULE:" + canonical.decode()
 
 
+def _may_meet(start: time, length: timedelta, walls: list[tuple[datetime, datetime]]) -> bool:
+    """Whether a series starting each time at wall time ``start`` and lasting ``length`` can have
+    an occurrence that is shaky around one of these changes of the clock, each given as its
+    wall times under the lower and the higher offset. An occurrence at wall time W is at W -
+    offset, with the offset before or after the change; it is shaky when that instant is at most
+    ``length`` before the change (it runs across it) or W is skipped or shown twice (between the
+    two wall times): in all, when W is in (low - length, high]."""
+    of_day = timedelta(hours=start.hour, minutes=start.minute, seconds=start.second)
+    of_day += timedelta(microseconds=start.microsecond)
+    for low, high in walls:
+        width = high - (low - length)
+        if width >= timedelta(days=1):
+            return True
+        since = low - length
+        since_midnight = since - since.replace(hour=0, minute=0, second=0, microsecond=0)
+        # The first W at or after the window's start, counted from it (its ends included: where
+        # in doubt, spell the occurrence out).
+        if (of_day - since_midnight) % timedelta(days=1) <= width:
+            return True
+    return False
+
+
 @lru_cache(maxsize=1024)
-def _offset_changes(zone: str, start: datetime, end: datetime) -> list[datetime]:
+def _change_walls(zone: str, changes: tuple[datetime, ...]) -> list[tuple[datetime, datetime]]:
+    """Each change of the clock as its naive wall times under the lower and the higher of the
+    offsets before and after it."""
+    info = ZoneInfo(zone)
+    walls = []
+    for at in changes:
+        before = (at - timedelta(microseconds=1)).astimezone(info).utcoffset()
+        after = at.astimezone(info).utcoffset()
+        assert before is not None and after is not None
+        naive = at.replace(tzinfo=None)
+        walls.append((naive + min(before, after), naive + max(before, after)))
+    return walls
+
+
+@lru_cache(maxsize=1024)
+def _offset_changes(zone: str, start: datetime, end: datetime) -> tuple[datetime, ...]:
     """The instants in [start, end) at which the zone's UTC offset changes, in order."""
-    return [t.at for t in transitions(ZoneInfo(zone), start, end) if t.before != t.after]
+    return tuple(t.at for t in transitions(ZoneInfo(zone), start, end) if t.before != t.after)
 
 
 def _param_text(value: str) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
@@ -44,6 +44,9 @@ class Recurrence:
     rule: rrule
     zone: ZoneInfo
     aware: bool
+    # The wall-clock time of day every occurrence starts at: BYHOUR, BYMINUTE and BYSECOND are
+    # refused and FREQ is DAILY or slower, so it is the first start's.
+    time_of_day: time
     # The series' first start as an instant, when it was given with an offset that picks the
     # second of two equal wall times (01:30 on a fall-back day): that occurrence is at it, the
     # rest read their wall time as the first (RFC 5545).
@@ -213,7 +216,7 @@ def parse_rrule(
     first = None
     if first_instant is not None and local.replace(fold=0).astimezone(UTC) != first_instant:
         first = (dtstart, first_instant)
-    return Recurrence(rule=rule, zone=zone, aware=aware, first=first)
+    return Recurrence(rule=rule, zone=zone, aware=aware, time_of_day=dtstart.time(), first=first)
 
 
 def usable_rule(
