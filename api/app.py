@@ -47,7 +47,6 @@ from core.insights.metrics import operator_figures
 from core.listening import listen
 from core.settings import Settings, get_settings
 from core.teams import token_cache
-from core.teams.token_cache import TokenCache
 from webapp import admin as webapp_admin
 from webapp import code_words as webapp_code_words
 from webapp import compose as webapp_compose
@@ -81,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(db_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
-        tokens_seen = app.state.token_cache = TokenCache()
+        tokens_seen = app.state.token_cache = token_cache.TokenCache()
         hearing = asyncio.create_task(
             listen(
                 db_url,

@@ -71,8 +71,6 @@ from core.teams.schemas import (
     Ref,
 )
 
-LINK_KINDS = ("roles", "groups", "tags")
-
 
 class _MemberRow(NamedTuple):
     """What a member's view is made of, read as plain columns: lists and single reads build no
@@ -155,9 +153,9 @@ def _on(accounts: list[AccountOut], messenger: Messenger) -> int | None:
     return shorthand_id(next((a.external_id for a in accounts if a.messenger == messenger), None))
 
 
-async def member_views(session: AsyncSession, rows: Sequence[_MemberRow]) -> list[MemberOut]:
-    """Members with their roles, groups, tags and accounts, in one
-    more query whatever the page size."""
+async def _views(session: AsyncSession, rows: Sequence[_MemberRow]) -> list[MemberOut]:
+    """Members with their roles, groups, tags and accounts: one more query, whatever their
+    number."""
     linked = await _links(session, [m.id for m in rows])
     views = []
     for m in rows:
@@ -205,7 +203,7 @@ async def member_view(
     ).one_or_none()
     if row is None:
         raise NotFound("member", member_id)
-    return (await member_views(session, [_MemberRow._make(row)]))[0]
+    return (await _views(session, [_MemberRow._make(row)]))[0]
 
 
 async def member_page(
@@ -219,7 +217,7 @@ async def member_page(
         select(func.count()).select_from(Member).where(*where),
         page,
     )
-    items = await member_views(session, rows)
+    items = await _views(session, rows)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
