@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from cachetools import LRUCache
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,6 +170,13 @@ _SHOWN = (
 _Shown = namedtuple("_Shown", [column.key for column in _SHOWN])  # type: ignore[misc]
 
 
+# An event's version, as its VEVENTs' cache key begins: what an edit moves (updated_at to the
+# microsecond; the sequence too), written by Postgres.
+_EVENT_VERSION = func.concat(
+    Event.id, "|", Event.sequence, "|", func.extract("epoch", Event.updated_at)
+)
+
+
 async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: datetime) -> bytes:
     """The whole calendar. Each event's VEVENTs come from the cache unless something that shapes
     them changed, so the events are read in two steps: what names a version of each (id,
@@ -178,9 +185,7 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     selection = await _selection(session, feed, now)
     heads = (
         await session.execute(
-            select(Event.id, Event.sequence, Event.updated_at)
-            .where(selection)
-            .order_by(Event.starts_at, Event.id)
+            select(Event.id, _EVENT_VERSION).where(selection).order_by(Event.starts_at, Event.id)
         )
     ).all()
     # Moved occurrences and answers by owner, not by 10,000 event ids: both are few, and the
@@ -209,14 +214,8 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     none: list[EventOverride] = []
     nothing: dict[str, str] = {}
     plan = []  # per event: its key, and its VEVENTs if cached
-    for event_id, sequence, updated_at in heads:
-        key = builder.key(
-            event_id,
-            sequence,
-            updated_at,
-            overrides.get(event_id, none),
-            answers.get(event_id, nothing),
-        )
+    for event_id, version in heads:
+        key = builder.key(version, overrides.get(event_id, none), answers.get(event_id, nothing))
         plan.append((event_id, key, builder.lookup(key)))
     missing = [event_id for event_id, _, found in plan if found is None]
     shown: dict[uuid.UUID, Event] = {}
