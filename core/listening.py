@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 
 
-def plain_dsn(database_url: str) -> str:
+def _plain_dsn(database_url: str) -> str:
     """The URL as asyncpg itself takes it (no SQLAlchemy driver name)."""
     url = make_url(async_url(database_url)).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
@@ -36,7 +36,7 @@ async def listen(
     """Until cancelled: ``heard(payload)`` for each notification on ``channel``; ``listening()``
     once a connection listens (after a start or a reconnect: anything sent meanwhile was
     missed), ``deaf()`` whenever it stops."""
-    dsn = plain_dsn(database_url)
+    dsn = _plain_dsn(database_url)
     while True:
         try:
             await _listen_once(dsn, channel, heard, listening)

@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from icalendar import Calendar, vRecur, vText
 
 from core.calendar import ics_text as ics
-from core.calendar.zones import transitions, vtimezone_text
+from core.calendar.zones import Transition, transitions, vtimezone_text
 from core.clock import utcnow
 from core.events.confirmations import occurrence_key, recurrence_id_of
 from core.events.models import Answer, Event, EventOverride, EventStatus
@@ -164,9 +164,9 @@ class FeedBuilder:
 
     def key(self, version: str, overrides: list[EventOverride], answers: dict[str, str]) -> str:
         """Everything that shapes an event's VEVENTs in this feed (its cache key): ``version`` is
-        the event's id, sequence and updated_at as Postgres writes them (``feed._EVENT_VERSION``; an
-        edit moves the last two; formatting them here took 22 ms for 10,000 events), the rest is
-        the feed's and the occurrences'. A string, which the garbage collector does not walk (a
+        the event's id, sequence and updated_at as Postgres writes them
+        (``feed._EVENT_VERSION``; an edit moves the last two; formatting them here took 22 ms
+        for 10,000 events), the rest is the feed's and the occurrences'. A string, which the garbage collector does not walk (a
         cache of tuples it did, for tens of milliseconds at a time)."""
         key = f"{version}|{self._shape}"
         if answers:
@@ -266,9 +266,9 @@ class FeedBuilder:
 
     def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
-        twice, or during which the clock changes. RFC 5545 says how to read those (the offset before a gap; the first of two), but
-        not every reader does (vobject takes the offset after a gap and the second of two), so
-        each is repeated as an override at its exact UTC time, which every reader takes as is.
+        twice, or during which the clock changes. RFC 5545 says how to read those (the offset
+        before a gap; the first of two), but not every reader does (vobject takes the offset
+        after a gap and the second of two), so each is repeated as an override at its exact UTC time, which every reader takes as is.
         (A zone that skipped a whole day, Apia on 30 December 2011, makes that day's wall time
         land on the next day's instant: RFC 5545 counts the two as one.)"""
         if event.all_day or event.timezone in _UTC_NAMES:
@@ -282,13 +282,13 @@ class FeedBuilder:
         changes = _offset_changes(event.timezone, lo - near, hi + near)
         if not changes:
             return set()  # a zone without a change of the clock in the window (Moscow, Tokyo)
-        if not _may_meet(recurrence.time_of_day, length, _change_walls(event.timezone, changes)):
+        if not _may_meet(recurrence.time_of_day, length, changes):
             return set()  # the series starts hours away from every change (10:00 vs 02:00)
         excluded = set(event.exdates)
         found: set[datetime] = set()
         for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi):
-            at = bisect.bisect_left(changes, instant - near)
-            if instant in excluded or at == len(changes) or changes[at] > instant + near:
+            at = bisect.bisect_left(changes, instant - near, key=_instant)
+            if instant in excluded or at == len(changes) or changes[at].at > instant + near:
                 continue  # no change of the clock anywhere near: the wall time is plain
             naive = wall.replace(tzinfo=None)
             doubtful = (
@@ -318,20 +318,21 @@ def _rule_line(rule: str) -> str:
     return "RRULE:" + canonical.decode()
 
 
-def _may_meet(start: time, length: timedelta, walls: list[tuple[datetime, datetime]]) -> bool:
+def _may_meet(start: time, length: timedelta, changes: tuple[Transition, ...]) -> bool:
     """Whether a series starting each time at wall time ``start`` and lasting ``length`` can have
-    an occurrence that is shaky around one of these changes of the clock, each given as its
-    wall times under the lower and the higher offset. An occurrence at wall time W is at W -
-    offset, with the offset before or after the change; it is shaky when that instant is at most
-    ``length`` before the change (it runs across it) or W is skipped or shown twice (between the
-    two wall times): in all, when W is in (low - length, high]."""
+    an occurrence that is shaky around one of these changes of the clock. An occurrence at wall
+    time W is at W - offset, with the offset before or after the change; it is shaky when that
+    instant is at most ``length`` before the change (it runs across it) or W is skipped or shown
+    twice (between the change's wall times under the two offsets): in all, when W is in
+    (low - length, high], low and high being those wall times."""
     of_day = timedelta(hours=start.hour, minutes=start.minute, seconds=start.second)
     of_day += timedelta(microseconds=start.microsecond)
-    for low, high in walls:
-        width = high - (low - length)
+    for change in changes:
+        wall = change.at.replace(tzinfo=None)
+        since = wall + min(change.before, change.after) - length
+        width = wall + max(change.before, change.after) - since
         if width >= timedelta(days=1):
             return True
-        since = low - length
         since_midnight = since - since.replace(hour=0, minute=0, second=0, microsecond=0)
         # The first W at or after the window's start, counted from it (its ends included: where
         # in doubt, spell the occurrence out).
@@ -340,25 +341,14 @@ def _may_meet(start: time, length: timedelta, walls: list[tuple[datetime, dateti
     return False
 
 
-@lru_cache(maxsize=1024)
-def _change_walls(zone: str, changes: tuple[datetime, ...]) -> list[tuple[datetime, datetime]]:
-    """Each change of the clock as its naive wall times under the lower and the higher of the
-    offsets before and after it."""
-    info = ZoneInfo(zone)
-    walls = []
-    for at in changes:
-        before = (at - timedelta(microseconds=1)).astimezone(info).utcoffset()
-        after = at.astimezone(info).utcoffset()
-        assert before is not None and after is not None
-        naive = at.replace(tzinfo=None)
-        walls.append((naive + min(before, after), naive + max(before, after)))
-    return walls
+def _instant(change: Transition) -> datetime:
+    return change.at
 
 
 @lru_cache(maxsize=1024)
-def _offset_changes(zone: str, start: datetime, end: datetime) -> tuple[datetime, ...]:
-    """The instants in [start, end) at which the zone's UTC offset changes, in order."""
-    return tuple(t.at for t in transitions(ZoneInfo(zone), start, end) if t.before != t.after)
+def _offset_changes(zone: str, start: datetime, end: datetime) -> tuple[Transition, ...]:
+    """The zone's changes of UTC offset in [start, end), in order."""
+    return tuple(t for t in transitions(ZoneInfo(zone), start, end) if t.before != t.after)
 
 
 def _param_text(value: str) -> str:
