@@ -37,7 +37,10 @@ def param(value: str) -> str:
 
 def fold(line: str) -> bytes:
     """One content line, folded at 75 octets without splitting a UTF-8 character, with CRLF."""
-    raw = line.encode()
+    return _fold(line.encode())
+
+
+def _fold(raw: bytes) -> bytes:
     if len(raw) <= LIMIT:  # most lines
         return raw + b"\r\n"
     parts, start, room = [], 0, LIMIT
@@ -57,10 +60,17 @@ _STAMP = "%04d%02d%02dT%02d%02d%02d"
 
 def lines(values: list[str]) -> bytes:
     """Content lines, each folded as ``fold`` does, as one run of bytes."""
-    raw = "\r\n".join(values).encode() + b"\r\n"
-    if max(map(len, raw.split(b"\r\n"))) <= LIMIT:  # nothing to fold: most VEVENTs
+    return block("\r\n".join(values) + "\r\n")
+
+
+def block(text: str) -> bytes:
+    """Content lines already joined, each ending CRLF (no value holds a line break: TEXT values
+    are escaped, parameters have none), folded as ``fold`` does."""
+    raw = text.encode()
+    rows = raw.split(b"\r\n")
+    if max(map(len, rows)) <= LIMIT:  # nothing to fold: most VEVENTs
         return raw
-    return b"".join(fold(value) for value in values)
+    return b"".join(row + b"\r\n" if len(row) <= LIMIT else _fold(row) for row in rows[:-1])
 
 
 def _wall(v: datetime) -> str:

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from cachetools import LRUCache
@@ -101,6 +101,16 @@ class FeedBuilder:
             self.month,
         )
         self._shape = hashlib.sha256(repr(shape).encode()).hexdigest()[:24]
+        # The member's part of ATTENDEE (before and after PARTSTAT) and their words for answers.
+        self._attendee = ("", "")
+        self._answer_words: dict[str, str] | None = None
+        if member is not None:
+            address = f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
+            self._attendee = (
+                f"ATTENDEE;CN={ics.param(_param_text(member.name))};PARTSTAT=",
+                f";ROLE=REQ-PARTICIPANT;RSVP=TRUE:{address}\r\n",
+            )
+            self._answer_words = _ANSWER_TEXT.get(member.locale, _ANSWER_TEXT["en"])
         self.calendar = Calendar()
         self.zones: set[str] = set()
         self.blobs: list[bytes] = []
@@ -112,55 +122,55 @@ class FeedBuilder:
         self.calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
         self.calendar.add("x-published-ttl", "PT1H")
 
-    def _common(self, event: Event, answer: str | None) -> tuple[list[str], list[str]]:
-        """The lines every VEVENT of the event has, and its alarms (VALARM components)."""
-        title = event.title
-        member = self.feed.member
-        if answer is not None and member is not None:
-            words = _ANSWER_TEXT.get(member.locale, _ANSWER_TEXT["en"])
-            title = f"{title} ({words[answer]})"
-        lines = [
-            f"UID:{ics.text(event.ics_uid or f'{event.id}@vestnik')}",
-            f"SUMMARY:{ics.text(title)}",
-        ]
-        if event.description:
-            lines.append(f"DESCRIPTION:{ics.text(event.description)}")
-        if event.location:
-            lines.append(f"LOCATION:{ics.text(event.location)}")
+    def _shared(self, event: Event) -> _Shared:
+        """What every VEVENT of the event writes alike, built once per event (not once per
+        VEVENT: a series' moved, answered and DST-day occurrences repeat it) as CRLF-ended text."""
+        title = ics.text(event.title)
+        event_id = str(event.id)
         cancelled = event.status == EventStatus.cancelled.value or event.deleted_at is not None
         changed = ics.utc_value(event.updated_at)
-        lines += [
-            f"URL:{self.base_url}/app/events/{event.id}",
-            f"SEQUENCE:{event.sequence}",
-            f"DTSTAMP:{changed}",
-            ics.utc("CREATED", event.created_at),
-            f"LAST-MODIFIED:{changed}",
-            "STATUS:CANCELLED" if cancelled else "STATUS:CONFIRMED",
-        ]
-        if event.confirm_before_minutes is not None and member is not None:
-            address = f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
-            partstat = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
-            lines.append(
-                f"ATTENDEE;CN={ics.param(_param_text(member.name))};PARTSTAT={partstat}"
-                f";ROLE=REQ-PARTICIPANT;RSVP=TRUE:{address}"
-            )
-        alarms: list[str] = []
+        middle = f"DESCRIPTION:{ics.text(event.description)}\r\n" if event.description else ""
+        if event.location:
+            middle += f"LOCATION:{ics.text(event.location)}\r\n"
+        middle += (
+            f"URL:{self.base_url}/app/events/{event_id}\r\n"
+            f"SEQUENCE:{event.sequence}\r\n"
+            f"DTSTAMP:{changed}\r\n"
+            f"CREATED:{ics.utc_value(event.created_at)}\r\n"
+            f"LAST-MODIFIED:{changed}\r\n"
+            f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}\r\n"
+        )
+        alarms = ""
         if not cancelled:
             for minutes in event.reminder_offsets:
-                alarms += [
-                    "BEGIN:VALARM",
-                    "ACTION:DISPLAY",
-                    f"DESCRIPTION:{ics.text(event.title)}",
-                    f"TRIGGER:{ics.duration(timedelta(minutes=-minutes))}",
-                    "END:VALARM",
-                ]
-        return lines, alarms
+                alarms += (
+                    f"BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:{title}\r\n"
+                    f"TRIGGER:{_trigger(minutes)}\r\nEND:VALARM\r\n"
+                )
+        uid = ics.text(event.ics_uid or f"{event_id}@vestnik")
+        asks = event.confirm_before_minutes is not None and self.feed.member is not None
+        return _Shared(f"UID:{uid}\r\nSUMMARY:{title}", middle, alarms, asks)
 
-    def _times(self, event: Event, start: datetime, end: datetime, exact: bool = True) -> list[str]:
-        return [
-            ics.when("DTSTART", _local(event, start, exact)),
-            ics.when("DTEND", _local(event, end, exact)),
-        ]
+    def _vevent(self, shared: _Shared, answer: str | None, times: str) -> str:
+        """One VEVENT: the shared lines, the member's answer (in SUMMARY and ATTENDEE) and its
+        own times (DTSTART and the rest, each line ending CRLF)."""
+        head = shared.head
+        if answer is not None and self._answer_words is not None:
+            head += ics.text(f" ({self._answer_words[answer]})")
+        attendee = ""
+        if shared.asks:
+            partstat = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
+            attendee = f"{self._attendee[0]}{partstat}{self._attendee[1]}"
+        return (
+            f"BEGIN:VEVENT\r\n{head}\r\n{shared.middle}{attendee}{times}"
+            f"{shared.alarms}END:VEVENT\r\n"
+        )
+
+    def _times(self, event: Event, start: datetime, end: datetime, exact: bool = True) -> str:
+        return (
+            f"{ics.when('DTSTART', _local(event, start, exact))}\r\n"
+            f"{ics.when('DTEND', _local(event, end, exact))}\r\n"
+        )
 
     def key(self, version: str, overrides: list[EventOverride], answers: dict[str, str]) -> str:
         """Everything that shapes an event's VEVENTs in this feed (its cache key): ``version`` is
@@ -214,55 +224,50 @@ class FeedBuilder:
         # as it would hang us: the event then shows as its first occurrence only.
         first = event.starts_local or event.starts_at
         recurrence = usable_rule(event.rrule, first, event.timezone, event.starts_at)
-        recurring = recurrence is not None
-        common, alarms = self._common(event, None if recurring else answers.get(""))
-        lines = ["BEGIN:VEVENT", *common]
-        if recurring and event.starts_local is not None and event.timezone not in _UTC_NAMES:
+        shared = self._shared(event)
+        if recurrence is None:
+            times = self._times(event, event.starts_at, event.ends_at)
+            return ics.block(self._vevent(shared, answers.get(""), times))
+        if event.starts_local is not None and event.timezone not in _UTC_NAMES:
             # The series' own wall-clock start, even one the clock skips (a DST gap): readers
             # then repeat the same wall time, as RFC 5545 asks. Its length as a DURATION in hours
             # and minutes, which is exact (RFC 5545 3.3.6): readers that subtract wall times
             # would make a DTEND across a DST change an hour off.
             start = event.starts_local.replace(tzinfo=ZoneInfo(event.timezone))
-            lines.append(ics.when("DTSTART", start))
+            times = f"{ics.when('DTSTART', start)}\r\n"
             length = event.ends_at - event.starts_at
             if length < timedelta(days=1):
-                lines.append(f"DURATION:{ics.duration(length)}")
+                times += f"DURATION:{ics.duration(length)}\r\n"
             else:  # "P1D" would be a nominal day
-                lines.append(ics.when("DTEND", _local(event, event.ends_at, exact=False)))
+                times += f"{ics.when('DTEND', _local(event, event.ends_at, exact=False))}\r\n"
         else:
-            lines += self._times(event, event.starts_at, event.ends_at, exact=not recurring)
-        shaky: set[datetime] = set()
-        if recurring:
-            assert event.rrule is not None and recurrence is not None
-            shaky = self._shaky(event, recurrence)
-            lines.append(_rule_line(event.rrule))
-            if event.exdates:
-                exdates = [_rule_time(event, recurrence, d) for d in event.exdates]
-                lines += ics.when_list("EXDATE", exdates)
-        lines += [*alarms, "END:VEVENT"]
-        if recurring:
-            assert recurrence is not None
-            excluded = set(event.exdates)
-            moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in excluded}
-            answered = {
-                rid: answers[occurrence_key(rid)]
-                for rid in _answered_ids(answers)
-                if rid not in excluded
-            }
-            for rid in sorted(set(moved) | set(answered) | shaky):
-                override = moved.get(rid)
-                start = override.starts_at if override else rid
-                end = override.ends_at if override else end_of(event, rid)
-                common, alarms = self._common(event, answered.get(rid))
-                lines += ["BEGIN:VEVENT", *common]
-                lines.append(ics.when("RECURRENCE-ID", _rule_time(event, recurrence, rid)))
-                if override is None and rid in shaky:
-                    # In UTC: no reader can take it for another hour.
-                    lines += [ics.utc("DTSTART", start), ics.utc("DTEND", end)]
-                else:
-                    lines += self._times(event, start, end)
-                lines += [*alarms, "END:VEVENT"]
-        return ics.lines(lines)
+            times = self._times(event, event.starts_at, event.ends_at, exact=False)
+        assert event.rrule is not None
+        shaky = self._shaky(event, recurrence)
+        times += f"{_rule_line(event.rrule)}\r\n"
+        if event.exdates:
+            exdates = [_rule_time(event, recurrence, d) for d in event.exdates]
+            times += "".join(f"{line}\r\n" for line in ics.when_list("EXDATE", exdates))
+        text = self._vevent(shared, None, times)
+        excluded = set(event.exdates)
+        moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in excluded}
+        answered = {
+            rid: answers[occurrence_key(rid)]
+            for rid in _answered_ids(answers)
+            if rid not in excluded
+        }
+        for rid in sorted(set(moved) | set(answered) | shaky):
+            override = moved.get(rid)
+            start = override.starts_at if override else rid
+            end = override.ends_at if override else end_of(event, rid)
+            times = f"{ics.when('RECURRENCE-ID', _rule_time(event, recurrence, rid))}\r\n"
+            if override is None and rid in shaky:
+                # In UTC: no reader can take it for another hour.
+                times += f"{ics.utc('DTSTART', start)}\r\n{ics.utc('DTEND', end)}\r\n"
+            else:
+                times += self._times(event, start, end)
+            text += self._vevent(shared, answered.get(rid), times)
+        return ics.block(text)
 
     def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
@@ -309,6 +314,18 @@ class FeedBuilder:
         end = b"END:VCALENDAR\r\n"
         zones = b"".join(self.zone_text(name) for name in sorted(self.zones))
         return head[: -len(end)] + zones + b"".join(self.blobs) + end
+
+
+class _Shared(NamedTuple):
+    head: str  # UID and SUMMARY (the title), without the line end: an answer follows the title
+    middle: str  # DESCRIPTION … STATUS
+    alarms: str  # the VALARMs
+    asks: bool  # whether it has an ATTENDEE (the event asks the member to confirm)
+
+
+@lru_cache(maxsize=256)  # a few reminder offsets, repeated across every event
+def _trigger(minutes: int) -> str:
+    return ics.duration(timedelta(minutes=-minutes))
 
 
 @lru_cache(maxsize=4096)  # teams repeat a few rules ("every week") across many events

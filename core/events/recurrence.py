@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
@@ -206,17 +207,26 @@ def parse_rrule(
         if first_start.tzinfo is None
         else first_start.astimezone(zone)
     )
+    dtstart = local if aware else local.replace(tzinfo=None)
     try:
-        rule = rrulestr(body, dtstart=local if aware else local.replace(tzinfo=None))
+        rule = _parsed(body, aware).replace(dtstart=dtstart)
     except (ValueError, TypeError) as exc:
         raise Invalid("rrule", f"not a valid RRULE: {exc}") from None
-    if not isinstance(rule, rrule):
-        raise Invalid("rrule", "give a single RRULE, not a rule set")
-    dtstart = local if aware else local.replace(tzinfo=None)
     first = None
     if first_instant is not None and local.replace(fold=0).astimezone(UTC) != first_instant:
         first = (dtstart, first_instant)
     return Recurrence(rule=rule, zone=zone, aware=aware, time_of_day=dtstart.time(), first=first)
+
+
+@lru_cache(maxsize=1024)  # a feed reads the same few rules ("every week") for many events
+def _parsed(body: str, aware: bool) -> rrule:
+    """The rule as dateutil parses it, anchored at a stand-in start as aware as the real one
+    (dateutil checks UNTIL against it): parsing is dateutil's slow part, and ``rrule.replace``
+    anchors the parsed rule at the real start as if it had been parsed there."""
+    rule = rrulestr(body, dtstart=datetime(2000, 1, 1, tzinfo=UTC if aware else None))
+    if not isinstance(rule, rrule):
+        raise Invalid("rrule", "give a single RRULE, not a rule set")
+    return rule
 
 
 def usable_rule(
