@@ -113,3 +113,23 @@ async def test_an_expansion_is_bounded_and_a_window_too_wide_is_refused(acme: Wo
     wider = {"from": "2027-01-01T00:00:00Z", "to": "2028-01-03T00:00:00Z"}
     refused = await acme.client.get(f"/events/{event['id']}/occurrences", params=wider)
     assert refused.status_code == 422 and fields_of(refused.json()) == ["to"]
+
+
+async def test_one_rule_text_repeats_each_series_from_its_own_start(acme: Workspace):
+    """A rule's text is parsed once for every event that uses it; each series still takes the
+    day, weekday and time its parts leave open from its own start, and its own UNTIL."""
+    window = {"from": "2027-01-01T00:00:00Z", "to": "2027-06-01T00:00:00Z"}
+    expected = {
+        ("FREQ=MONTHLY", "2027-01-31T09:00"): ["01-31", "03-31", "05-31"],
+        ("FREQ=MONTHLY", "2027-02-15T18:30"): ["02-15", "03-15", "04-15", "05-15"],
+        ("FREQ=WEEKLY;UNTIL=20270126", "2027-01-04T10:00"): ["01-04", "01-11", "01-18", "01-25"],
+        ("FREQ=WEEKLY;UNTIL=20270126", "2027-01-07T10:00"): ["01-07", "01-14", "01-21"],
+    }
+    for (rule, start), days in expected.items():
+        body = {**BASE, "starts_at": start, "rrule": rule, "timezone": "Europe/Berlin"}
+        event = await ok(acme.client.post("/events", json=body), 201)
+        rows = await ok(acme.client.get(f"/events/{event['id']}/occurrences", params=window))
+        starts = [row["starts_at"] for row in rows]
+        assert [s[5:10] for s in starts] == days, (rule, start, starts)
+        hour = 8 if start.endswith("09:00") else 17 if start.endswith("18:30") else 9
+        assert starts[0][11:13] == f"{hour:02}", starts  # its own time, in winter UTC+1
