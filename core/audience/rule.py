@@ -155,7 +155,8 @@ def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnEle
     an OR, which keeps Postgres from turning it into a join: it cannot estimate a UNION's
     distinct ids (it assumes 200) and would then fetch each included member by primary key, 2x
     slower; NOT IN is never turned into a join (member ids in the links are never NULL, so it
-    means NOT EXISTS).
+    means NOT EXISTS). The pass is never split between parallel workers (migration 0024):
+    each would build both sets again.
     """
     links, unlinked = _links_in(rule), _links_out(rule)
     include: list[ColumnElement[bool]] = [literal_column("false")]  # never true; keeps the OR
