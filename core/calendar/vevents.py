@@ -32,6 +32,7 @@ _PARTSTAT = {
     Answer.not_going.value: "DECLINED",
     Answer.maybe.value: "TENTATIVE",
 }
+_NO_ANSWER = "NEEDS-ACTION"
 _ANSWER_TEXT = {
     "en": {"going": "going", "not_going": "not going", "maybe": "maybe"},
     "ru": {"going": "иду", "not_going": "не иду", "maybe": "возможно"},
@@ -101,15 +102,17 @@ class FeedBuilder:
             self.month,
         )
         self._shape = hashlib.sha256(repr(shape).encode()).hexdigest()[:24]
-        # The member's part of ATTENDEE (before and after PARTSTAT) and their words for answers.
-        self._attendee = ("", "")
+        # The member's ATTENDEE line by PARTSTAT, folded once here (it is longer than a line
+        # holds, and would have every VEVENT that asks for an answer folded line by line), and
+        # their words for answers.
+        self._attendee: dict[str, str] = {}
         self._answer_words: dict[str, str] | None = None
         if member is not None:
             address = f"mailto:{member.email}" if member.email else f"urn:uuid:{member.id}"
-            self._attendee = (
-                f"ATTENDEE;CN={ics.param(_param_text(member.name))};PARTSTAT=",
-                f";ROLE=REQ-PARTICIPANT;RSVP=TRUE:{address}\r\n",
-            )
+            cn = ics.param(_param_text(member.name))
+            for partstat in (*_PARTSTAT.values(), _NO_ANSWER):
+                line = f"ATTENDEE;CN={cn};PARTSTAT={partstat};ROLE=REQ-PARTICIPANT;RSVP=TRUE:"
+                self._attendee[partstat] = ics.fold(line + address).decode()
             self._answer_words = _ANSWER_TEXT.get(member.locale, _ANSWER_TEXT["en"])
         self.calendar = Calendar()
         self.zones: set[str] = set()
@@ -159,8 +162,7 @@ class FeedBuilder:
             head += ics.text(f" ({self._answer_words[answer]})")
         attendee = ""
         if shared.asks:
-            partstat = _PARTSTAT.get(answer or "", "NEEDS-ACTION")
-            attendee = f"{self._attendee[0]}{partstat}{self._attendee[1]}"
+            attendee = self._attendee[_PARTSTAT.get(answer or "", _NO_ANSWER)]
         return (
             f"BEGIN:VEVENT\r\n{head}\r\n{shared.middle}{attendee}{times}"
             f"{shared.alarms}END:VEVENT\r\n"
