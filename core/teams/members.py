@@ -14,6 +14,8 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
+    any_,
+    bindparam,
     cast,
     exists,
     func,
@@ -23,10 +25,11 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from core.audit import record_by
-from core.db import one_of
 from core.errors import Conflict, Invalid, NotFound
 from core.filters import contains
 from core.paging import Page, PageParams, page_and_total
@@ -95,9 +98,11 @@ class _MemberRow(NamedTuple):
 _VIEW_COLUMNS = tuple(getattr(Member, name) for name in _MemberRow._fields)
 
 
-def _links_of(
-    link: Any, target: Any, link_key: Any, kind: str, ids: Sequence[uuid.UUID]
-) -> Select[Any]:
+# The page's member ids, bound at each execution of the statement below.
+_PAGE_IDS = bindparam("member_ids", type_=ARRAY(Uuid()))
+
+
+def _links_of(link: Any, target: Any, link_key: Any, kind: str) -> Select[Any]:
     return (
         select(
             literal(kind).label("kind"),
@@ -105,10 +110,29 @@ def _links_of(
             target.id,
             target.name,
             null().cast(DateTime(timezone=True)).label("since"),
+            null().cast(String).label("external_id"),
         )
         .join(target, target.id == link_key)
-        .where(one_of(link.member_id, ids))
+        .where(link.member_id == any_(_PAGE_IDS))
     )
+
+
+# Each member's roles, groups and tags, and their accounts. Built once: building it and deriving
+# its cache key took 0.6 ms of every members page (a tenth of its CPU). Links carry no time and
+# accounts sort by theirs: one order serves both.
+_LINKS: Executable = union_all(
+    _links_of(MemberRole, Role, MemberRole.role_id, "roles"),
+    _links_of(MemberGroup, Group, MemberGroup.group_id, "groups"),
+    _links_of(MemberTag, Tag, MemberTag.tag_id, "tags"),
+    select(
+        literal("accounts"),
+        MemberAccount.member_id,
+        null().cast(Uuid()),
+        cast(MemberAccount.messenger, String),
+        MemberAccount.created_at,
+        MemberAccount.external_id,
+    ).where(MemberAccount.member_id == any_(_PAGE_IDS)),
+).order_by("since", "name")
 
 
 class _Linked(NamedTuple):
@@ -121,25 +145,7 @@ class _Linked(NamedTuple):
 async def _links(session: AsyncSession, ids: Sequence[uuid.UUID]) -> _Linked:
     """Each member's roles, groups and tags by name, and their accounts in the order they were
     linked: one round trip for a page of members."""
-    accounts = select(
-        literal("accounts"),
-        MemberAccount.member_id,
-        null().cast(Uuid()),
-        cast(MemberAccount.messenger, String),
-        MemberAccount.created_at,
-        MemberAccount.external_id,
-    ).where(one_of(MemberAccount.member_id, ids))
-    links = [
-        _links_of(MemberRole, Role, MemberRole.role_id, "roles", ids),
-        _links_of(MemberGroup, Group, MemberGroup.group_id, "groups", ids),
-        _links_of(MemberTag, Tag, MemberTag.tag_id, "tags", ids),
-    ]
-    # Links carry no time and accounts sort by theirs: one order serves both.
-    rows = await session.execute(
-        union_all(
-            *(q.add_columns(null().cast(String).label("external_id")) for q in links), accounts
-        ).order_by("since", "name")
-    )
+    rows = await session.execute(_LINKS, {"member_ids": list(ids)})
     out = _Linked(defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list))
     for kind, member_id, ident, name, _, external_id in rows:
         if kind == "accounts":
