@@ -166,7 +166,9 @@ class _EventRow(NamedTuple):
     updated_at: datetime
 
 
-_VIEW_COLUMNS = tuple(getattr(Event, name) for name in _EventRow._fields)
+# The columns a view reads, selected once (each read adds its conditions to a copy): coercing
+# them took a tenth of a millisecond of every list.
+_VIEW_ROWS = select(*(getattr(Event, name) for name in _EventRow._fields))
 
 
 def _view(event: Event | _EventRow) -> EventOut:
@@ -318,7 +320,7 @@ async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> 
     rows, total = await page_and_total(
         session,
         _EventRow._make,
-        select(*_VIEW_COLUMNS).where(*where).order_by(Event.starts_at, Event.id),
+        _VIEW_ROWS.where(*where).order_by(Event.starts_at, Event.id),
         select(func.count()).select_from(Event).where(*where),
         flt,
     )

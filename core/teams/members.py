@@ -95,7 +95,9 @@ class _MemberRow(NamedTuple):
     created_at: datetime
 
 
-_VIEW_COLUMNS = tuple(getattr(Member, name) for name in _MemberRow._fields)
+# The columns a view reads, selected once (each read adds its conditions to a copy): coercing
+# them took a tenth of a millisecond of every list.
+_VIEW_ROWS = select(*(getattr(Member, name) for name in _MemberRow._fields))
 
 
 # The page's member ids, bound at each execution of the statement below.
@@ -202,9 +204,7 @@ async def member_view(
     """One member of the workspace as the API shows them (pending changes flushed first)."""
     row = (
         await session.execute(
-            select(*_VIEW_COLUMNS).where(
-                Member.workspace_id == workspace_id, Member.id == member_id
-            )
+            _VIEW_ROWS.where(Member.workspace_id == workspace_id, Member.id == member_id)
         )
     ).one_or_none()
     if row is None:
@@ -219,7 +219,7 @@ async def member_page(
     rows, total = await page_and_total(
         session,
         _MemberRow._make,
-        select(*_VIEW_COLUMNS).where(*where).order_by(Member.name, Member.id),
+        _VIEW_ROWS.where(*where).order_by(Member.name, Member.id),
         select(func.count()).select_from(Member).where(*where),
         page,
     )
