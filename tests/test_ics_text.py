@@ -72,7 +72,8 @@ def test_lines_fold_at_75_octets_without_splitting_a_character():
     ],
 )
 def test_a_run_of_lines_is_folded_line_by_line(lines: list[str]):
-    assert ics_text.lines(lines) == b"".join(ics_text.fold(line) for line in lines)
+    joined = "".join(f"{line}\r\n" for line in lines)
+    assert ics_text.block(joined) == b"".join(ics_text.fold(line) for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -59,11 +59,6 @@ _TWO = [f"{n:02d}" for n in range(60)]
 _YEARS = {year: f"{year:04d}" for year in range(1900, 2301)}
 
 
-def lines(values: list[str]) -> bytes:
-    """Content lines, each folded as ``fold`` does, as one run of bytes."""
-    return block("\r\n".join(values) + "\r\n")
-
-
 def block(text: str) -> bytes:
     """Content lines already joined, each ending CRLF (no value holds a line break: TEXT values
     are escaped, parameters have none), folded as ``fold`` does."""
