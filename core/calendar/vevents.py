@@ -176,10 +176,10 @@ class FeedBuilder:
 
     def key(self, version: str, overrides: list[EventOverride], answers: dict[str, str]) -> str:
         """Everything that shapes an event's VEVENTs in this feed (its cache key): ``version`` is
-        the event's id, sequence and updated_at as Postgres writes them
-        (``feed._EVENT_VERSION``; an edit moves the last two; formatting them here took 22 ms
-        for 10,000 events), the rest is the feed's and the occurrences'. A string, which the garbage collector does not walk (a
-        cache of tuples it did, for tens of milliseconds at a time)."""
+        the event's id, sequence and updated_at as Postgres writes them (``feed._EVENT_VERSION``;
+        an edit moves the last two; formatting them here took 22 ms for 10,000 events), the rest
+        is the feed's and the occurrences'. A string, which the garbage collector does not walk
+        (a cache of tuples it did, for tens of milliseconds at a time)."""
         key = f"{version}|{self._shape}"
         if answers:
             key += f"|{sorted(answers.items())}"
@@ -275,9 +275,10 @@ class FeedBuilder:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
         twice, or during which the clock changes. RFC 5545 says how to read those (the offset
         before a gap; the first of two), but not every reader does (vobject takes the offset
-        after a gap and the second of two), so each is repeated as an override at its exact UTC time, which every reader takes as is.
-        (A zone that skipped a whole day, Apia on 30 December 2011, makes that day's wall time
-        land on the next day's instant: RFC 5545 counts the two as one.)"""
+        after a gap and the second of two), so each is repeated as an override at its exact UTC
+        time, which every reader takes as is. (A zone that skipped a whole day, Apia on 30
+        December 2011, makes that day's wall time land on the next day's instant: RFC 5545 counts
+        the two as one.)"""
         if event.all_day or event.timezone in _UTC_NAMES:
             return set()
         zone = ZoneInfo(event.timezone)
