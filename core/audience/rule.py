@@ -149,8 +149,9 @@ def _links_out(rule: AudienceRule) -> list[Select[uuid.UUID]]:
 def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnElement[bool]:
     """The WHERE clause over ``members`` that a rule stands for, sealed to one workspace.
 
-    Shaped for one pass over members with two hash lookups per member: the link tables' ids of
-    those included are one set, those excluded another (the plans at 100,000 members:
+    Shaped for one pass over the workspace's members with two hash lookups per member, read
+    from ``ix_members_workspace_id`` alone (id and status): the link tables' ids of those
+    included are one set, those excluded another (the plans at 100,000 members:
     ``python bench/audience_preview.py --members 100000 --explain``). The inclusion stays under
     an OR, which keeps Postgres from turning it into a join: it cannot estimate a UNION's
     distinct ids (it assumes 200) and would then fetch each included member by primary key, 2x
