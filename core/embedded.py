@@ -23,6 +23,7 @@ import redis
 from core.settings import Settings
 
 DATABASE = "vestnik"
+RANDOM_PAGE_COST = 1.1  # the usual setting for SSDs and cached data (4 is for spinning disks)
 log = logging.getLogger(__name__)
 
 
@@ -37,8 +38,17 @@ class EmbeddedPostgres:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
-        if "(1 row)" not in exists:
+        # One psql for both (a process each costs start-up time). The data dir is local and
+        # mostly in the page cache: a random page costs about what a sequential one does, which
+        # lets the planner read a narrow index instead of a wide table (an audience's counts at
+        # 100,000 members; the README's "Fast reads" says the same for a separate server).
+        exists = self._server.psql(
+            f"ALTER SYSTEM SET random_page_cost = {RANDOM_PAGE_COST};\n"
+            "SELECT pg_reload_conf();\n"
+            f"SELECT 'database ' || datname || ' exists' FROM pg_database"
+            f" WHERE datname = '{DATABASE}';\n"
+        )
+        if f"database {DATABASE} exists" not in exists:
             self._server.psql(f"CREATE DATABASE {DATABASE};")
         return str(self._server.get_uri(DATABASE))
 
