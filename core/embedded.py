@@ -23,7 +23,9 @@ import redis
 from core.settings import Settings
 
 DATABASE = "vestnik"
-RANDOM_PAGE_COST = 1.1  # the usual setting for SSDs and cached data (4 is for spinning disks)
+# What a random page costs the planner: the usual setting for SSDs and cached data (the default,
+# 4, is for spinning disks).
+RANDOM_PAGE_COST = 1.1
 log = logging.getLogger(__name__)
 
 
