@@ -157,7 +157,9 @@ def audience_condition(workspace_id: uuid.UUID, rule: AudienceRule) -> ColumnEle
     distinct ids (it assumes 200) and would then fetch each included member by primary key, 2x
     slower; NOT IN is never turned into a join (member ids in the links are never NULL, so it
     means NOT EXISTS). The pass is never split between parallel workers (migration 0024):
-    each would build both sets again.
+    each would build both sets again. Postgres hashes a set only when it expects it to fit its
+    hash memory, and otherwise scans it again for every member: vestnik's connections give hash
+    tables room (``core.db.HASH_MEM_MULTIPLIER``).
     """
     links, unlinked = _links_in(rule), _links_out(rule)
     include: list[ColumnElement[bool]] = [literal_column("false")]  # never true; keeps the OR
