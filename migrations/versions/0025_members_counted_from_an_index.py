@@ -6,7 +6,9 @@ but Postgres chose the table instead: its pages are many times the rows' size (e
 change writes a new row version, for the calendar's version), and the index by name is wide. This
 index holds the workspace, the id and the status alone and replaces the index on the workspace:
 at 100,000 members, psql, the counts query of ``bench/audience_preview.py``: 64-82 ms from the
-table, 45-50 ms from this index.
+table, 45-50 ms from this index. Where the index has spread too (rows updated after a bulk
+insert), the planner takes it once random pages are costed as on SSDs (``random_page_cost``
+1.1, which the embedded server and docker-compose.yml set; see the README's "Fast reads").
 
 Revision ID: 0025
 Revises: 0024
