@@ -42,6 +42,8 @@ async def test_union_of_groups_tags_roles_and_people_minus_exclusions(acme: Work
     await ok(acme.client.patch(f"/members/{people['Fedor']['id']}", json={"role_ids": [lead]}))
 
     assert await _reach(acme, {"groups": [groups["Backend"]]}) == ["Anna", "Boris"]
+    # The same shape of rule with other ids (its statements are built once per shape).
+    assert await _reach(acme, {"groups": [groups["Design"]]}) == ["Vera"]
     assert await _reach(acme, {"tags": [tags["python"], tags["senior"]]}) == [
         "Anna",
         "Dina",
@@ -91,6 +93,10 @@ async def test_audience_naming_another_workspace_is_refused(acme: Workspace, glo
     )
     assert response.status_code == 422
     assert fields_of(response.json()) == ["audience.groups[0]", "audience.members[0]"]
+    # Each workspace's preview of the same shape of rule reaches its own members only.
+    ours = (await _ids(acme, "groups"))["Backend"]
+    assert await _reach(globex, {"groups": [their_group["id"]]}) == ["Outsider"]
+    assert await _reach(acme, {"groups": [ours]}) == ["Anna", "Boris"]
 
 
 @pytest.mark.parametrize("window", [1, 2, 4, 7])
