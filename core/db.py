@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     DateTime,
     Enum,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     Uuid,
     any_,
+    bindparam,
     event,
     func,
     literal,
@@ -142,3 +144,9 @@ def one_of(column: Any, ids: Collection[uuid.UUID]) -> ColumnElement[bool]:
     separate parameters (times the columns of a multi-row INSERT) runs past the 32,767
     parameters the Postgres protocol carries."""
     return cast(ColumnElement[bool], column == any_(literal(list(ids), ARRAY(Uuid()))))
+
+
+def ids_param(name: str) -> BindParameter[Any]:
+    """A list of ids bound as one ``uuid[]`` parameter named ``name`` at each execution: for a
+    statement built once (``one_of`` puts the ids in the statement)."""
+    return bindparam(name, type_=ARRAY(Uuid()))

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
 
-from sqlalchemy import ARRAY, Executable, Uuid, any_, bindparam, literal, select, union_all
+from sqlalchemy import Executable, Uuid, any_, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import TenantMixin
+from core.db import TenantMixin, ids_param
 from core.errors import FieldError, Invalid, NotFound
 from core.teams.models import Member
 
@@ -94,7 +94,7 @@ def _lookup(models: tuple[type[TenantMixin], ...]) -> Executable:
     workspace = bindparam("workspace_id", type_=Uuid())
     parts = [
         select(literal(i).label("check"), model.id).where(
-            model.id == any_(bindparam(f"ids_{i}", type_=ARRAY(Uuid()))),
+            model.id == any_(ids_param(f"ids_{i}")),
             model.workspace_id == workspace,
         )
         for i, model in enumerate(models)

@@ -15,7 +15,6 @@ from sqlalchemy import (
     String,
     Uuid,
     any_,
-    bindparam,
     cast,
     exists,
     func,
@@ -25,11 +24,11 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from core.audit import record_by
+from core.db import ids_param
 from core.errors import Conflict, Invalid, NotFound
 from core.filters import contains
 from core.paging import Page, PageParams, page_and_total
@@ -101,7 +100,7 @@ _VIEW_ROWS = select(*(getattr(Member, name) for name in _MemberRow._fields))
 
 
 # The page's member ids, bound at each execution of the statement below.
-_PAGE_IDS = bindparam("member_ids", type_=ARRAY(Uuid()))
+_PAGE_IDS = ids_param("member_ids")
 
 
 def _links_of(link: Any, target: Any, link_key: Any, kind: str) -> Select[Any]:
