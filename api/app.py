@@ -77,7 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_url = await database_url(settings)
-        engine = make_engine(db_url, pool_size=settings.db_pool_size)
+        engine = make_engine(
+            db_url,
+            pool_size=settings.db_pool_size,
+            statement_timeout=settings.api_statement_timeout_seconds,
+        )
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         tokens_seen = app.state.token_cache = token_cache.TokenCache()

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from api.statuses import status_of
+from core.db import STATEMENT_CANCELLED
 from core.errors import DomainError, Invalid
 from webapp.errors import MINI_APP, mini_app_error
 
@@ -106,8 +107,10 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _database(request: Request, exc: Exception) -> JSONResponse:
+async def _database(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)  # IntegrityError, a subclass, has its own handler
+    if getattr(exc.orig, "sqlstate", None) == STATEMENT_CANCELLED:
+        return await _too_slow(request, exc)
     if not (exc.connection_invalidated or isinstance(exc.orig, OSError)):
         return await _unexpected(request, exc)  # a statement that failed: ours to fix
     # The pool has dropped the broken connections: the next request opens fresh ones.
@@ -117,6 +120,24 @@ async def _database(request: Request, exc: Exception) -> JSONResponse:
         "Database unavailable",
         "the database connection was lost; nothing was changed, retry in a moment",
         headers={"Retry-After": "1"},
+    )
+
+
+async def _too_slow(request: Request, exc: DBAPIError) -> Response:
+    # Past statement_timeout (api_statement_timeout_seconds): the request's transaction is rolled
+    # back, so nothing of it was written.
+    log.warning("statement cancelled on %s %s: %s", request.method, request.url.path, exc.orig)
+    seconds = f"{request.app.state.settings.api_statement_timeout_seconds:g}"
+    if request.url.path.startswith(MINI_APP):
+        refusal = DomainError(f"the database took more than {seconds} s", code="too_slow")
+        return await mini_app_error(request, refusal, page_status=503)
+    return problem(
+        503,
+        "Too slow",
+        f"the database took more than {seconds} s over this request and gave up; nothing was "
+        "changed. Retry later, or ask for less at once (a smaller page, a narrower audience)",
+        code="too_slow",
+        headers={"Retry-After": "5"},
     )
 
 

@@ -108,10 +108,23 @@ HASH_MEM_MULTIPLIER = 32
 _IDLE_SINCE = "vestnik_idle_since"
 
 
+# The SQLSTATE of a statement Postgres cancelled, here for running past statement_timeout.
+STATEMENT_CANCELLED = "57014"
+
+
 def make_engine(
-    url: str, *, pool_size: int = 10, trusted_idle_seconds: float = TRUSTED_IDLE_SECONDS
+    url: str,
+    *,
+    pool_size: int = 10,
+    trusted_idle_seconds: float = TRUSTED_IDLE_SECONDS,
+    statement_timeout: float = 0.0,
 ) -> AsyncEngine:
+    """``statement_timeout`` (seconds, 0: none) bounds every statement on these connections:
+    Postgres cancels one that runs longer (a plan gone bad, a lock held elsewhere) instead of
+    letting it hold a request, and a connection, without end."""
     settings = {"hash_mem_multiplier": str(HASH_MEM_MULTIPLIER)}
+    if statement_timeout > 0:
+        settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
     engine = create_async_engine(
         async_url(url), pool_size=pool_size, connect_args={"server_settings": settings}
     )

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    api_statement_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="The longest one database statement of an API or Mini App request may run; "
+        "past it the request is answered 503 and changes nothing (0: no limit)",
+    )
     api_workers: int = Field(
         default=1,
         ge=1,

@@ -7,14 +7,22 @@ ago is trusted, so a server that drops it between two requests is noticed by the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
 from core.db import make_engine
+from core.settings import Settings
 from tests.conftest import Workspace
+from tests.factories import member, ok
+from tests.webapp_helpers import BOT_TOKEN, sign_in
 
 
 async def _drop_other_connections(engine: AsyncEngine) -> int:
@@ -83,3 +91,56 @@ async def test_the_api_answers_a_lost_database_connection_with_503_then_recovers
     for _ in range(3):
         assert (await acme.client.get("/members")).status_code == 200
     await engine.dispose()  # the tests' own pool lost its connections too: a fresh one
+
+
+@asynccontextmanager
+async def _held(engine: AsyncEngine, table: str) -> AsyncIterator[None]:
+    """Another session holding ``table`` (a long migration, a stuck transaction): every statement
+    that reads or writes it waits."""
+    async with engine.connect() as connection, connection.begin():
+        await connection.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        yield
+
+
+async def test_a_request_held_past_the_statement_timeout_gets_a_503_and_changes_nothing(
+    acme: Workspace, engine: AsyncEngine, settings: Settings
+):
+    anna = await member(acme.client, "Anna", telegram_user_id=4101)
+    patient = settings.model_copy(
+        update={"api_statement_timeout_seconds": 1.0, "telegram_token": SecretStr(BOT_TOKEN)}
+    )
+    app = create_app(patient)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://vestnik.test",
+            headers={"Authorization": f"Bearer {acme.token}"},
+        ) as client,
+    ):
+        await sign_in(client, {"id": 4101, "first_name": "Anna"})
+        assert (await client.get("/app")).status_code == 200
+        async with _held(engine, "member_accounts"):
+            # The member row is written, then the account waits for the lock: the whole change
+            # is rolled back when Postgres gives up.
+            # (A request that still waits after a minute fails the test instead of hanging it.)
+            made = await asyncio.wait_for(
+                client.post("/api/v1/members", json={"name": "Boris", "telegram_user_id": 4102}),
+                60,
+            )
+            read = await asyncio.wait_for(client.get("/api/v1/members"), 60)
+            page = await asyncio.wait_for(client.get("/app"), 60)
+        for answer in (made, read):
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["code"] == "too_slow"
+            assert "more than 1 s" in answer.json()["detail"]
+            assert answer.headers["retry-after"] == "5"
+        assert page.status_code == 503
+        # Said in words (not known to be Anna yet: who she is was behind the lock too).
+        assert "took too long and was stopped; nothing was changed" in page.text
+        # Once the lock is gone everything answers again, and Boris was never half made.
+        listed = await ok(client.get("/api/v1/members"))
+        assert [m["name"] for m in listed["items"]] == ["Anna"]
+        assert anna["id"] == listed["items"][0]["id"]
+        assert (await client.get("/app")).status_code == 200

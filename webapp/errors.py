@@ -24,11 +24,14 @@ def describe(exc: DomainError, locale: str) -> str:
     return exc.detail if template is None else str(template).format(**values)
 
 
-async def mini_app_error(request: Request, exc: DomainError) -> HTMLResponse:
+async def mini_app_error(
+    request: Request, exc: DomainError, page_status: int | None = None
+) -> HTMLResponse:
+    """``page_status``: the status for a page opened directly, if not the kind's."""
     # The member's language, known once the page identified them (webapp.routes.current).
     locale = getattr(request.state, "locale", "en")
     text = escape(describe(exc, locale))
     fragment = request.method != "GET" or request.headers.get("HX-Request") == "true"
     # A page opened directly: the API's status for the kind; bad input (a conflict too) is 422.
-    status = 422 if fragment or isinstance(exc, Invalid) else status_of(exc, 422)
+    status = 422 if fragment or isinstance(exc, Invalid) else page_status or status_of(exc, 422)
     return HTMLResponse(f'<p class="error" role="alert">{text}</p>', status_code=status)

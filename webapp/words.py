@@ -533,6 +533,8 @@ _ERRORS = {
     "en": {
         "error_not_found": "This was not found: it may have been deleted meanwhile.",
         "error_forbidden": "Your role does not allow this.",
+        "error_too_slow": "This took too long and was stopped; nothing was changed. Try again "
+        "in a minute.",
         "error_unauthorized": "You are signed out; open the Mini App from the bot again.",
         "error_invalid": "Please check “{field}”: {message}",
         "error_conflict": "“{field}”: {message}",
@@ -540,6 +542,8 @@ _ERRORS = {
     "ru": {
         "error_not_found": "Не найдено: возможно, это уже удалили.",
         "error_forbidden": "Ваша роль этого не позволяет.",
+        "error_too_slow": "Это заняло слишком много времени и было остановлено; ничего не "
+        "изменилось. Попробуйте через минуту.",
         "error_unauthorized": "Вы вышли; откройте мини-приложение из бота ещё раз.",
         "error_invalid": "Проверьте «{field}»: {message}",
         "error_conflict": "«{field}»: {message}",
