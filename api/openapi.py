@@ -19,6 +19,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable, for clients to branch on"},
         "errors": {
             "type": "array",
             "items": {
@@ -38,6 +39,8 @@ _ERRORS = {
     "413": "The body is over the size limit",
     "422": "Invalid input; errors[].field names each field to fix",
     "429": "Too soon; Retry-After says when to try again",
+    "503": "The database was lost or too slow (code too_slow); nothing was changed; Retry-After "
+    "says when to try again",
 }
 
 

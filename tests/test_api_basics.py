@@ -13,6 +13,10 @@ async def test_openapi_describes_every_resource_and_bearer_auth(acme: Workspace)
     for path in ("members", "roles", "groups", "tags", "events", "tokens", "audience/preview"):
         assert f"/api/v1/{path}" in spec["paths"], path
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    # Every error a route can answer is documented, the database's too (lost, too slow).
+    listed = spec["paths"]["/api/v1/members"]["get"]["responses"]
+    assert {"401", "403", "422", "503"} <= set(listed)
+    assert "code" in spec["components"]["schemas"]["Problem"]["properties"]
     docs = await acme.client.get("http://vestnik.test/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
