@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select
+from sqlalchemy import Integer, Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_PAGE = 200
@@ -38,20 +38,42 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+class PagedQuery(NamedTuple):
+    """A list's statements: one page of rows with the total riding along (``LIMIT`` and
+    ``OFFSET`` bound at each execution), and the total alone."""
+
+    page: Select[Any]
+    total: Select[Any]
+
+
+def paged(rows: Select[*tuple[Any, ...]], count: Select[int]) -> PagedQuery:
+    """The statements for ``page_and_total``: the count rides along as an uncorrelated subquery,
+    which Postgres runs once, beside a page that still walks an index in order (``count(*) OVER
+    ()`` would sort every matching row first). Built once, with a list's filters as bound
+    parameters too, they are run with new values and no building (building a list's statements
+    and deriving their cache key took a quarter of a millisecond of every request)."""
+    numbered = rows.add_columns(count.scalar_subquery())
+    return PagedQuery(numbered.limit(_LIMIT).offset(_OFFSET), count)
+
+
+_LIMIT = bindparam("page_limit", type_=Integer())
+_OFFSET = bindparam("page_offset", type_=Integer())
+
+
 async def page_and_total(
     session: AsyncSession,
     make: Callable[[Iterable[Any]], R],
-    rows: Select[*tuple[Any, ...]],
-    count: Select[int],
+    query: PagedQuery,
     page: PageParams,
+    values: Mapping[str, Any] | None = None,
 ) -> tuple[list[R], int]:
-    """One page of ``rows``, each made into an ``R`` (a named tuple of its columns), and how
-    many there are in all, in one statement: the count rides along as an uncorrelated subquery,
-    which Postgres runs once, beside a page that still walks an index in order (``count(*) OVER
-    ()`` would sort every matching row first). Only a page past the end, which carries no row to
-    read the count from, asks again."""
-    numbered = rows.add_columns(count.scalar_subquery())
-    found = (await session.execute(numbered.limit(page.limit).offset(page.offset))).all()
+    """One page of the query's rows, each made into an ``R`` (a named tuple of its columns), and
+    how many there are in all, in one statement (``values``: its bound filters). Only a page past
+    the end, which carries no row to read the count from, asks again."""
+    bound = {**(values or {}), "page_limit": page.limit, "page_offset": page.offset}
+    found = (await session.execute(query.page, bound)).all()
     if found:
         return [make(row[:-1]) for row in found], int(found[0][-1])
-    return [], 0 if page.offset == 0 else int(await session.scalar(count) or 0)
+    if page.offset == 0:
+        return [], 0
+    return [], int(await session.scalar(query.total, dict(values or {})) or 0)

@@ -181,6 +181,13 @@ async def test_event_list_filters_by_time_status_and_text(acme: Workspace):
         )
     )
     assert [e["title"] for e in december["items"]] == ["Weekly", "Retro", "Demo day"]
+    # One bound alone (each combination of filters is a statement of its own, built once).
+    from_january = await ok(acme.client.get("/events", params={"starts_from": "2027-01-01T00:00Z"}))
+    assert [e["title"] for e in from_january["items"]] == ["Weekly", "Retro 2"]
+    before_december = await ok(
+        acme.client.get("/events", params={"starts_before": "2026-12-01T00:00:00Z"})
+    )
+    assert [e["title"] for e in before_december["items"]] == ["Weekly"]
     retros = await ok(acme.client.get("/events", params={"q": "retro", "limit": 1}))
     assert (retros["total"], [e["title"] for e in retros["items"]]) == (2, ["Retro"])
     # The total rides along with a page's rows; a page past the end has none and still tells it.

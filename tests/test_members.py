@@ -39,7 +39,7 @@ async def test_member_preferences_are_stored_and_can_be_cleared(acme: Workspace)
     assert patched["timezone"] == "Asia/Yekaterinburg"
 
 
-async def test_member_list_pages_and_filters(acme: Workspace):
+async def test_member_list_pages_and_filters(acme: Workspace, globex: Workspace):
     people = [await member(acme.client, f"Person {i:02}") for i in range(7)]
     backend = await group(acme.client, "Backend", people[1], people[3])
     vip = await tag(acme.client, "vip", people[3], people[5])
@@ -61,6 +61,20 @@ async def test_member_list_pages_and_filters(acme: Workspace):
     assert [m["name"] for m in unreachable["items"]] == ["Person 06"]
     search = await ok(acme.client.get("/members", params={"q": "son 0_"}))
     assert search["total"] == 0  # '_' is literal, not a wildcard
+    lead = await role_id(acme.client, "lead")
+    await ok(acme.client.patch(f"/members/{people[4]['id']}", json={"role_ids": [lead]}))
+    leads = await ok(acme.client.get("/members", params={"role_id": lead, "q": "person"}))
+    assert [m["name"] for m in leads["items"]] == ["Person 04"]
+    # Each combination of filters is its own statement, built once: the same filters with
+    # other values (another group, another workspace) find their own members.
+    others = await group(acme.client, "Others", people[0])
+    in_others = await ok(acme.client.get("/members", params={"group_id": others["id"]}))
+    assert [m["name"] for m in in_others["items"]] == ["Person 00"]
+    theirs = await group(globex.client, "Backend", await member(globex.client, "Person 99"))
+    in_theirs = await ok(globex.client.get("/members", params={"group_id": theirs["id"]}))
+    assert [m["name"] for m in in_theirs["items"]] == ["Person 99"]
+    not_theirs = await ok(globex.client.get("/members", params={"group_id": backend["id"]}))
+    assert (not_theirs["total"], not_theirs["items"]) == (0, [])
 
 
 async def test_duplicate_telegram_id_or_email_is_a_conflict_naming_the_field(acme: Workspace):

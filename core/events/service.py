@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audience.rule import AudienceRule, validate_audience
@@ -27,7 +28,7 @@ from core.events.schemas import (
     EventUpdate,
 )
 from core.filters import contains
-from core.paging import Page, page_and_total
+from core.paging import Page, PagedQuery, page_and_total, paged
 from core.teams.models import Workspace
 from core.teams.permissions import Action, Actor
 
@@ -303,25 +304,38 @@ async def delete_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID)
     record_by(session, actor, "event.deleted", event, f"event {short(event.title)!r}")
 
 
+@lru_cache(maxsize=16)
+def _listed(starts_from: bool, starts_before: bool, status: bool, q: bool) -> PagedQuery:
+    """The events list's query for the filters given (their values bound by name), built once
+    per combination."""
+    where = [Event.workspace_id == bindparam("workspace_id"), Event.deleted_at.is_(None)]
+    if starts_from:
+        where.append(or_(Event.starts_at >= bindparam("starts_from"), Event.rrule.is_not(None)))
+    if starts_before:
+        where.append(Event.starts_at < bindparam("starts_before"))
+    if status:
+        where.append(Event.status == bindparam("status"))
+    if q:
+        pattern = bindparam("q", type_=String())
+        where.append(or_(Event.title.ilike(pattern), Event.description.ilike(pattern)))
+    return paged(
+        _VIEW_ROWS.where(*where).order_by(Event.starts_at, Event.id),
+        select(func.count()).select_from(Event).where(*where),
+    )
+
+
 async def list_events(session: AsyncSession, actor: Actor, flt: EventFilter) -> Page[EventOut]:
     """Events by start time. A recurring series is listed once, if it has begun before ``starts_before``."""
     actor.require(Action.read)
-    where = [Event.workspace_id == actor.workspace_id, Event.deleted_at.is_(None)]
+    values: dict[str, Any] = {"workspace_id": actor.workspace_id}
     if flt.starts_from is not None:
-        after = as_utc(flt.starts_from, ZoneInfo("UTC"))
-        where.append(or_(Event.starts_at >= after, Event.rrule.is_not(None)))
+        values["starts_from"] = as_utc(flt.starts_from, ZoneInfo("UTC"))
     if flt.starts_before is not None:
-        where.append(Event.starts_at < as_utc(flt.starts_before, ZoneInfo("UTC")))
+        values["starts_before"] = as_utc(flt.starts_before, ZoneInfo("UTC"))
     if flt.status is not None:
-        where.append(Event.status == flt.status.value)
+        values["status"] = flt.status.value
     if flt.q:
-        pattern = contains(flt.q)
-        where.append(or_(Event.title.ilike(pattern), Event.description.ilike(pattern)))
-    rows, total = await page_and_total(
-        session,
-        _EventRow._make,
-        _VIEW_ROWS.where(*where).order_by(Event.starts_at, Event.id),
-        select(func.count()).select_from(Event).where(*where),
-        flt,
-    )
+        values["q"] = contains(flt.q)
+    query = _listed(*(name in values for name in ("starts_from", "starts_before", "status", "q")))
+    rows, total = await page_and_total(session, _EventRow._make, query, flt, values)
     return Page(items=[_view(e) for e in rows], total=total, limit=flt.limit, offset=flt.offset)

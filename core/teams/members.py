@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Uuid,
     any_,
+    bindparam,
     cast,
     exists,
     func,
@@ -31,7 +33,7 @@ from core.audit import record_by
 from core.db import ids_param
 from core.errors import Conflict, Invalid, NotFound
 from core.filters import contains
-from core.paging import Page, PageParams, page_and_total
+from core.paging import Page, PagedQuery, PageParams, page_and_total, paged
 from core.scoping import get_scoped
 from core.teams.accounts import (
     SHORTHANDS,
@@ -211,17 +213,23 @@ async def member_view(
     return (await _views(session, [_MemberRow._make(row)]))[0]
 
 
-async def member_page(
-    session: AsyncSession, where: Sequence[ColumnElement[bool]], page: PageParams
-) -> Page[MemberOut]:
-    """The members matching ``where``, by name, one page of them and how many in all."""
-    rows, total = await page_and_total(
-        session,
-        _MemberRow._make,
+def _member_query(where: Sequence[ColumnElement[bool]]) -> PagedQuery:
+    return paged(
         _VIEW_ROWS.where(*where).order_by(Member.name, Member.id),
         select(func.count()).select_from(Member).where(*where),
-        page,
     )
+
+
+async def member_page(
+    session: AsyncSession,
+    where: Sequence[ColumnElement[bool]] | PagedQuery,
+    page: PageParams,
+    values: Mapping[str, Any] | None = None,
+) -> Page[MemberOut]:
+    """The members matching ``where`` (or a query built by ``_member_query`` and its bound
+    ``values``), by name, one page of them and how many in all."""
+    query = where if isinstance(where, PagedQuery) else _member_query(where)
+    rows, total = await page_and_total(session, _MemberRow._make, query, page, values)
     items = await _views(session, rows)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
@@ -296,32 +304,45 @@ async def get_member(session: AsyncSession, actor: Actor, member_id: uuid.UUID) 
     return await member_view(session, actor.workspace_id, member_id)
 
 
-def _filtered(actor: Actor, flt: MemberFilter) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [Member.workspace_id == actor.workspace_id]
-    if flt.q:
-        pattern = contains(flt.q)
+@lru_cache(maxsize=32)
+def _filtered(q: bool, status: bool, group: bool, tag: bool, role: bool) -> PagedQuery:
+    """The members list's query for the filters given (their values bound by name), built once
+    per combination."""
+    where: list[ColumnElement[bool]] = [Member.workspace_id == bindparam("workspace_id")]
+    if q:
+        pattern = bindparam("q", type_=String())
         where.append(or_(Member.name.ilike(pattern), Member.email.ilike(pattern)))
-    if flt.status is not None:
-        where.append(Member.status == flt.status.value)
-    if flt.group_id is not None:
-        where.append(
-            exists().where(MemberGroup.member_id == Member.id, MemberGroup.group_id == flt.group_id)
-        )
-    if flt.tag_id is not None:
-        where.append(
-            exists().where(MemberTag.member_id == Member.id, MemberTag.tag_id == flt.tag_id)
-        )
-    if flt.role_id is not None:
-        where.append(
-            exists().where(MemberRole.member_id == Member.id, MemberRole.role_id == flt.role_id)
-        )
-    return where
+    if status:
+        where.append(Member.status == bindparam("status"))
+    for given, link, key, name in (
+        (group, MemberGroup, MemberGroup.group_id, "group_id"),
+        (tag, MemberTag, MemberTag.tag_id, "tag_id"),
+        (role, MemberRole, MemberRole.role_id, "role_id"),
+    ):
+        if given:
+            where.append(exists().where(link.member_id == Member.id, key == bindparam(name)))
+    return _member_query(where)
 
 
 async def list_members(session: AsyncSession, actor: Actor, flt: MemberFilter) -> Page[MemberOut]:
     """Members matching the filter, by name, one page at a time."""
     actor.require(Action.read)
-    return await member_page(session, _filtered(actor, flt), flt)
+    values: dict[str, Any] = {"workspace_id": actor.workspace_id}
+    if flt.q:
+        values["q"] = contains(flt.q)
+    if flt.status is not None:
+        values["status"] = flt.status.value
+    for name in ("group_id", "tag_id", "role_id"):
+        if (ident := getattr(flt, name)) is not None:
+            values[name] = ident
+    query = _filtered(
+        "q" in values,
+        "status" in values,
+        "group_id" in values,
+        "tag_id" in values,
+        "role_id" in values,
+    )
+    return await member_page(session, query, flt, values)
 
 
 async def update_member(
