@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from core.settings import Settings
 from tests.conftest import child_env, free_port, vestnik_command
 
 
@@ -33,6 +35,12 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(variable: str, val
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"vestnik: bad setting {variable}:")
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    names = [f"VESTNIK_{field.upper()}" for field in Settings.model_fields]
+    assert [name for name in names if f"`{name}`" not in readme] == []
 
 
 async def test_workspace_and_tokens_from_the_cli_work_against_the_api(pg_url: str, app):
