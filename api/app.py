@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db_url,
             pool_size=settings.db_pool_size,
             statement_timeout=settings.api_statement_timeout_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
         )
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)

@@ -39,8 +39,8 @@ _ERRORS = {
     "413": "The body is over the size limit",
     "422": "Invalid input; errors[].field names each field to fix",
     "429": "Too soon; Retry-After says when to try again",
-    "503": "The database was lost or too slow (code too_slow); nothing was changed; Retry-After "
-    "says when to try again",
+    "503": "The database was lost, too slow (code too_slow) or all its connections busy (code "
+    "busy); nothing was changed; Retry-After says when to try again",
 }
 
 

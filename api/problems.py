@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
@@ -141,6 +142,23 @@ async def _too_slow(request: Request, exc: DBAPIError) -> Response:
     )
 
 
+async def _busy(request: Request, exc: Exception) -> Response:
+    # Every connection of the pool (and its overflow) stayed in use for db_pool_timeout_seconds:
+    # the request never reached the database, so it changed nothing.
+    log.warning("no free database connection for %s %s: %s", request.method, request.url.path, exc)
+    if request.url.path.startswith(MINI_APP):
+        refusal = DomainError("every database connection is in use", code="busy")
+        return await mini_app_error(request, refusal, page_status=503)
+    return problem(
+        503,
+        "Busy",
+        "every database connection of this server is in use; nothing was changed, retry in a "
+        "moment",
+        code="busy",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "Internal error", "something went wrong on our side; it has been logged")
@@ -152,4 +170,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(Exception, _unexpected)

@@ -118,15 +118,20 @@ def make_engine(
     pool_size: int = 10,
     trusted_idle_seconds: float = TRUSTED_IDLE_SECONDS,
     statement_timeout: float = 0.0,
+    pool_timeout: float = 30.0,
 ) -> AsyncEngine:
     """``statement_timeout`` (seconds, 0: none) bounds every statement on these connections:
     Postgres cancels one that runs longer (a plan gone bad, a lock held elsewhere) instead of
-    letting it hold a request, and a connection, without end."""
+    letting it hold a request, and a connection, without end. ``pool_timeout``: how long a
+    checkout waits for a free connection (then ``sqlalchemy.exc.TimeoutError``)."""
     settings = {"hash_mem_multiplier": str(HASH_MEM_MULTIPLIER)}
     if statement_timeout > 0:
         settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
     engine = create_async_engine(
-        async_url(url), pool_size=pool_size, connect_args={"server_settings": settings}
+        async_url(url),
+        pool_size=pool_size,
+        pool_timeout=pool_timeout,
+        connect_args={"server_settings": settings},
     )
     pool_events = engine.sync_engine.pool
 

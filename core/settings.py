@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a request waits for a free database connection; past it the API "
+        "answers 503 busy",
+    )
     api_statement_timeout_seconds: float = Field(
         default=30.0,
         ge=0,

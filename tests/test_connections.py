@@ -144,3 +144,45 @@ async def test_a_request_held_past_the_statement_timeout_gets_a_503_and_changes_
         assert [m["name"] for m in listed["items"]] == ["Anna"]
         assert anna["id"] == listed["items"][0]["id"]
         assert (await client.get("/app")).status_code == 200
+
+
+async def _waiting_on_locks(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        waiting = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return int(waiting or 0)
+
+
+async def test_a_request_that_finds_every_connection_busy_gets_a_503_not_a_500(
+    acme: Workspace, engine: AsyncEngine, settings: Settings
+):
+    await member(acme.client, "Anna")
+    # One pooled connection and SQLAlchemy's 10 of overflow; a second's wait for a free one.
+    crowded = settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 1.0})
+    app = create_app(crowded)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://vestnik.test/api/v1",
+            headers={"Authorization": f"Bearer {acme.token}"},
+        ) as client,
+    ):
+        assert (await client.get("/members")).status_code == 200
+        async with _held(engine, "member_accounts"):
+            holding = [asyncio.create_task(client.get("/members")) for _ in range(11)]
+            deadline = asyncio.get_running_loop().time() + 60
+            while await _waiting_on_locks(engine) < 11:  # every connection taken, and waiting
+                assert asyncio.get_running_loop().time() < deadline, "the requests never waited"
+                await asyncio.sleep(0.05)
+            crowded_out = await asyncio.wait_for(client.get("/members"), 60)
+            assert crowded_out.status_code == 503, crowded_out.text
+            assert crowded_out.json()["code"] == "busy"
+            assert crowded_out.headers["retry-after"] == "1"
+        # The lock gone, the eleven that held a connection are answered in full.
+        answers = await asyncio.wait_for(asyncio.gather(*holding), 60)
+        assert [answer.status_code for answer in answers] == [200] * 11

@@ -535,6 +535,7 @@ _ERRORS = {
         "error_forbidden": "Your role does not allow this.",
         "error_too_slow": "This took too long and was stopped; nothing was changed. Try again "
         "in a minute.",
+        "error_busy": "The server is busy; nothing was changed. Try again in a moment.",
         "error_unauthorized": "You are signed out; open the Mini App from the bot again.",
         "error_invalid": "Please check “{field}”: {message}",
         "error_conflict": "“{field}”: {message}",
@@ -544,6 +545,7 @@ _ERRORS = {
         "error_forbidden": "Ваша роль этого не позволяет.",
         "error_too_slow": "Это заняло слишком много времени и было остановлено; ничего не "
         "изменилось. Попробуйте через минуту.",
+        "error_busy": "Сервер занят; ничего не изменилось. Попробуйте чуть позже.",
         "error_unauthorized": "Вы вышли; откройте мини-приложение из бота ещё раз.",
         "error_invalid": "Проверьте «{field}»: {message}",
         "error_conflict": "«{field}»: {message}",
