@@ -25,17 +25,19 @@ from tests.factories import member, ok
 from tests.webapp_helpers import BOT_TOKEN, sign_in
 
 
+async def _count(engine: AsyncEngine, sql: str) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text(sql)) or 0)
+
+
 async def _drop_other_connections(engine: AsyncEngine) -> int:
     """What a database restart or an idle-connection killer does to the pool's connections."""
-    async with engine.connect() as connection:
-        killed = await connection.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND backend_type = 'client backend'"
-            )
-        )
-    return int(killed or 0)
+    return await _count(
+        engine,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'",
+    )
 
 
 async def _backend(engine: AsyncEngine) -> int:
@@ -94,6 +96,23 @@ async def test_the_api_answers_a_lost_database_connection_with_503_then_recovers
 
 
 @asynccontextmanager
+async def _serving(
+    settings: Settings, token: str, base_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API (and Mini App) with these settings, in process, and a client with the token."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        yield client
+
+
+@asynccontextmanager
 async def _held(engine: AsyncEngine, table: str) -> AsyncIterator[None]:
     """Another session holding ``table`` (a long migration, a stuck transaction): every statement
     that reads or writes it waits."""
@@ -109,15 +128,7 @@ async def test_a_request_held_past_the_statement_timeout_gets_a_503_and_changes_
     patient = settings.model_copy(
         update={"api_statement_timeout_seconds": 1.0, "telegram_token": SecretStr(BOT_TOKEN)}
     )
-    app = create_app(patient)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://vestnik.test",
-            headers={"Authorization": f"Bearer {acme.token}"},
-        ) as client,
-    ):
+    async with _serving(patient, acme.token, "http://vestnik.test") as client:
         await sign_in(client, {"id": 4101, "first_name": "Anna"})
         assert (await client.get("/app")).status_code == 200
         async with _held(engine, "member_accounts"):
@@ -147,14 +158,11 @@ async def test_a_request_held_past_the_statement_timeout_gets_a_503_and_changes_
 
 
 async def _waiting_on_locks(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        waiting = await connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    return int(waiting or 0)
+    return await _count(
+        engine,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
 
 
 async def test_a_request_that_finds_every_connection_busy_gets_a_503_not_a_500(
@@ -163,15 +171,7 @@ async def test_a_request_that_finds_every_connection_busy_gets_a_503_not_a_500(
     await member(acme.client, "Anna")
     # One pooled connection and SQLAlchemy's 10 of overflow; a second's wait for a free one.
     crowded = settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 1.0})
-    app = create_app(crowded)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://vestnik.test/api/v1",
-            headers={"Authorization": f"Bearer {acme.token}"},
-        ) as client,
-    ):
+    async with _serving(crowded, acme.token, "http://vestnik.test/api/v1") as client:
         assert (await client.get("/members")).status_code == 200
         async with _held(engine, "member_accounts"):
             holding = [asyncio.create_task(client.get("/members")) for _ in range(11)]
