@@ -129,16 +129,14 @@ async def _too_slow(request: Request, exc: DBAPIError) -> Response:
     # back, so nothing of it was written.
     log.warning("statement cancelled on %s %s: %s", request.method, request.url.path, exc.orig)
     seconds = f"{request.app.state.settings.api_statement_timeout_seconds:g}"
-    if request.url.path.startswith(MINI_APP):
-        refusal = DomainError(f"the database took more than {seconds} s", code="too_slow")
-        return await mini_app_error(request, refusal, page_status=503)
-    return problem(
-        503,
+    return await _unavailable(
+        request,
+        "too_slow",
         "Too slow",
         f"the database took more than {seconds} s over this request and gave up; nothing was "
         "changed. Retry later, or ask for less at once (a smaller page, a narrower audience)",
-        code="too_slow",
-        headers={"Retry-After": "5"},
+        f"the database took more than {seconds} s",
+        retry_after=5,
     )
 
 
@@ -146,17 +144,26 @@ async def _busy(request: Request, exc: Exception) -> Response:
     # Every connection of the pool (and its overflow) stayed in use for db_pool_timeout_seconds:
     # the request never reached the database, so it changed nothing.
     log.warning("no free database connection for %s %s: %s", request.method, request.url.path, exc)
-    if request.url.path.startswith(MINI_APP):
-        refusal = DomainError("every database connection is in use", code="busy")
-        return await mini_app_error(request, refusal, page_status=503)
-    return problem(
-        503,
+    return await _unavailable(
+        request,
+        "busy",
         "Busy",
         "every database connection of this server is in use; nothing was changed, retry in a "
         "moment",
-        code="busy",
-        headers={"Retry-After": "1"},
+        "every database connection is in use",
+        retry_after=1,
     )
+
+
+async def _unavailable(
+    request: Request, code: str, title: str, detail: str, short: str, *, retry_after: int
+) -> Response:
+    """A 503 with a stable ``code``: problem+json with Retry-After, or in the Mini App an alert in
+    the member's words (``short`` where the code has none)."""
+    if request.url.path.startswith(MINI_APP):
+        return await mini_app_error(request, DomainError(short, code=code), page_status=503)
+    headers = {"Retry-After": str(retry_after)}
+    return problem(503, title, detail, code=code, headers=headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -308,7 +308,7 @@ def _preview(shape: _Shape) -> _Preview:
     each execution (see ``preview_audience``)."""
     sql = _Sql(shape)
     condition = sql.condition()
-    limit = bindparam("audience_limit", type_=Integer())
+    limit = sql.bind("limit", Integer())
     counts = select(
         func.count(),
         _with_status(MemberStatus.active),
@@ -317,9 +317,9 @@ def _preview(shape: _Shape) -> _Preview:
     ).where(condition)
     first = (
         select(Member.id, Member.name)
-        .where(Member.workspace_id == bindparam("audience_workspace", type_=Uuid()))
+        .where(Member.workspace_id == sql.bind("workspace", Uuid()))
         .order_by(Member.name, Member.id)
-        .limit(bindparam("audience_window", type_=Integer()))
+        .limit(sql.bind("window", Integer()))
         .subquery()
     )
     probed = (

@@ -15,7 +15,7 @@ from core.filters import contains
 from core.paging import NameQuery, Page, PageParams
 from core.scoping import get_scoped, workspace_member_ids
 from core.teams.happenings import Happening, happened
-from core.teams.members import member_page
+from core.teams.members import member_page, member_query
 from core.teams.models import Group, Member, MemberGroup
 from core.teams.permissions import Action, Actor
 from core.teams.schemas import (
@@ -129,7 +129,8 @@ async def list_group_members(
     actor.require(Action.read)
     await get_scoped(session, Group, actor.workspace_id, group_id, "group")
     in_group = exists().where(MemberGroup.member_id == Member.id, MemberGroup.group_id == group_id)
-    return await member_page(session, [Member.workspace_id == actor.workspace_id, in_group], page)
+    where = [Member.workspace_id == actor.workspace_id, in_group]
+    return await member_page(session, member_query(where), page)
 
 
 async def add_group_members(

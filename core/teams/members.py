@@ -213,7 +213,8 @@ async def member_view(
     return (await _views(session, [_MemberRow._make(row)]))[0]
 
 
-def _member_query(where: Sequence[ColumnElement[bool]]) -> PagedQuery:
+def member_query(where: Sequence[ColumnElement[bool]]) -> PagedQuery:
+    """The members matching ``where``, by name, as ``member_page`` reads them."""
     return paged(
         _VIEW_ROWS.where(*where).order_by(Member.name, Member.id),
         select(func.count()).select_from(Member).where(*where),
@@ -222,13 +223,12 @@ def _member_query(where: Sequence[ColumnElement[bool]]) -> PagedQuery:
 
 async def member_page(
     session: AsyncSession,
-    where: Sequence[ColumnElement[bool]] | PagedQuery,
+    query: PagedQuery,
     page: PageParams,
     values: Mapping[str, Any] | None = None,
 ) -> Page[MemberOut]:
-    """The members matching ``where`` (or a query built by ``_member_query`` and its bound
-    ``values``), by name, one page of them and how many in all."""
-    query = where if isinstance(where, PagedQuery) else _member_query(where)
+    """One page of the members ``query`` (from ``member_query``, with its bound ``values``)
+    finds, and how many in all."""
     rows, total = await page_and_total(session, _MemberRow._make, query, page, values)
     items = await _views(session, rows)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -321,7 +321,7 @@ def _filtered(q: bool, status: bool, group: bool, tag: bool, role: bool) -> Page
     ):
         if given:
             where.append(exists().where(link.member_id == Member.id, key == bindparam(name)))
-    return _member_query(where)
+    return member_query(where)
 
 
 async def list_members(session: AsyncSession, actor: Actor, flt: MemberFilter) -> Page[MemberOut]:
