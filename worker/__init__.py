@@ -1,1 +1,6 @@
-"""The taskiq broker, tasks and the scheduler loop over core/. Not yet available."""
+"""The taskiq broker, its tasks and the scheduler loop over core/, sending through aiogram and the
+other channels."""
+
+from bot.telegram_schemas import defer_telegram_schemas
+
+defer_telegram_schemas()  # before worker.channels imports aiogram
