@@ -30,13 +30,14 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
+from emulators import MAX_BOT_USERNAME
 from emulators.chat_page import FAVICON, PAGE
 from emulators.telegram import TokenBucket, listen
 
 MAX_TEXT = 4000  # UTF-16 code units
 MAX_ROWS, MAX_ROW, MAX_ROW_WITH_LINK, MAX_BUTTONS = 30, 7, 3, 210
 MAX_BUTTON_TEXT, MAX_PAYLOAD, MAX_URL = 128, 1024, 2048
-BOT = {"user_id": 8000000001, "name": "vestnik", "username": "vestnik_max_bot", "is_bot": True}
+BOT = {"user_id": 8000000001, "name": "vestnik", "username": MAX_BOT_USERNAME, "is_bot": True}
 
 
 @dataclass

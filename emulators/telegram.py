@@ -30,13 +30,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import ClientSession, web
 
+from emulators import TELEGRAM_BOT_USERNAME
 from emulators.chat_page import FAVICON, PAGE
 
 BOT_USER = {
     "id": 7000000001,
     "is_bot": True,
     "first_name": "vestnik",
-    "username": "vestnik_emulator_bot",
+    "username": TELEGRAM_BOT_USERNAME,
     "can_join_groups": True,
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
