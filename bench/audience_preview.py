@@ -200,9 +200,14 @@ async def main(members: int, runs: int, show_plans: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=5000)
-    parser.add_argument("--runs", type=int, default=50)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--members", type=int, default=5000, help="members in the workspace")
+    parser.add_argument(
+        "--runs", type=int, default=50, help="timed previews each, after 5 not counted"
+    )
     parser.add_argument("--explain", action="store_true", help="print the queries' plans first")
     args = parser.parse_args()
     asyncio.run(main(args.members, args.runs, args.explain))

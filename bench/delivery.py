@@ -486,14 +486,21 @@ def _table(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--members", type=int, default=20_000, help="fan-out audience")
     parser.add_argument("--slow-members", type=int, default=1500, help="fan-out at 30/s")
-    parser.add_argument("--storm-members", type=int, default=300)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--storm-members", type=int, default=300, help="429 storm: audience")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2, 4], help="worker processes to compare"
+    )
     parser.add_argument("--reminders", type=int, default=10_000, help="lateness: total")
     parser.add_argument("--per-event", type=int, default=50, help="lateness: members per event")
-    parser.add_argument("--baseline-members", type=int, default=300)
+    parser.add_argument(
+        "--baseline-members", type=int, default=300, help="aiogram broadcast loop: audience"
+    )
     parser.add_argument(
         "--phases",
         nargs="+",

@@ -216,9 +216,12 @@ async def main(events: int, recurring: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--recurring", type=int, default=1_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--events", type=int, default=10_000, help="events in the feed")
+    parser.add_argument("--recurring", type=int, default=1_000, help="of them, series")
+    parser.add_argument("--runs", type=int, default=5, help="timed builds of each kind")
     args = parser.parse_args()
     asyncio.run(main(args.events, args.recurring, args.runs))

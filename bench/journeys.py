@@ -218,9 +218,16 @@ async def main(members: int, due: int, log_rows: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--due", type=int, default=10_000)
-    parser.add_argument("--log-rows", type=int, default=1_000_000)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--members", type=int, default=100_000, help="members entering a journey at once"
+    )
+    parser.add_argument("--due", type=int, default=10_000, help="steps due at once")
+    parser.add_argument(
+        "--log-rows", type=int, default=1_000_000, help="run-log rows the statistics read"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.members, args.due, args.log_rows))

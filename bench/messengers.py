@@ -194,9 +194,18 @@ async def main(size: int, telegram_rate: float, max_rate: float) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=20_000)
-    parser.add_argument("--telegram-rate", type=float, default=30.0)
-    parser.add_argument("--max-rate", type=float, default=30.0)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--size", type=int, default=20_000, help="members, half on Telegram, half on MAX"
+    )
+    parser.add_argument(
+        "--telegram-rate", type=float, default=30.0, help="the Telegram bot's limit, messages/s"
+    )
+    parser.add_argument(
+        "--max-rate", type=float, default=30.0, help="the MAX bot's limit, messages/s"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.size, args.telegram_rate, args.max_rate))

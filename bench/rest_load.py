@@ -361,9 +361,23 @@ if __name__ == "__main__":
         )
         print(json.dumps(result))
         sys.exit(0)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--rates", type=float, nargs="+", default=[35, 100, 200, 300, 500])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long each rate is held")
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[35, 100, 200, 300, 500],
+        help="arrival rates to hold, requests/s",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="API processes of the production layout, run after one process (1: one only)",
+    )
     args = parser.parse_args()
     asyncio.run(main(args))

@@ -124,8 +124,11 @@ def report(name: str, starts: list[Start], base: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--runs", type=int, default=3, help="starts of each kind, cold and warm")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vestnik-bench-start-") as tmp:
         root = Path(tmp)

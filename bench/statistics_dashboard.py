@@ -217,8 +217,15 @@ async def main(deliveries: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deliveries", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=20)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--deliveries", type=int, default=1_000_000, help="deliveries the dashboard counts"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=20, help="timed loads each, after 3 not counted"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.deliveries, args.runs))

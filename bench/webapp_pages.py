@@ -193,9 +193,12 @@ async def main(members: int, events: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=5000)
-    parser.add_argument("--events", type=int, default=60)
-    parser.add_argument("--runs", type=int, default=30)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--members", type=int, default=5000, help="members in the workspace")
+    parser.add_argument("--events", type=int, default=60, help="events in the workspace")
+    parser.add_argument("--runs", type=int, default=30, help="timed loads of each page")
     args = parser.parse_args()
     asyncio.run(main(args.members, args.events, args.runs))
