@@ -89,10 +89,15 @@ def start_once(data_dir: Path) -> Start:
             raise SystemExit("not ready in 300 s:\n" + "".join(lines))
         time.sleep(0.05)
     ready, bot = marks["vestnik is running"], marks.get("vestnik bot ready", 0.0)
-    stopping = time.monotonic()
+    stopping, said = time.monotonic(), len(lines)
     process.send_signal(signal.SIGINT)
     process.wait(120)
-    return Start(api or ready, bot, ready, time.monotonic() - stopping)
+    stop = time.monotonic() - stopping
+    reader.join(5)
+    if stop > SLOW_STOP_SECONDS:  # say why: a part that had to be killed names itself
+        print(f"  stopping took {stop:.1f} s; vestnik run said meanwhile:", flush=True)
+        print("".join("    " + line for line in lines[said:]), end="", flush=True)
+    return Start(api or ready, bot, ready, stop)
 
 
 def baseline(data_dir: Path) -> float:
@@ -106,6 +111,9 @@ def baseline(data_dir: Path) -> float:
     postgres.stop()
     return took
 
+
+# A stop slower than this has its output printed (each part has 10 s before it is killed).
+SLOW_STOP_SECONDS = 5.0
 
 # Seconds until every part answers, on 2 idle cores (issues: first impressions, fast reads).
 READY_GOALS = {"cold": 20.0, "warm": 5.0}
