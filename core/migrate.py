@@ -35,6 +35,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         try:
             await connection.run_sync(_upgrade, revision)
             await connection.commit()
+        except Exception:
+            # Out of the failed transaction first: unlocking inside it would fail too, and its
+            # "transaction is aborted" would be the error shown instead of the migration's own.
+            # The lock is the session's, so it outlives the rollback.
+            await connection.rollback()
+            raise
         finally:
             await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
             await connection.commit()

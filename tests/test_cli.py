@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import make_engine
 from core.settings import Settings
 from tests.conftest import child_env, free_port, vestnik_command
 
@@ -150,3 +154,32 @@ def test_the_api_serves_from_several_worker_processes(pg_url: str, settings, tmp
         server.terminate()
         _, errors = server.communicate(timeout=60)
     assert "Started parent process" in errors and errors.count("Started server process") == 2
+
+
+async def test_a_migration_postgres_refuses_stops_vestnik_migrate_with_its_reason(
+    engine: AsyncEngine, pg_url: str
+):
+    name = "vestnik_cli_failing"
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    url = pg_url.replace("/vestnik?", f"/{name}?")
+    scratch = make_engine(url, pool_size=1)
+    try:
+        async with scratch.connect() as connection:
+            await connection.execute(text("CREATE TABLE workspaces (squatter int)"))
+            await connection.commit()
+        done = await asyncio.to_thread(vestnik, "migrate", VESTNIK_DATABASE_URL=url)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        said = done.stderr.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("vestnik: a database migration failed")
+        assert 'relation "workspaces" already exists' in said[0]
+        async with scratch.connect() as connection:  # none of it applied
+            tables = await connection.scalar(
+                text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            )
+            assert tables == 1
+    finally:
+        await scratch.dispose()

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import make_engine
-from core.migrate import alembic_config
+from core.migrate import alembic_config, upgrade
 from core.models import Base
 
 
@@ -105,3 +105,37 @@ async def test_telegram_ids_move_to_member_accounts_and_back(engine: AsyncEngine
         )
         assert back == [("Anna", 4200000001), ("Bob", None), ("Carl", 42)]
         await connection.commit()
+
+
+async def test_a_migration_that_fails_says_why_changes_nothing_and_frees_the_lock(
+    engine: AsyncEngine, pg_url: str
+):
+    """A start whose migration fails shows Postgres's own error (here: a table of that name
+    exists already), leaves the schema as it was, and lets the next start migrate."""
+    name = "vestnik_failing"
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    scratch = make_engine(pg_url.replace("/vestnik?", f"/{name}?"), pool_size=1)
+    try:
+        async with scratch.connect() as connection:
+            await connection.execute(text("CREATE TABLE workspaces (squatter int)"))
+            await connection.commit()
+        try:
+            await upgrade(scratch)
+        except Exception as error:
+            said = str(error)
+        else:
+            raise AssertionError("the migration ran over an existing table")
+        assert 'relation "workspaces" already exists' in said
+        assert "transaction is aborted" not in said
+        async with scratch.connect() as connection:
+            assert await connection.run_sync(_table_count) == 1  # nothing half-written
+            await connection.execute(text("DROP TABLE workspaces"))
+            await connection.commit()
+        await upgrade(scratch)  # the lock was given back: a second start migrates
+        async with scratch.connect() as connection:
+            assert await connection.run_sync(_diff) == []
+    finally:
+        await scratch.dispose()

@@ -154,12 +154,12 @@ def _serve_api(
 async def _migrate(settings: Settings) -> int:
     from core.db import make_engine
     from core.embedded import database_url
-    from core.migrate import upgrade
+    from vestnik.database import migrate
 
     print("applying database migrations …", flush=True)
     engine = make_engine(await database_url(settings), pool_size=1)
     try:
-        await upgrade(engine)
+        await migrate(engine)
     finally:
         await engine.dispose()
     print("the database schema is up to date")
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = settings.host, settings.port
     ready_file = getattr(args, "ready_file", None)
     after = getattr(args, "after", None)
-    from vestnik.errors import SchemaOutdated, StartupError
+    from vestnik.errors import MigrationFailed, SchemaOutdated, StartupError
 
     try:
         match args.command, getattr(args, "action", None):
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(_token_list(settings, args.workspace))
             case "token", "revoke":
                 return asyncio.run(_token_revoke(settings, args.workspace, args.token_id))
-    except (DomainError, SchemaOutdated, StartupError) as exc:
+    except (DomainError, MigrationFailed, SchemaOutdated, StartupError) as exc:
         print(f"vestnik: {getattr(exc, 'detail', exc)}", file=sys.stderr)
         return 1
     raise AssertionError(f"unhandled command {args.command}")

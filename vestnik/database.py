@@ -8,13 +8,25 @@ from contextlib import asynccontextmanager
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.migrate import alembic_config, upgrade
 from core.settings import Settings
-from vestnik.errors import SchemaOutdated
+from vestnik.errors import MigrationFailed, SchemaOutdated
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema up to date; a migration Postgres refuses stops the command with
+    Postgres's reason in one line, not a traceback."""
+    try:
+        await upgrade(engine)
+    except DBAPIError as error:
+        raise MigrationFailed(
+            f"a database migration failed and none was applied: {error.orig}"
+        ) from error
 
 
 def _current_and_head(connection: Connection) -> tuple[str | None, str | None]:
@@ -31,7 +43,7 @@ async def open_session(settings: Settings) -> AsyncIterator[AsyncSession]:
     engine = make_engine(await database_url(settings), pool_size=2)
     try:
         if settings.database_url is None:
-            await upgrade(engine)
+            await migrate(engine)
         else:
             async with engine.connect() as connection:
                 current, head = await connection.run_sync(_current_and_head)

@@ -8,3 +8,7 @@ class StartupError(Exception):
 
 class SchemaOutdated(Exception):
     """The database's schema is older than this vestnik: `vestnik migrate` first."""
+
+
+class MigrationFailed(Exception):
+    """Postgres refused a migration; the schema is as it was (they run in one transaction)."""

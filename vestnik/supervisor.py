@@ -296,11 +296,11 @@ async def _migrate(url: str) -> bool:
     from sqlalchemy import text
 
     from core.db import make_engine
-    from core.migrate import upgrade
+    from vestnik.database import migrate
 
     engine = make_engine(url, pool_size=1)
     try:
-        await upgrade(engine)
+        await migrate(engine)
         async with engine.connect() as connection:
             return bool(await connection.scalar(text("SELECT EXISTS (SELECT FROM workspaces)")))
     finally:
