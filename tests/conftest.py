@@ -239,6 +239,23 @@ async def serving(settings: Settings) -> AsyncIterator[str]:
         await task
 
 
+@asynccontextmanager
+async def scratch_database(
+    engine: AsyncEngine, pg_url: str, name: str
+) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A fresh, empty database ``name`` beside the test database: its URL and an engine on it."""
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    url = pg_url.replace("/vestnik?", f"/{name}?")
+    scratch = make_engine(url, pool_size=1)
+    try:
+        yield url, scratch
+    finally:
+        await scratch.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import make_engine
 from core.settings import Settings
-from tests.conftest import child_env, free_port, vestnik_command
+from tests.conftest import child_env, free_port, scratch_database, vestnik_command
 
 
 def vestnik(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -159,14 +158,7 @@ def test_the_api_serves_from_several_worker_processes(pg_url: str, settings, tmp
 async def test_a_migration_postgres_refuses_stops_vestnik_migrate_with_its_reason(
     engine: AsyncEngine, pg_url: str
 ):
-    name = "vestnik_cli_failing"
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    url = pg_url.replace("/vestnik?", f"/{name}?")
-    scratch = make_engine(url, pool_size=1)
-    try:
+    async with scratch_database(engine, pg_url, "vestnik_cli_failing") as (url, scratch):
         async with scratch.connect() as connection:
             await connection.execute(text("CREATE TABLE workspaces (squatter int)"))
             await connection.commit()
@@ -181,5 +173,3 @@ async def test_a_migration_postgres_refuses_stops_vestnik_migrate_with_its_reaso
                 text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
             )
             assert tables == 1
-    finally:
-        await scratch.dispose()

@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.db import make_engine
 from core.migrate import alembic_config, upgrade
 from core.models import Base
+from tests.conftest import scratch_database
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -39,16 +39,11 @@ def _migrate(connection: Connection, action: str, revision: str) -> None:
 @asynccontextmanager
 async def _scratch(engine: AsyncEngine, pg_url: str, name: str) -> AsyncIterator[AsyncConnection]:
     """A connection to a fresh, empty database ``name`` beside the test database."""
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    scratch = make_engine(pg_url.replace("/vestnik?", f"/{name}?"), pool_size=1)
-    try:
-        async with scratch.connect() as connection:
-            yield connection
-    finally:
-        await scratch.dispose()
+    async with (
+        scratch_database(engine, pg_url, name) as (_, scratch),
+        scratch.connect() as connection,
+    ):
+        yield connection
 
 
 async def test_migrated_database_matches_the_models(engine: AsyncEngine):
@@ -112,13 +107,7 @@ async def test_a_migration_that_fails_says_why_changes_nothing_and_frees_the_loc
 ):
     """A start whose migration fails shows Postgres's own error (here: a table of that name
     exists already), leaves the schema as it was, and lets the next start migrate."""
-    name = "vestnik_failing"
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    scratch = make_engine(pg_url.replace("/vestnik?", f"/{name}?"), pool_size=1)
-    try:
+    async with scratch_database(engine, pg_url, "vestnik_failing") as (_, scratch):
         async with scratch.connect() as connection:
             await connection.execute(text("CREATE TABLE workspaces (squatter int)"))
             await connection.commit()
@@ -137,5 +126,3 @@ async def test_a_migration_that_fails_says_why_changes_nothing_and_frees_the_loc
         await upgrade(scratch)  # the lock was given back: a second start migrates
         async with scratch.connect() as connection:
             assert await connection.run_sync(_diff) == []
-    finally:
-        await scratch.dispose()
