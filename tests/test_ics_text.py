@@ -69,11 +69,12 @@ def test_lines_fold_at_75_octets_without_splitting_a_character():
         ["BEGIN:VEVENT", "SUMMARY:short", "END:VEVENT"],
         ["BEGIN:VEVENT", "SUMMARY:" + "ж" * 40, "LOCATION:" + "x" * 70, "END:VEVENT"],
         ["DESCRIPTION:" + "a" * 63, "DESCRIPTION:" + "a" * 64],  # 75 octets, then 76
+        ["SUMMARY:" + "ж" * 33, "SUMMARY:" + "ж" * 34],  # 74 octets, then 76 (42 characters)
     ],
 )
-def test_a_run_of_lines_is_folded_line_by_line(lines: list[str]):
-    joined = "".join(f"{line}\r\n" for line in lines)
-    assert ics_text.block(joined) == b"".join(ics_text.fold(line) for line in lines)
+def test_lines_written_as_text_fold_as_bytes_do(lines: list[str]):
+    written = "".join(ics_text.line(line) for line in lines)
+    assert written.encode() == b"".join(ics_text.fold(line) for line in lines)
 
 
 @pytest.mark.parametrize(

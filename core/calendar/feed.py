@@ -190,17 +190,17 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     """The whole calendar. Each event's VEVENTs come from the cache unless something that shapes
     them changed, so the events are read in two steps: what names a version of each (id,
     sequence, updated_at) for all, then the rows the renderer reads for the changed ones only;
-    plus the moved occurrences and the member's answers. Plain rows, no ORM objects."""
+    plus the moved occurrences and the member's answers. A feed with nothing cached (its first
+    build in this process) reads its events in one step. Plain rows, no ORM objects: the
+    statements go through the session's connection, which spares the ORM's handling of each row
+    (a sixth of reading 10,000 events)."""
     selection = await _selection(session, feed, now)
-    heads = (
-        await session.execute(
-            select(Event.id, _EVENT_VERSION).where(selection).order_by(Event.starts_at, Event.id)
-        )
-    ).all()
+    connection = await session.connection()
+    builder = FeedBuilder(feed, base_url)
     # Moved occurrences and answers by owner, not by 10,000 event ids: both are few, and the
     # events' selection is not evaluated again.
     overrides: dict[uuid.UUID, list[EventOverride]] = {}
-    moved = await session.execute(
+    moved = await connection.execute(
         select(
             EventOverride.event_id,
             EventOverride.recurrence_id,
@@ -212,16 +212,31 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
         overrides.setdefault(override.event_id, []).append(cast(EventOverride, override))
     answers: dict[uuid.UUID, dict[str, str]] = {}
     if feed.member is not None:
-        rows = await session.execute(
+        rows = await connection.execute(
             select(Confirmation.event_id, Confirmation.occurrence, Confirmation.answer).where(
                 Confirmation.member_id == feed.member.id
             )
         )
         for event_id, occurrence, answer in rows:
             answers.setdefault(event_id, {})[occurrence] = answer
-    builder = FeedBuilder(feed, base_url)
     none: list[EventOverride] = []
     nothing: dict[str, str] = {}
+    ordered = (Event.starts_at, Event.id)
+    if builder.cold:
+        found_rows = await connection.execute(
+            select(_EVENT_VERSION, *_SHOWN_READ).where(selection).order_by(*ordered)
+        )
+        for version, *row in found_rows:
+            read = cast(Event, _Shown._make(row))
+            ours = overrides.get(read.id, none)
+            theirs = answers.get(read.id, nothing)
+            builder.add(read, ours, theirs, builder.key(version, ours, theirs))
+        return builder.to_ical()
+    heads = (
+        await connection.execute(
+            select(Event.id, _EVENT_VERSION).where(selection).order_by(*ordered)
+        )
+    ).all()
     plan = []  # per event: its key, and its VEVENTs if cached
     for event_id, version in heads:
         key = builder.key(version, overrides.get(event_id, none), answers.get(event_id, nothing))
@@ -229,10 +244,10 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     missing = [event_id for event_id, _, found in plan if found is None]
     shown: dict[uuid.UUID, Event] = {}
     if missing:
-        # Few changed: by id. Most (a first build): by the feed's selection again, which spares
-        # sending every id back.
+        # Few changed: by id. Most (the cache lost them): by the feed's selection again, which
+        # spares sending every id back.
         which = selection if 2 * len(missing) > len(plan) else one_of(Event.id, missing)
-        found_rows = await session.execute(select(*_SHOWN_READ).where(which))
+        found_rows = await connection.execute(select(*_SHOWN_READ).where(which))
         events = (cast(Event, _Shown._make(row)) for row in found_rows)
         shown = {event.id: event for event in events}
     for event_id, key, cached in plan:

@@ -10,15 +10,19 @@ component objects gave.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 LIMIT = 75  # octets a content line holds before it is folded (RFC 5545 3.1)
+_ESCAPED = re.compile(r"[\\;,\r\n]")
 
 
 def text(value: str) -> str:
     """A TEXT value (3.3.11): backslash, semicolon and comma escaped, line breaks as \\n."""
+    if _ESCAPED.search(value) is None:  # most titles: nothing to escape
+        return value
     return (
         value.replace("\r\n", "\n")
         .replace("\r", "\n")
@@ -59,14 +63,14 @@ _TWO = [f"{n:02d}" for n in range(60)]
 _YEARS = {year: f"{year:04d}" for year in range(1900, 2301)}
 
 
-def block(text: str) -> bytes:
-    """Content lines already joined, each ending CRLF (no value holds a line break: TEXT values
-    are escaped, parameters have none), folded as ``fold`` does."""
-    raw = text.encode()
-    rows = raw.split(b"\r\n")
-    if max(map(len, rows)) <= LIMIT:  # nothing to fold: most VEVENTs
-        return raw
-    return b"".join(row + b"\r\n" if len(row) <= LIMIT else _fold(row) for row in rows[:-1])
+def line(value: str) -> str:
+    """One content line with its CRLF, folded as ``fold`` does when longer than a line holds.
+    Every line of a VEVENT is written through it (or is of fixed, short shape), so a VEVENT's text
+    is ready to encode as it is: most lines are short ASCII, checked without encoding."""
+    if len(value) <= LIMIT and value.isascii():
+        return value + "\r\n"
+    raw = value.encode()
+    return value + "\r\n" if len(raw) <= LIMIT else _fold(raw).decode()
 
 
 def _wall(v: datetime) -> str:

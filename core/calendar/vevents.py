@@ -69,9 +69,15 @@ _VEVENTS: LRUCache[str, tuple[bytes, str]] = LRUCache(
 )
 
 
+# The shapes (see FeedBuilder) whose VEVENTs went into the cache since it was last cleared: a feed
+# of a shape not there has nothing cached, and reads its events in one step.
+_SHAPES: set[str] = set()
+
+
 def clear_vevent_cache() -> None:
     """Forget every serialised VEVENT (benchmarks use it to measure a cold build)."""
     _VEVENTS.clear()
+    _SHAPES.clear()
 
 
 class FeedBuilder:
@@ -132,11 +138,11 @@ class FeedBuilder:
         event_id = str(event.id)
         cancelled = event.status == EventStatus.cancelled.value or event.deleted_at is not None
         changed = ics.utc_value(event.updated_at)
-        middle = f"DESCRIPTION:{ics.text(event.description)}\r\n" if event.description else ""
+        middle = ics.line(f"DESCRIPTION:{ics.text(event.description)}") if event.description else ""
         if event.location:
-            middle += f"LOCATION:{ics.text(event.location)}\r\n"
+            middle += ics.line(f"LOCATION:{ics.text(event.location)}")
+        middle += ics.line(f"URL:{self.base_url}/app/events/{event_id}")
         middle += (
-            f"URL:{self.base_url}/app/events/{event_id}\r\n"
             f"SEQUENCE:{event.sequence}\r\n"
             f"DTSTAMP:{changed}\r\n"
             f"CREATED:{ics.utc_value(event.created_at)}\r\n"
@@ -144,34 +150,35 @@ class FeedBuilder:
             f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}\r\n"
         )
         alarms = ""
-        if not cancelled:
+        if not cancelled and event.reminder_offsets:
+            said = ics.line(f"DESCRIPTION:{title}")
             for minutes in event.reminder_offsets:
                 alarms += (
-                    f"BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:{title}\r\n"
+                    f"BEGIN:VALARM\r\nACTION:DISPLAY\r\n{said}"
                     f"TRIGGER:{_trigger(minutes)}\r\nEND:VALARM\r\n"
                 )
-        uid = ics.text(event.ics_uid or f"{event_id}@vestnik")
+        uid = ics.line(f"UID:{ics.text(event.ics_uid or f'{event_id}@vestnik')}")
         asks = event.confirm_before_minutes is not None and self.feed.member is not None
-        return _Shared(f"UID:{uid}\r\nSUMMARY:{title}", middle, alarms, asks)
+        summary = f"SUMMARY:{title}"
+        return _Shared(uid, summary, ics.line(summary), middle, alarms, asks)
 
     def _vevent(self, shared: _Shared, answer: str | None, times: str) -> str:
         """One VEVENT: the shared lines, the member's answer (in SUMMARY and ATTENDEE) and its
         own times (DTSTART and the rest, each line ending CRLF)."""
-        head = shared.head
+        summary = shared.summary_line
         if answer is not None and self._answer_words is not None:
-            head += ics.text(f" ({self._answer_words[answer]})")
+            summary = ics.line(shared.summary + ics.text(f" ({self._answer_words[answer]})"))
         attendee = ""
         if shared.asks:
             attendee = self._attendee[_PARTSTAT.get(answer or "", _NO_ANSWER)]
         return (
-            f"BEGIN:VEVENT\r\n{head}\r\n{shared.middle}{attendee}{times}"
+            f"BEGIN:VEVENT\r\n{shared.uid}{summary}{shared.middle}{attendee}{times}"
             f"{shared.alarms}END:VEVENT\r\n"
         )
 
     def _times(self, event: Event, start: datetime, end: datetime, exact: bool = True) -> str:
-        return (
-            f"{ics.when('DTSTART', _local(event, start, exact))}\r\n"
-            f"{ics.when('DTEND', _local(event, end, exact))}\r\n"
+        return ics.line(ics.when("DTSTART", _local(event, start, exact))) + ics.line(
+            ics.when("DTEND", _local(event, end, exact))
         )
 
     def key(self, version: str, overrides: list[EventOverride], answers: dict[str, str]) -> str:
@@ -186,6 +193,11 @@ class FeedBuilder:
         if overrides:
             key += f"|{sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)}"
         return key
+
+    @property
+    def cold(self) -> bool:
+        """Whether nothing this feed shows can be in the cache (no VEVENT of its shape went in)."""
+        return not self.cache or self._shape not in _SHAPES
 
     def lookup(self, key: str) -> tuple[bytes, str] | None:
         """An event's cached VEVENTs (and the zone they need), if there."""
@@ -214,6 +226,7 @@ class FeedBuilder:
         rendered = (self._render(event, overrides, answers), zone)
         if self.cache and key is not None:
             _VEVENTS[key] = rendered
+            _SHAPES.add(self._shape)
         self.blobs.append(rendered[0])
         if zone:
             self.zones.add(zone)
@@ -229,27 +242,27 @@ class FeedBuilder:
         shared = self._shared(event)
         if recurrence is None:
             times = self._times(event, event.starts_at, event.ends_at)
-            return ics.block(self._vevent(shared, answers.get(""), times))
+            return self._vevent(shared, answers.get(""), times).encode()
         if event.starts_local is not None and event.timezone not in _UTC_NAMES:
             # The series' own wall-clock start, even one the clock skips (a DST gap): readers
             # then repeat the same wall time, as RFC 5545 asks. Its length as a DURATION in hours
             # and minutes, which is exact (RFC 5545 3.3.6): readers that subtract wall times
             # would make a DTEND across a DST change an hour off.
             start = event.starts_local.replace(tzinfo=ZoneInfo(event.timezone))
-            times = f"{ics.when('DTSTART', start)}\r\n"
+            times = ics.line(ics.when("DTSTART", start))
             length = event.ends_at - event.starts_at
             if length < timedelta(days=1):
                 times += f"DURATION:{ics.duration(length)}\r\n"
             else:  # "P1D" would be a nominal day
-                times += f"{ics.when('DTEND', _local(event, event.ends_at, exact=False))}\r\n"
+                times += ics.line(ics.when("DTEND", _local(event, event.ends_at, exact=False)))
         else:
             times = self._times(event, event.starts_at, event.ends_at, exact=False)
         assert event.rrule is not None
         shaky = self._shaky(event, recurrence)
-        times += f"{_rule_line(event.rrule)}\r\n"
+        times += _rule_line(event.rrule)
         if event.exdates:
             exdates = [_rule_time(event, recurrence, d) for d in event.exdates]
-            times += "".join(f"{line}\r\n" for line in ics.when_list("EXDATE", exdates))
+            times += "".join(map(ics.line, ics.when_list("EXDATE", exdates)))
         text = self._vevent(shared, None, times)
         excluded = set(event.exdates)
         moved = {o.recurrence_id: o for o in overrides if o.recurrence_id not in excluded}
@@ -262,14 +275,14 @@ class FeedBuilder:
             override = moved.get(rid)
             start = override.starts_at if override else rid
             end = override.ends_at if override else end_of(event, rid)
-            times = f"{ics.when('RECURRENCE-ID', _rule_time(event, recurrence, rid))}\r\n"
+            times = ics.line(ics.when("RECURRENCE-ID", _rule_time(event, recurrence, rid)))
             if override is None and rid in shaky:
                 # In UTC: no reader can take it for another hour.
                 times += f"{ics.utc('DTSTART', start)}\r\n{ics.utc('DTEND', end)}\r\n"
             else:
                 times += self._times(event, start, end)
             text += self._vevent(shared, answered.get(rid), times)
-        return ics.block(text)
+        return text.encode()
 
     def _shaky(self, event: Event, recurrence: Recurrence) -> set[datetime]:
         """Occurrences from a month ago to a year ahead whose wall time the clock skips or shows
@@ -320,7 +333,10 @@ class FeedBuilder:
 
 
 class _Shared(NamedTuple):
-    head: str  # UID and SUMMARY (the title), without the line end: an answer follows the title
+    # Each a run of whole content lines, folded, unless said.
+    uid: str
+    summary: str  # SUMMARY with the title, not folded nor ended: an answer may follow the title
+    summary_line: str  # the same as a line, for occurrences without an answer
     middle: str  # DESCRIPTION … STATUS
     alarms: str  # the VALARMs
     asks: bool  # whether it has an ATTENDEE (the event asks the member to confirm)
@@ -333,9 +349,9 @@ def _trigger(minutes: int) -> str:
 
 @lru_cache(maxsize=4096)  # teams repeat a few rules ("every week") across many events
 def _rule_line(rule: str) -> str:
-    """The RRULE line, in icalendar's canonical spelling of the stored rule."""
+    """The RRULE line, in icalendar's canonical spelling of the stored rule, folded."""
     canonical: bytes = vRecur.from_ical(rule).to_ical()
-    return "RRULE:" + canonical.decode()
+    return ics.line("RRULE:" + canonical.decode())
 
 
 def _may_meet(start: time, length: timedelta, changes: tuple[Transition, ...]) -> bool:
