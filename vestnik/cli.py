@@ -19,7 +19,7 @@ from core.teams.builtin_roles import BuiltinRole
 
 # Commands that neither change events nor dispatch jobs, so need not wire the domain's parts
 # together (core.kinds): `vestnik run` only starts the others, which start sooner without it.
-_NO_DOMAIN = {"run", "emulator", "max-emulator"}
+_NO_DOMAIN = {"run", "emulator", "max-emulator", "emulators"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     max_emulator.add_argument("--host", default="127.0.0.1")
     max_emulator.add_argument(
         "--port", type=int, default=None, help="default: VESTNIK_MAX_EMULATOR_PORT or 8082"
+    )
+    both = sub.add_parser(
+        "emulators",
+        help="run both local emulators, Telegram's and MAX's, in one process (what `vestnik run` "
+        "starts without tokens; accepts VESTNIK_MAX_TOKEN)",
+    )
+    both.add_argument("--host", default="127.0.0.1")
+    both.add_argument(
+        "--port", type=int, default=None, help="Telegram's; default: VESTNIK_EMULATOR_PORT or 8081"
+    )
+    both.add_argument(
+        "--max-port",
+        type=int,
+        default=None,
+        help="MAX's; default: VESTNIK_MAX_EMULATOR_PORT or 8082",
     )
 
     workspace = sub.add_parser("workspace", help="manage workspaces")
@@ -349,6 +364,21 @@ async def _max_emulator(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
+async def _both_emulators(settings: Settings, host: str, port: int, max_port: int) -> int:
+    from emulators import max as max_emulator
+    from emulators import telegram
+
+    if settings.max_token is None:
+        print("vestnik emulators: set VESTNIK_MAX_TOKEN (the token it accepts)", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    token = settings.max_token.get_secret_value()
+    await asyncio.gather(
+        telegram.serve(host, port, stop), max_emulator.serve(host, max_port, token, stop)
+    )
+    return 0
+
+
 def _configure_logging(settings: Settings) -> None:
     # Our own messages at the configured level; libraries (pgserver, alembic) only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -400,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
             case "max-emulator", _:
                 port = args.port or settings.max_emulator_port
                 return asyncio.run(_max_emulator(settings, args.host, port))
+            case "emulators", _:
+                port = args.port or settings.emulator_port
+                max_port = args.max_port or settings.max_emulator_port
+                return asyncio.run(_both_emulators(settings, args.host, port, max_port))
             case "bot", _:
                 return asyncio.run(_bot(settings, ready_file, after))
             case "workspace", "create":
