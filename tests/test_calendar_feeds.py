@@ -427,6 +427,48 @@ async def test_a_thousand_events_in_one_feed(acme: Workspace, public, session):
     assert len({str(v["UID"]) for v in cal.walk("VEVENT")}) == 1000
 
 
+async def test_a_feed_read_whole_or_in_steps_is_the_same_calendar(acme: Workspace, public):
+    """A feed's first build reads its events in one statement; later ones read versions first,
+    then the rows of what is not cached (by id when few, by the feed's selection when most: the
+    cache evicted them). Each way gives the bytes a first build gives."""
+    from core.calendar import feed as feeds
+    from core.calendar import vevents
+
+    anna = await member(acme.client, "Anna")
+    made = [
+        await create_event(
+            acme,
+            title=f"Event {i}",
+            starts_at=f"2026-12-{1 + i:02}T09:30",
+            audience={"members": [anna["id"]]},
+            rrule="FREQ=WEEKLY;COUNT=3" if i % 4 == 0 else None,
+        )
+        for i in range(12)
+    ]
+    link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
+
+    async def body() -> bytes:
+        response = await fetch(public, link)
+        assert response.status_code == 200, response.text
+        return response.content
+
+    async def as_first_build() -> bytes:
+        feeds.clear_caches()
+        return await body()
+
+    await body()  # cached now
+    await ok(acme.client.patch(f"/events/{made[3]['id']}", json={"title": "Moved one"}))
+    one_changed = await body()  # one event re-read by id, the rest from the cache
+    assert b"SUMMARY:Moved one" in one_changed and b"SUMMARY:Event 3\r" not in one_changed
+    assert one_changed == await as_first_build()
+
+    vevents._VEVENTS.clear()  # as an eviction would: the feed's shape is known, its VEVENTs gone
+    await ok(acme.client.patch(f"/events/{made[5]['id']}", json={"title": "Moved two"}))
+    most_missing = await body()  # read again by the feed's selection
+    assert b"SUMMARY:Moved two" in most_missing
+    assert most_missing == await as_first_build()
+
+
 async def test_line_breaks_and_quotes_in_names_and_titles_keep_feeds_readable(acme: Workspace, app):
     """A member, group or event named over two lines: every feed still answers, and parsers read
     the names back."""

@@ -70,8 +70,10 @@ _VEVENTS: LRUCache[str, tuple[bytes, str]] = LRUCache(
 
 
 # The shapes (see FeedBuilder) whose VEVENTs went into the cache since it was last cleared: a feed
-# of a shape not there has nothing cached, and reads its events in one step.
+# of a shape not there has nothing cached, and reads its events in one step. Forgotten in full
+# past a bound (a feed of a shape forgotten is then rendered whole once more, as on a first build).
 _SHAPES: set[str] = set()
+_MOST_SHAPES = 100_000
 
 
 def clear_vevent_cache() -> None:
@@ -226,7 +228,10 @@ class FeedBuilder:
         rendered = (self._render(event, overrides, answers), zone)
         if self.cache and key is not None:
             _VEVENTS[key] = rendered
-            _SHAPES.add(self._shape)
+            if self._shape not in _SHAPES:
+                if len(_SHAPES) >= _MOST_SHAPES:
+                    _SHAPES.clear()
+                _SHAPES.add(self._shape)
         self.blobs.append(rendered[0])
         if zone:
             self.zones.add(zone)
