@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from core.meaning.model import Vector, embed, similarity
+from core.meaning.model import embed, similarity
 from core.meaning.text import clauses, negated, spell_out
+
+if TYPE_CHECKING:
+    from core.meaning.model import Vector
 
 # Cosine similarity of USE-multilingual-v3 vectors. Chosen from tests/data/replies.csv (the
 # closing note of the journeys-in-the-Mini-App issue gives the precision and recall they give).
@@ -121,12 +123,14 @@ class Reading:
 @lru_cache(maxsize=1)
 def _example_vectors() -> dict[Intent, Vector]:
     """Each intent's examples as one matrix (rows: unit vectors), made once per process."""
+    import numpy as np
+
     return {intent: np.stack([embed(e) for e in examples]) for intent, examples in EXAMPLES.items()}
 
 
 def _scores(clause: str) -> dict[Intent, float]:
     vector = embed(clause)
-    return {intent: float(np.max(m @ vector)) for intent, m in _example_vectors().items()}
+    return {intent: float((m @ vector).max()) for intent, m in _example_vectors().items()}
 
 
 def warm() -> None:

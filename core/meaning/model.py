@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported on first use: 0.15 s of every process's start otherwise
+    import numpy as np
+    import numpy.typing as npt
+
+    Vector = npt.NDArray[np.float32]
 
 _lock = threading.Lock()
 _model: Any = None
-
-Vector = npt.NDArray[np.float32]
 
 
 def _loaded() -> Any:
@@ -32,13 +33,15 @@ def _loaded() -> Any:
 @lru_cache(maxsize=4096)
 def embed(text: str) -> Vector:
     """The unit vector of a (short, spelled-out) text; recent ones are remembered."""
+    import numpy as np
+
     vector = np.asarray(_loaded().encode(text), dtype=np.float32).reshape(-1)
     vector.setflags(write=False)
     return vector
 
 
 def similarity(a: str, b: str) -> float:
-    return float(np.dot(embed(a), embed(b)))
+    return float(embed(a) @ embed(b))
 
 
 def warm() -> None:
