@@ -34,6 +34,7 @@ from vestnik.errors import StartupError
 STOP_GRACE_SECONDS = 10
 READY_TIMEOUT_SECONDS = 180
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 
 
 def say(line: str) -> None:
@@ -153,6 +154,8 @@ def _fork(args: list[str], env: dict[str, str]) -> Forked:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _own_group_dying_with_parent()
+        if sys.platform.startswith("linux"):  # its name in top and `ps -o comm`: "vestnik api"
+            ctypes.CDLL(None).prctl(PR_SET_NAME, f"vestnik {args[0]}".encode()[:15])
         os.environ.clear()
         os.environ.update(env)
         from vestnik.cli import main
