@@ -141,7 +141,7 @@ def _load_the_domain() -> None:
 def _fork(args: list[str], env: dict[str, str]) -> Forked:
     """Run ``vestnik <args>`` in a child forked from this process: it starts from the code this
     process has loaded (``_load_the_domain``) instead of importing it again, beside the other
-    child doing the same, on two cores (1.2 s of CPU less while everything starts). The child
+    child doing the same, on two cores (about 1.5 s of CPU less while everything starts). The child
     never returns into this function's caller: it ends with ``os._exit``, so nothing of this
     process (stopping Postgres, say) runs in it."""
     sys.stdout.flush()
@@ -162,7 +162,7 @@ def _fork(args: list[str], env: dict[str, str]) -> Forked:
 
         code = main(args)
     except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
+        code = 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 1
     except BaseException:
         traceback.print_exc()
     finally:
