@@ -347,35 +347,27 @@ async def _bot(settings: Settings, ready_file: Path | None, after: Path | None) 
     return await _loop(settings, names, ready_file, after)
 
 
-async def _emulator(host: str, port: int) -> int:
-    from emulators.telegram import serve
-
-    await serve(host, port, _stop_on_signals())
-    return 0
-
-
-async def _max_emulator(settings: Settings, host: str, port: int) -> int:
-    from emulators.max import serve
-
-    if settings.max_token is None:
-        print("vestnik max-emulator: set VESTNIK_MAX_TOKEN (the token it accepts)", file=sys.stderr)
-        return 2
-    await serve(host, port, settings.max_token.get_secret_value(), _stop_on_signals())
-    return 0
-
-
-async def _both_emulators(settings: Settings, host: str, port: int, max_port: int) -> int:
-    from emulators import max as max_emulator
-    from emulators import telegram
-
-    if settings.max_token is None:
-        print("vestnik emulators: set VESTNIK_MAX_TOKEN (the token it accepts)", file=sys.stderr)
+async def _emulators(
+    settings: Settings, command: str, host: str, port: int | None, max_port: int | None
+) -> int:
+    """Serve the Telegram emulator on ``port`` and the MAX one on ``max_port``, those given, in
+    this process until SIGINT or SIGTERM."""
+    if max_port is not None and settings.max_token is None:
+        print(f"vestnik {command}: set VESTNIK_MAX_TOKEN (the token it accepts)", file=sys.stderr)
         return 2
     stop = _stop_on_signals()
-    token = settings.max_token.get_secret_value()
-    await asyncio.gather(
-        telegram.serve(host, port, stop), max_emulator.serve(host, max_port, token, stop)
-    )
+    serving = []
+    if port is not None:
+        from emulators import telegram
+
+        serving.append(telegram.serve(host, port, stop))
+    if max_port is not None:
+        from emulators import max as max_emulator
+
+        assert settings.max_token is not None
+        token = settings.max_token.get_secret_value()
+        serving.append(max_emulator.serve(host, max_port, token, stop))
+    await asyncio.gather(*serving)
     return 0
 
 
@@ -426,14 +418,15 @@ def main(argv: list[str] | None = None) -> int:
             case "engine", _:
                 return asyncio.run(_loop(settings, _engine_parts(settings), ready_file, after))
             case "emulator", _:
-                return asyncio.run(_emulator(args.host, args.port or settings.emulator_port))
+                port = args.port or settings.emulator_port
+                return asyncio.run(_emulators(settings, "emulator", args.host, port, None))
             case "max-emulator", _:
-                port = args.port or settings.max_emulator_port
-                return asyncio.run(_max_emulator(settings, args.host, port))
+                max_port = args.port or settings.max_emulator_port
+                return asyncio.run(_emulators(settings, "max-emulator", args.host, None, max_port))
             case "emulators", _:
                 port = args.port or settings.emulator_port
                 max_port = args.max_port or settings.max_emulator_port
-                return asyncio.run(_both_emulators(settings, args.host, port, max_port))
+                return asyncio.run(_emulators(settings, "emulators", args.host, port, max_port))
             case "bot", _:
                 return asyncio.run(_bot(settings, ready_file, after))
             case "workspace", "create":

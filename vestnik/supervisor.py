@@ -353,7 +353,8 @@ def run(settings: Settings) -> int:
             checks = list(emulators.values())
             both = Child("emulators", _spawn("emulators", args, env), check=_all(checks))
             children.append(both)
-        for command, check in emulators.items() if len(emulators) == 1 else ():
+        elif emulators:
+            [(command, check)] = emulators.items()
             args = [command, "--host", host, "--port", str(ports[command])]
             label = "emulator" if command == "emulator" else "MAX emulator"
             children.append(Child(label, _spawn(command, args, env), check=check))
