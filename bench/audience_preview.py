@@ -8,7 +8,6 @@ Postgres.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import statistics
@@ -24,6 +23,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.arguments import bench_parser
 from core.audience.rule import (
     FIRST_NAMES_WINDOW,
     AudienceRule,
@@ -200,10 +200,7 @@ async def main(members: int, runs: int, show_plans: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--members", type=int, default=5000, help="members in the workspace")
     parser.add_argument(
         "--runs", type=int, default=50, help="timed previews each, after 5 not counted"

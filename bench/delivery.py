@@ -47,6 +47,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.arguments import bench_parser
 from bench.seeding import insert_members
 from core import kinds
 from core.audience.rule import AudienceRule
@@ -486,10 +487,7 @@ def _table(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--members", type=int, default=20_000, help="fan-out audience")
     parser.add_argument("--slow-members", type=int, default=1500, help="fan-out at 30/s")
     parser.add_argument("--storm-members", type=int, default=300, help="429 storm: audience")

@@ -10,7 +10,6 @@ Uses a throwaway embedded Postgres.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.arguments import bench_parser
 from core import kinds
 from core.audience.rule import AudienceRule
 from core.calendar.feed import clear_caches, load_feed, open_feed, served_feed
@@ -216,10 +216,7 @@ async def main(events: int, recurring: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--events", type=int, default=10_000, help="events in the feed")
     parser.add_argument("--recurring", type=int, default=1_000, help="of them, series")
     parser.add_argument("--runs", type=int, default=5, help="timed builds of each kind")

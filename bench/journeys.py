@@ -14,7 +14,6 @@ Uses a throwaway embedded Postgres.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select, text
 
+from bench.arguments import bench_parser
 from core import kinds
 from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
@@ -218,10 +218,7 @@ async def main(members: int, due: int, log_rows: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--members", type=int, default=100_000, help="members entering a journey at once"
     )

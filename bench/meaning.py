@@ -9,7 +9,6 @@ tests/data/replies.csv, first seen (nothing cached) and again; against normalize
 
 from __future__ import annotations
 
-import argparse
 import csv
 import statistics
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.arguments import bench_parser  # noqa: E402
 from core.meaning import model  # noqa: E402
 from core.meaning.judge import match_phrase, read_answer, warm  # noqa: E402
 from core.meaning.text import normalize  # noqa: E402
@@ -61,9 +61,6 @@ def main(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="times the sample replies are read")
     main(parser.parse_args().rounds)

@@ -14,7 +14,6 @@ minute, and on 2 shared cores bound by the CPU rather than by the limits).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import subprocess
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 
+from bench.arguments import bench_parser
 from bench.delivery import Bench, add_events, stop_processes
 from bench.seeding import insert_members
 from core import kinds
@@ -194,10 +194,7 @@ async def main(size: int, telegram_rate: float, max_rate: float) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--size", type=int, default=20_000, help="members, half on Telegram, half on MAX"
     )

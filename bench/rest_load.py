@@ -361,10 +361,9 @@ if __name__ == "__main__":
         )
         print(json.dumps(result))
         sys.exit(0)
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    from bench.arguments import bench_parser
+
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="how long each rate is held")
     parser.add_argument(
         "--rates",

@@ -11,7 +11,6 @@ warm ready <= 5 s, cold <= 20 s.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -29,6 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.arguments import bench_parser  # noqa: E402
 from core.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 
 
@@ -132,10 +132,7 @@ def report(name: str, starts: list[Start], base: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--runs", type=int, default=3, help="starts of each kind, cold and warm")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vestnik-bench-start-") as tmp:

@@ -12,7 +12,6 @@ Uses a throwaway embedded Postgres.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -29,6 +28,7 @@ from pydantic import SecretStr
 from sqlalchemy import insert, text
 
 from api.app import create_app
+from bench.arguments import bench_parser
 from bench.seeding import insert_members
 from core import kinds
 from core.db import make_engine, make_sessionmaker
@@ -217,10 +217,7 @@ async def main(deliveries: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--deliveries", type=int, default=1_000_000, help="deliveries the dashboard counts"
     )

@@ -9,7 +9,6 @@ ratio shows how the pages grow with the team. Uses a throwaway embedded Postgres
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -26,6 +25,7 @@ from pydantic import SecretStr
 from sqlalchemy import insert
 
 from api.app import create_app
+from bench.arguments import bench_parser
 from bench.seeding import insert_members
 from core import kinds
 from core.audience.rule import AudienceRule
@@ -193,10 +193,7 @@ async def main(members: int, events: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--members", type=int, default=5000, help="members in the workspace")
     parser.add_argument("--events", type=int, default=60, help="events in the workspace")
     parser.add_argument("--runs", type=int, default=30, help="timed loads of each page")
