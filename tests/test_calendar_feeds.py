@@ -430,7 +430,8 @@ async def test_a_thousand_events_in_one_feed(acme: Workspace, public, session):
 async def test_a_feed_read_whole_or_in_steps_is_the_same_calendar(acme: Workspace, public):
     """A feed's first build reads its events in one statement; later ones read versions first,
     then the rows of what is not cached (by id when few, by the feed's selection when most: the
-    cache evicted them). Each way gives the bytes a first build gives."""
+    cache evicted them). Each way gives the bytes a first build gives, a moved occurrence and
+    the member's answers included."""
     from core.calendar import feed as feeds
     from core.calendar import vevents
 
@@ -442,9 +443,23 @@ async def test_a_feed_read_whole_or_in_steps_is_the_same_calendar(acme: Workspac
             starts_at=f"2026-12-{1 + i:02}T09:30",
             audience={"members": [anna["id"]]},
             rrule="FREQ=WEEKLY;COUNT=3" if i % 4 == 0 else None,
+            confirmation_required=i in (0, 1),
         )
         for i in range(12)
     ]
+    await ok(
+        acme.client.put(
+            f"/events/{made[4]['id']}/occurrences/2026-12-12T09:30:00+03:00",
+            json={"starts_at": "2026-12-12T15:00", "ends_at": "2026-12-12T16:00"},
+        )
+    )
+    for event, answer in ((made[0], {"occurrence": "2026-12-08T09:30:00+03:00"}), (made[1], {})):
+        await ok(
+            acme.client.put(
+                f"/events/{event['id']}/confirmations/{anna['id']}",
+                json={"answer": "not_going", **answer},
+            )
+        )
     link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
 
     async def body() -> bytes:
@@ -460,6 +475,10 @@ async def test_a_feed_read_whole_or_in_steps_is_the_same_calendar(acme: Workspac
     await ok(acme.client.patch(f"/events/{made[3]['id']}", json={"title": "Moved one"}))
     one_changed = await body()  # one event re-read by id, the rest from the cache
     assert b"SUMMARY:Moved one" in one_changed and b"SUMMARY:Event 3\r" not in one_changed
+    # The move and both answers are in the feed built in steps (keyed by event there too).
+    assert b"DTSTART;TZID=Europe/Moscow:20261212T150000" in one_changed
+    assert one_changed.count(b"SUMMARY:Event 0 (not going)") == 1
+    assert one_changed.count(b"SUMMARY:Event 1 (not going)") == 1
     assert one_changed == await as_first_build()
 
     vevents._VEVENTS.clear()  # as an eviction would: the feed's shape is known, its VEVENTs gone
