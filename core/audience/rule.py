@@ -359,13 +359,14 @@ async def preview_audience(
     await validate_audience(session, actor.workspace_id, rule)
     statements = _preview(_Shape.of(rule))
     values = _values(rule, actor.workspace_id)
+    connection = await session.connection()  # plain columns: no ORM handling (see page_and_total)
     total, active, unsubscribed, unreachable = (
-        await session.execute(statements.counts, values)
+        await connection.execute(statements.counts, values)
     ).one()
     values |= {"audience_window": window, "audience_limit": limit}
-    rows = (await session.execute(statements.probed, values)).all()
+    rows = (await connection.execute(statements.probed, values)).all()
     if len(rows) < min(limit, total):
-        rows = (await session.execute(statements.by_sets, values)).all()
+        rows = (await connection.execute(statements.by_sets, values)).all()
     return AudiencePreview(
         count=total,
         by_status=AudienceCounts(
