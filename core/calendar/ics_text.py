@@ -73,7 +73,8 @@ def line(value: str) -> str:
     return value + "\r\n" if len(raw) <= LIMIT else _fold(raw).decode()
 
 
-def _wall(v: datetime) -> str:
+def wall(v: datetime) -> str:
+    """A DATE-TIME's digits without a zone (3.3.5, form 1), the zone given by the caller."""
     try:
         year = _YEARS[v.year]
     except KeyError:  # outside the years events are kept in
@@ -84,7 +85,7 @@ def _wall(v: datetime) -> str:
 
 def utc_value(value: datetime) -> str:
     """A UTC DATE-TIME value (3.3.5, form 2)."""
-    return _wall(value if value.tzinfo is UTC else value.astimezone(UTC)) + "Z"
+    return wall(value if value.tzinfo is UTC else value.astimezone(UTC)) + "Z"
 
 
 def _zone(value: datetime) -> str | None:
@@ -102,7 +103,7 @@ def when(name: str, value: datetime | date) -> str:
     zone = _zone(value)
     if zone is None:
         return f"{name}:{utc_value(value)}"
-    return f"{name};TZID={zone}:{_wall(value)}"
+    return f"{name};TZID={zone}:{wall(value)}"
 
 
 def when_list(name: str, values: list[datetime | date]) -> list[str]:
