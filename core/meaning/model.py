@@ -42,8 +42,3 @@ def embed(text: str) -> Vector:
 
 def similarity(a: str, b: str) -> float:
     return float(embed(a) @ embed(b))
-
-
-def warm() -> None:
-    """Load the model now (a worker at start), not on the first member's reply."""
-    embed("ok")
