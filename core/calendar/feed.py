@@ -191,9 +191,8 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     """The whole calendar. Each event's VEVENTs come from the cache unless something that shapes
     them changed, so the events are read in two steps: what names a version of each (id,
     sequence, updated_at) for all, as one text, then the rows the renderer reads for the changed
-    ones only;
-    plus the moved occurrences and the member's answers. A feed with nothing cached (its first
-    build in this process) reads its events in one step. Plain rows, no ORM objects: the
+    ones only; plus the moved occurrences and the member's answers. A feed with nothing cached
+    (its first build in this process) reads its events in one step. Plain rows, no ORM objects: the
     statements go through the session's connection, which spares the ORM's handling of each row
     (a sixth of reading 10,000 events)."""
     selection = await _selection(session, feed, now)
