@@ -199,8 +199,9 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     connection = await session.connection()
     builder = FeedBuilder(feed, base_url)
     # Moved occurrences and answers by owner, not by 10,000 event ids: both are few, and the
-    # events' selection is not evaluated again.
-    overrides: dict[uuid.UUID, list[EventOverride]] = {}
+    # events' selection is not evaluated again. Keyed by the event id's text, which begins
+    # each event's version (``_EVENT_VERSION``), the key both ways of reading the events have.
+    overrides: dict[str, list[EventOverride]] = {}
     moved = await connection.execute(
         select(
             EventOverride.event_id,
@@ -210,16 +211,16 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
         ).where(EventOverride.workspace_id == feed.workspace.id)
     )
     for override in moved:
-        overrides.setdefault(override.event_id, []).append(cast(EventOverride, override))
-    answers: dict[uuid.UUID, dict[str, str]] = {}
+        overrides.setdefault(str(override.event_id), []).append(cast(EventOverride, override))
+    answers: dict[str, dict[str, str]] = {}
     if feed.member is not None:
         rows = await connection.execute(
             select(Confirmation.event_id, Confirmation.occurrence, Confirmation.answer).where(
                 Confirmation.member_id == feed.member.id
             )
         )
-        for event_id, occurrence, answer in rows:
-            answers.setdefault(event_id, {})[occurrence] = answer
+        for owner, occurrence, answer in rows:
+            answers.setdefault(str(owner), {})[occurrence] = answer
     none: list[EventOverride] = []
     nothing: dict[str, str] = {}
     ordered = (Event.starts_at, Event.id)
@@ -228,27 +229,23 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             select(_EVENT_VERSION, *_SHOWN_READ).where(selection).order_by(*ordered)
         )
         for version, *row in found_rows:
+            event_id = version[:36]
+            ours = overrides.get(event_id, none)
+            theirs = answers.get(event_id, nothing)
             read = cast(Event, _Shown._make(row))
-            ours = overrides.get(read.id, none)
-            theirs = answers.get(read.id, nothing)
             builder.add(read, ours, theirs, builder.key(version, ours, theirs))
         return builder.to_ical()
     # The versions as one text, in the feed's order: 10,000 rows of two columns took asyncpg
     # and SQLAlchemy longer to decode than the renderer took to write the one changed event.
-    # Each begins with its event's id (36 characters), which keys the moves and answers too.
     versions = await connection.scalar(
         select(func.string_agg(_EVENT_VERSION, aggregate_order_by(_COMMA, *ordered))).where(
             selection
         )
     )
-    ours_by_id = {str(event_id): ours for event_id, ours in overrides.items()}
-    theirs_by_id = {str(event_id): theirs for event_id, theirs in answers.items()}
     plan = []  # per event: its id, key, and VEVENTs if cached
     for version in versions.split(",") if versions else ():
         event_id = version[:36]
-        key = builder.key(
-            version, ours_by_id.get(event_id, none), theirs_by_id.get(event_id, nothing)
-        )
+        key = builder.key(version, overrides.get(event_id, none), answers.get(event_id, nothing))
         plan.append((event_id, key, builder.lookup(key)))
     missing = [event_id for event_id, _, found in plan if found is None]
     shown: dict[str, Event] = {}
@@ -267,8 +264,8 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
         if cached is not None:
             builder.take(cached)
         elif (event := shown.get(event_id)) is not None:  # else it left the feed meanwhile
-            ours = ours_by_id.get(event_id, none)
-            builder.add(event, ours, theirs_by_id.get(event_id, nothing), key)
+            ours = overrides.get(event_id, none)
+            builder.add(event, ours, answers.get(event_id, nothing), key)
     return builder.to_ical()
 
 
