@@ -180,21 +180,19 @@ class FeedBuilder:
         )
 
     def _times(self, event: Event, start: datetime, end: datetime, exact: bool = True) -> str:
-        if event.all_day or event.timezone in _UTC_NAMES:
-            return ics.line(ics.when("DTSTART", _local(event, start, exact))) + ics.line(
-                ics.when("DTEND", _local(event, end, exact))
-            )
-        # Most VEVENTs: both times in the event's zone, written as `_local` and `ics.when` would
-        # (a fifth of a one-off event's rendering went to calling them).
-        zone = ZoneInfo(event.timezone)
-        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-        if exact and (local_start.fold or local_end.fold):
-            return ics.line(ics.when("DTSTART", _local(event, start))) + ics.line(
-                ics.when("DTEND", _local(event, end))
-            )
-        tzid = f";TZID={event.timezone}:"
-        return ics.line(f"DTSTART{tzid}{ics.wall(local_start)}") + ics.line(
-            f"DTEND{tzid}{ics.wall(local_end)}"
+        if not event.all_day and event.timezone not in _UTC_NAMES:
+            # Most VEVENTs: both times in the event's zone, written as `_local` and `ics.when`
+            # would (a fifth of a one-off event's rendering went to calling them), unless one
+            # is the second of two equal wall times, which `_local` writes in UTC.
+            zone = ZoneInfo(event.timezone)
+            local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+            if not (exact and (local_start.fold or local_end.fold)):
+                tzid = f";TZID={event.timezone}:"
+                return ics.line(f"DTSTART{tzid}{ics.wall(local_start)}") + ics.line(
+                    f"DTEND{tzid}{ics.wall(local_end)}"
+                )
+        return ics.line(ics.when("DTSTART", _local(event, start, exact))) + ics.line(
+            ics.when("DTEND", _local(event, end, exact))
         )
 
     def key(self, version: str, overrides: list[EventOverride], answers: dict[str, str]) -> str:
