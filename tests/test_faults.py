@@ -23,7 +23,7 @@ from core.embedded import EmbeddedPostgres, EmbeddedRedis
 from core.migrate import upgrade
 from core.settings import Settings
 from core.teams.workspaces import create_workspace
-from emulators.telegram import BotApiEmulator
+from emulators.telegram import BotApiEmulator, TokenBucket
 from tests.conftest import MovableClock, Workspace, child_env, vestnik_command
 from tests.factories import group, member, ok
 
@@ -404,13 +404,20 @@ async def test_four_workers_share_one_broadcast_and_keep_the_bots_rate_between_t
         return sum("helped with job" in log or "'sent'" in log for log in logs)
 
     await _until(lambda: senders() >= 2, seconds=60)
-    # ...and in no second did the bot send more than its limit, counted where Telegram counts.
+    # ...and together they kept under the bot's limit where Telegram counts it, at arrival: the
+    # emulator's flood control (a bucket refilled at the limit, holding a second's worth) would
+    # have answered none of them 429. Arrival times carry this machine's scheduling (a starved
+    # test process stamps a few requests together), so the check is the messenger's rule, not a
+    # count per calendar second: that flaked at 21 in a second with the bot planned at 18.
+    arrivals = sorted(m.sent_at for m in emulator.messages)
+    bucket = TokenBucket(limit, limit, tokens=limit, updated=arrivals[0])
+    refused = [at - arrivals[0] for at in arrivals if bucket.take(at) > 0]
     per_second: dict[int, int] = {}
-    first = min(m.sent_at for m in emulator.messages)
-    for message in emulator.messages:
-        second = int(message.sent_at - first)
-        per_second[second] = per_second.get(second, 0) + 1
-    assert max(per_second.values()) <= limit, per_second
+    for at in arrivals:
+        per_second[int(at - arrivals[0])] = per_second.get(int(at - arrivals[0]), 0) + 1
+    assert not refused, (refused, per_second)
+    # Sustained, the rate is under the limit: 400 messages took longer than 400 / limit - 1 s.
+    assert arrivals[-1] - arrivals[0] >= 400 / limit - 1, per_second
 
 
 async def test_the_scheduler_wakes_on_notify_for_a_job_due_now_not_a_poll_later(
