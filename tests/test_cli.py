@@ -173,3 +173,26 @@ async def test_a_migration_postgres_refuses_stops_vestnik_migrate_with_its_reaso
                 text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
             )
             assert tables == 1
+
+
+async def test_a_part_slow_to_stop_is_named_with_where_it_waits() -> None:
+    """What `vestnik engine` prints for a part still running 3 s after the signal: the chain of
+    awaits down to the one it is stuck on, so a hang can be reported without a debugger."""
+    from vestnik.cli import _awaiting
+
+    gate = asyncio.Event()
+
+    async def long_poll() -> None:
+        await gate.wait()
+
+    async def run_bot_like() -> None:
+        await long_poll()
+
+    task = asyncio.create_task(run_bot_like())
+    await asyncio.sleep(0)
+    where = _awaiting(task)
+    gate.set()
+    await task
+    assert where.startswith("test_cli.py:")
+    names = [step.split(" ")[-1] for step in where.split(" > ")]
+    assert names[:3] == ["run_bot_like", "long_poll", "wait"], where

@@ -246,6 +246,33 @@ async def test_a_worker_killed_mid_broadcast_leaves_the_rest_to_the_next_worker(
     assert any(e["action"] == "deliveries.resent" for e in audit)
 
 
+async def test_a_worker_stopped_mid_broadcast_hands_the_rest_back_with_nothing_in_limbo(
+    acme: Workspace, emulator, start, pg_url: str
+):
+    """SIGTERM (a deploy, `docker stop`) mid-broadcast: the worker finishes the batches it has on
+    the wire, leaves the rest queued, hands the job back and exits, well inside the 10 s a
+    service manager waits before SIGKILL. No send of unknown fate; the next worker goes on at
+    once, not when the lease (five minutes here) runs out."""
+    await _broadcast_now(acme.client, 60, first_chat=9500)
+    lease = {"VESTNIK_JOB_LEASE_SECONDS": "300", "VESTNIK_TELEGRAM_RATE_PER_SECOND": "4"}
+    start("scheduler", **lease)
+    stopping = start("worker", **lease)
+    await _until(lambda: len(emulator.messages) >= 6)
+    stopping.send_signal(signal.SIGTERM)
+    await _until(lambda: stopping.poll() is not None, seconds=30)
+    assert stopping.returncode == 0
+    statuses = await _delivery_statuses(pg_url)
+    assert set(statuses) <= {"sent", "queued"}, statuses  # none sending, none unknown
+    # It did not carry on to the end (15 s at 4 a second): the rest waits, queued.
+    assert 6 <= statuses["sent"] <= 6 + UNCERTAIN < 60, statuses
+    assert statuses["sent"] == len(emulator.messages)
+
+    start("worker", **lease)
+    await _until(lambda: len(emulator.messages) >= 60, seconds=120)
+    await _until_async(lambda: _only_sent(pg_url), seconds=60)
+    assert _per_chat(emulator) == {9500 + i: 1 for i in range(60)}
+
+
 async def _settled(database_url: str) -> bool:
     return set(await _delivery_statuses(database_url)) <= {"sent", "unknown"}
 

@@ -266,6 +266,9 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 Part = Callable[..., Awaitable[None]]
+# A part still stopping this long after the signal is named, with where it waits (the supervisor
+# kills the process at its grace of 10 s).
+SLOW_STOP_SECONDS = 3.0
 
 
 def _part(name: str) -> Part:
@@ -317,6 +320,13 @@ async def _loop(
         ]
         await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
+        _, slow = await asyncio.wait(parts, timeout=SLOW_STOP_SECONDS)
+        if slow:  # the supervisor kills the process at its grace: say where it hangs
+            late = ", ".join(name for name, part in zip(names, parts, strict=True) if part in slow)
+            print(f"vestnik {late} still stopping after {SLOW_STOP_SECONDS:g}s", file=sys.stderr)
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in sorted(others, key=lambda t: t.get_name())[:30]:
+                print(f"  {task.get_name()}: {_awaiting(task)}", file=sys.stderr, flush=True)
         for outcome in await asyncio.gather(*parts, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -325,6 +335,27 @@ async def _loop(
             redis.stop()
     print(f"vestnik {' + '.join(names)} stopped", flush=True)
     return 0
+
+
+def _awaiting(task: asyncio.Task[object]) -> str:
+    """Where a task is suspended: its chain of awaits, innermost last, as file:line function."""
+    where: list[str] = []
+    step: object = task.get_coro()
+    while step is not None and len(where) < 40:
+        frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
+        frame = frame or getattr(step, "gi_frame", None)
+        if frame is None:
+            where.append(type(step).__name__)
+            break
+        where.append(
+            f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}"
+        )
+        step = (
+            getattr(step, "cr_await", None)
+            or getattr(step, "ag_await", None)
+            or getattr(step, "gi_yieldfrom", None)
+        )
+    return " > ".join(where)
 
 
 async def _bot(settings: Settings, ready_file: Path | None, after: Path | None) -> int:

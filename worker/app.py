@@ -138,6 +138,7 @@ async def run_worker(
             limiter=limiter,
             ask_for_help=ask_for_help if settings.worker_helpers else None,
             help_above=settings.worker_help_above,
+            stopping=stop,
         )
         if report.outcomes:
             log.info("job %s: %s", job_id, report.outcomes)
@@ -150,11 +151,11 @@ async def run_worker(
             # about, it stops after MAX_BOUNCES passes.
             if bounces < MAX_BOUNCES:
                 await _sleep(stop, BOUNCE_PAUSE)
-                if job_id in sending:
+                if job_id in sending and not stop.is_set():
                     await helpers.kiq(job_id, bounces + 1)
             return
         report = await help_with_job(
-            sessions, uuid.UUID(job_id), channels, secret, utcnow, limiter=limiter
+            sessions, uuid.UUID(job_id), channels, secret, utcnow, limiter=limiter, stopping=stop
         )
         if report.outcomes:
             log.info("helped with job %s: %s", job_id, report.outcomes)
@@ -165,7 +166,9 @@ async def run_worker(
     async def retry_loop() -> None:
         while not stop.is_set():
             try:
-                report = await retry_deferred(sessions, channels, secret, utcnow, limiter=limiter)
+                report = await retry_deferred(
+                    sessions, channels, secret, utcnow, limiter=limiter, stopping=stop
+                )
                 if report.outcomes:
                     log.info("retried deliveries: %s", report.outcomes)
             except Exception:  # a bad moment (database restart) must not end the loop

@@ -40,7 +40,7 @@ from core.delivery.allowance import daily_allowance, next_utc_day
 from core.delivery.answer_buttons import BUTTON_VERSION, LINK_VERSION, encode_answer
 from core.delivery.channels import Channel, Outcome, OutcomeKind
 from core.delivery.deliveries import Planned, Recorded
-from core.delivery.jobs import DEFAULT_LEASE, finish_job, renew_lease
+from core.delivery.jobs import DEFAULT_LEASE, finish_job, hand_back_job, renew_lease
 from core.delivery.models import Delivery, DeliveryStatus, Job, JobStatus
 from core.delivery.quiet_hours import defer_until
 from core.delivery.ratelimit import RateLimiter, Reservation
@@ -150,9 +150,12 @@ class _Pipeline:
         limiter: RateLimiter | None,
         report: DispatchReport,
         lease: _Lease,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.sessions, self.secret, self.now = sessions, secret, now
         self.channels, self.limiter, self.report, self.lease = channels, limiter, report, lease
+        # Set when the worker is stopping: batches not yet taken are left queued.
+        self.stopping = stopping or asyncio.Event()
 
     async def run_batch(self, sends: Sequence[_Send], mark: Mark, late: int = 0) -> bool:
         """Send a batch. False if ``mark`` gave none of it to us (the job is not ours any more)."""
@@ -196,6 +199,8 @@ class _Pipeline:
         slotted = [at for _, at, r in planned if r is not None]
         mark_at = min(slotted) - MARK_AHEAD_SECONDS if slotted else time.monotonic()
         await asyncio.sleep(max(0.0, mark_at - time.monotonic()))
+        if self.stopping.is_set():
+            return True  # the worker is stopping: nothing taken, the rows stay queued
         stalled = time.monotonic() - mark_at > LATE_SECONDS
         if stalled and late < 3 and slotted:
             # This process stalled past the batch's slots (a busy machine): sent now, they
@@ -367,12 +372,16 @@ async def dispatch_job(
     limiter: RateLimiter | None = None,
     ask_for_help: Callable[[uuid.UUID], Awaitable[None]] | None = None,
     help_above: int = HELP_ABOVE,
+    stopping: asyncio.Event | None = None,
 ) -> DispatchReport:
     """Send a claimed job to everyone it concerns now; finish it. Safe to call again for the same
     job (after a crash, a lost message, a second worker): members already served are skipped.
     A long job renews its ``lease`` as it goes, so it is not handed to another worker. Once its
     audience passes ``help_above``, ``ask_for_help`` is called once: other workers then send
-    its queued rows too (help_with_job), under the same shared limits."""
+    its queued rows too (help_with_job), under the same shared limits. Once ``stopping`` is set
+    (the worker is shutting down), the batches on the wire finish, the rest stays queued and the
+    job is handed back for the next claim."""
+    stopping = stopping or asyncio.Event()
     report = DispatchReport()
     async with sessions() as session:
         job = await session.get(Job, job_id)
@@ -396,7 +405,7 @@ async def dispatch_job(
     keeper = _Lease(sessions, job.id, now, lease)
     if job.lease_until is not None:  # taken when the job was claimed
         keeper.renewed = job.lease_until - lease
-    pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, keeper)
+    pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, keeper, stopping)
     by_name = {c.name: c for c in channels}
     rate = workspace.rate_per_second
     mark = _take_queued(_still_claimed(job.id), now)
@@ -423,9 +432,12 @@ async def dispatch_job(
         elif status != JobStatus.claimed.value:
             finished.set()  # another worker took the job over and finished it
 
+    def halted() -> bool:
+        return refused.is_set() or finished.is_set() or stopping.is_set() or bool(crashed)
+
     async def sender(queue: asyncio.Queue[list[_Send] | None]) -> None:
         while (batch := await queue.get()) is not None:
-            if refused.is_set() or finished.is_set() or crashed:
+            if halted():
                 continue
             try:
                 await keeper.keep()
@@ -447,7 +459,7 @@ async def dispatch_job(
             mine = [s for s in sends if s.channel.name == name]
             size = _batch_size(mine[0].channel, rate)
             for start in range(0, len(mine), size):
-                if crashed or refused.is_set() or finished.is_set():
+                if halted():
                     return  # left queued: the job's next attempt sends them, or they are dropped
                 await lane_queue(name).put(mine[start : start + size])
 
@@ -462,7 +474,7 @@ async def dispatch_job(
         await keeper.keep()
         seen = 0
         async for members, blocked in _audience_parts(sessions, subject.recipients()):
-            if crashed or refused.is_set() or finished.is_set():
+            if halted():
                 break
             await keeper.keep()
             if ask_for_help is not None and seen <= help_above < seen + len(members):
@@ -493,7 +505,8 @@ async def dispatch_job(
         raise crashed[0]
     # Rows another attempt of this job made and left queued while this one ran (its lease ran
     # out, it died): sent here before the job is finished, so none stays queued for ever.
-    while not (refused.is_set() or finished.is_set()):
+    emptied = False  # no row of the job is left queued
+    while not halted():
         await keeper.keep()
         async with sessions() as session:
             rest = list(
@@ -505,11 +518,21 @@ async def dispatch_job(
                 )
             )
         if not rest:
+            emptied = True
             break
         sends = await _leftovers(sessions, job, subject, rest, by_name, board, rate)
         for start in range(0, len(sends), MAX_BATCH):
+            if stopping.is_set():
+                break
             if not await pipeline.run_batch(sends[start : start + MAX_BATCH], mark):
                 await not_taken()  # or the other attempt sent them meanwhile: checked again
+    if stopping.is_set() and not (refused.is_set() or finished.is_set() or emptied):
+        # Left queued (the batches on the wire went out): the next claim goes on at once.
+        async with sessions() as session:
+            await hand_back_job(session, job.id)
+            await session.commit()
+        report.count("handed back")
+        return report
     if finished.is_set():
         report.count("finished elsewhere")
         return report
@@ -536,10 +559,12 @@ async def help_with_job(
     now: Callable[[], datetime],
     limiter: RateLimiter | None = None,
     idle_seconds: float = 2.0,
+    stopping: asyncio.Event | None = None,
 ) -> DispatchReport:
     """Send queued rows of a big job another worker is dispatching, from the far end of its queue,
     until none are left and the job is no longer being planned. The owner keeps the lease and
-    finishes the job; each row is still taken by exactly one worker (deliveries.mark_sending)."""
+    finishes the job; each row is still taken by exactly one worker (deliveries.mark_sending).
+    Stops taking rows once ``stopping`` is set."""
     report = DispatchReport()
     async with sessions() as session:
         job = await session.get(Job, job_id)
@@ -548,16 +573,15 @@ async def help_with_job(
         subject = await subject_of(session, job)
         workspace = await session.get_one(Workspace, subject.workspace_id)
         board = await subject.board(session)
-    pipeline = _Pipeline(
-        sessions, secret, now, channels, limiter, report, _Lease(sessions, None, now, DEFAULT_LEASE)
-    )
+    lease = _Lease(sessions, None, now, DEFAULT_LEASE)
+    pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, lease, stopping)
     by_name = {c.name: c for c in channels}
     still_claimed = _still_claimed(job.id)
     mark = _take_queued(still_claimed, now)
 
     size = min(_batch_size(c, workspace.rate_per_second) for c in channels)
     idle_since: float | None = None
-    while True:
+    while not pipeline.stopping.is_set():
         async with sessions() as session:
             rows = list(
                 await session.execute(
@@ -589,6 +613,7 @@ async def help_with_job(
             for d, c, m in rows
         ]
         await pipeline.run_batch(sends, mark)
+    return report
 
 
 async def _leftovers(
@@ -711,6 +736,7 @@ async def retry_deferred(
     *,
     limit: int = 200,
     limiter: RateLimiter | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> DispatchReport:
     """Send again the deliveries a channel asked to retry (429, 5xx, a flood-control pause) and
     those held for a local time or quiet hours, once their time has come.
@@ -718,19 +744,19 @@ async def retry_deferred(
     A few at a time, like a first attempt: slots first, then each row is taken with a guarded
     UPDATE (``deferred`` → ``sending``, so two workers never take the same one) and committed
     before the channel is called; after MAX_ATTEMPTS a delivery fails with the last reason.
+    Once ``stopping`` is set, the rest waits for the next pass (of this worker or another).
     """
     report = DispatchReport()
     by_name = {c.name: c for c in channels}
-    pipeline = _Pipeline(
-        sessions, secret, now, channels, limiter, report, _Lease(sessions, None, now, DEFAULT_LEASE)
-    )
+    lease = _Lease(sessions, None, now, DEFAULT_LEASE)
+    pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, lease, stopping)
     done = 0
 
     async def mark(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         due = (Delivery.status == DeliveryStatus.deferred.value, Delivery.next_attempt_at <= now())
         return await deliveries.mark_sending(session, ids, now(), *due)
 
-    while done < limit:
+    while done < limit and not pipeline.stopping.is_set():
         sends: list[_Send] = []
         async with sessions() as session:
             due = list(
