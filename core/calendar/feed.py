@@ -233,7 +233,7 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             ours = overrides.get(event_id, none)
             theirs = answers.get(event_id, nothing)
             read = cast(Event, _Shown._make(row))
-            builder.add(read, ours, theirs, builder.key(version, ours, theirs))
+            builder.add(read, ours, theirs, builder.key(version, ours, theirs), event_id)
         return builder.to_ical()
     # The versions as one text, in the feed's order: 10,000 rows of two columns took asyncpg
     # and SQLAlchemy longer to decode than the renderer took to write the one changed event.
@@ -265,7 +265,7 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             builder.take(cached)
         elif (event := shown.get(event_id)) is not None:  # else it left the feed meanwhile
             ours = overrides.get(event_id, none)
-            builder.add(event, ours, answers.get(event_id, nothing), key)
+            builder.add(event, ours, answers.get(event_id, nothing), key, event_id)
     return builder.to_ical()
 
 

@@ -134,11 +134,10 @@ class FeedBuilder:
         self.calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
         self.calendar.add("x-published-ttl", "PT1H")
 
-    def _shared(self, event: Event) -> _Shared:
+    def _shared(self, event: Event, event_id: str) -> _Shared:
         """What every VEVENT of the event writes alike, built once per event (not once per
         VEVENT: a series' moved, answered and DST-day occurrences repeat it) as CRLF-ended text."""
         title = ics.text(event.title)
-        event_id = str(event.id)
         cancelled = event.status == _CANCELLED or event.deleted_at is not None
         changed = ics.utc_value(event.updated_at)
         middle = ics.line(f"DESCRIPTION:{ics.text(event.description)}") if event.description else ""
@@ -229,15 +228,16 @@ class FeedBuilder:
         overrides: list[EventOverride],
         answers: dict[str, str],
         key: str | None = None,
+        event_id: str | None = None,
     ) -> None:
         """Serialise the event; with its cache ``key``, from the cache when nothing that shapes
-        it changed, and into it otherwise."""
+        it changed, and into it otherwise. ``event_id``: its id as text, if the caller has it."""
         found = self.lookup(key) if key is not None else None
         if found is not None:
             self.take(found)
             return
         zone = "" if event.all_day or event.timezone in _UTC_NAMES else event.timezone
-        rendered = (self._render(event, overrides, answers), zone)
+        rendered = (self._render(event, overrides, answers, event_id or str(event.id)), zone)
         if self.cache and key is not None:
             _VEVENTS[key] = rendered
             if self._shape not in _SHAPES:
@@ -249,14 +249,14 @@ class FeedBuilder:
             self.zones.add(zone)
 
     def _render(
-        self, event: Event, overrides: list[EventOverride], answers: dict[str, str]
+        self, event: Event, overrides: list[EventOverride], answers: dict[str, str], event_id: str
     ) -> bytes:
         """The event's master VEVENT, plus one VEVENT per moved or answered occurrence."""
         # A rule that fails today's checks (stored by an older vestnik) would hang calendar apps
         # as it would hang us: the event then shows as its first occurrence only.
         first = event.starts_local or event.starts_at
         recurrence = usable_rule(event.rrule, first, event.timezone, event.starts_at)
-        shared = self._shared(event)
+        shared = self._shared(event, event_id)
         if recurrence is None:
             times = self._times(event, event.starts_at, event.ends_at)
             return self._vevent(shared, answers.get(""), times).encode()
