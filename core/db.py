@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -155,6 +156,15 @@ def make_engine(
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def plain_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for statements of plain columns: it spares the ORM's handling
+    of each statement and row (a fifth of the CPU of a page of 50 members: 0.84 -> 0.66 ms).
+    Flushed first, as the session itself would before a statement: a unit of work that wrote
+    and then reads sees what it wrote."""
+    await session.flush()
+    return await session.connection()
 
 
 def one_of(column: Any, ids: Collection[uuid.UUID]) -> ColumnElement[bool]:

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import TenantMixin
+from core.db import TenantMixin, plain_connection
 from core.scoping import IdsCheck, missing_in_workspace_all, raise_if_any
 from core.teams.models import (
     Group,
@@ -359,7 +359,7 @@ async def preview_audience(
     await validate_audience(session, actor.workspace_id, rule)
     statements = _preview(_Shape.of(rule))
     values = _values(rule, actor.workspace_id)
-    connection = await session.connection()  # plain columns: no ORM handling (see page_and_total)
+    connection = await plain_connection(session)
     total, active, unsubscribed, unreachable = (
         await connection.execute(statements.counts, values)
     ).one()
