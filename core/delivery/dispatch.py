@@ -381,7 +381,6 @@ async def dispatch_job(
     its queued rows too (help_with_job), under the same shared limits. Once ``stopping`` is set
     (the worker is shutting down), the batches on the wire finish, the rest stays queued and the
     job is handed back for the next claim."""
-    stopping = stopping or asyncio.Event()
     report = DispatchReport()
     async with sessions() as session:
         job = await session.get(Job, job_id)
@@ -406,6 +405,7 @@ async def dispatch_job(
     if job.lease_until is not None:  # taken when the job was claimed
         keeper.renewed = job.lease_until - lease
     pipeline = _Pipeline(sessions, secret, now, channels, limiter, report, keeper, stopping)
+    stopping = pipeline.stopping  # never set if none was given
     by_name = {c.name: c for c in channels}
     rate = workspace.rate_per_second
     mark = _take_queued(_still_claimed(job.id), now)
