@@ -45,6 +45,7 @@ from core.db import make_engine, make_sessionmaker
 from core.embedded import database_url
 from core.insights.metrics import operator_figures
 from core.listening import listen
+from core.reads.cache import ReadCache
 from core.settings import Settings, get_settings
 from core.teams import token_cache
 from webapp import admin as webapp_admin
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
     )
     app.state.settings = settings
+    app.state.read_cache = ReadCache(settings.read_cache_mb * 1024 * 1024)
     problems.install(app)
     openapi.install(app)
     # Added last, runs first: the size limit holds before the NUL check reads a body.

@@ -1,6 +1,7 @@
 """Benchmark: the REST API's read mix at fixed arrival rates (open loop), from a separate process.
 
 Run: python bench/rest_load.py [--seconds 30] [--rates 35 100 200 300 500] [--workers 2]
+                               [--writes 10]
 
 Seeds one workspace (1,000 members in 10 groups and 5 tags, 200 events, a tenth of them
 recurring) in a throwaway embedded Postgres, then serves the API two ways, each its own process
@@ -17,6 +18,11 @@ errors (non-2xx or no answer within 5 s), the CPU the driver used, and the CPU t
 processes and Postgres's spent per request (steadier than latency on a shared machine); then the
 highest rate whose p99 stays under 25 ms, per layout, against the goal (500 req/s). Nothing is
 asserted.
+
+The API keeps its answers to these reads by the stamp of the workspace's data (``core.reads``),
+so a read-only mix is mostly answered from that cache. ``--writes N`` changes a member N times a
+second beside the reads (``last_activity_at``, as the bot does whenever someone writes to it),
+each change renewing the stamp: what a busy workspace's reads cost.
 """
 
 from __future__ import annotations
@@ -122,8 +128,8 @@ async def drive(
 
 
 # -- the run ---------------------------------------------------------------------------------------
-async def seed(database_url: str) -> tuple[str, list[str], list[str]]:
-    """The workspace: its owner token, its group ids and its tag ids."""
+async def seed(database_url: str) -> tuple[str, list[str], list[str], list[uuid.UUID]]:
+    """The workspace: its owner token, its group ids, its tag ids and its member ids."""
     from sqlalchemy import insert
 
     from bench.seeding import insert_members
@@ -189,7 +195,37 @@ async def seed(database_url: str) -> tuple[str, list[str], list[str]]:
             await create_event(session, actor, data)
         await session.commit()
     await engine.dispose()
-    return created.owner_token.token, [str(g.id) for g in groups], [str(t.id) for t in tags]
+    return (
+        created.owner_token.token,
+        [str(g.id) for g in groups],
+        [str(t.id) for t in tags],
+        [r["id"] for r in rows],
+    )
+
+
+async def change_members(
+    database_url: str, per_second: float, members: list[uuid.UUID], stop: asyncio.Event
+) -> int:
+    """Mark one member after another active, ``per_second`` times a second, until ``stop``."""
+    from sqlalchemy import text
+
+    from core.db import make_engine
+
+    engine = make_engine(database_url, pool_size=1)
+    loop = asyncio.get_running_loop()
+    started, done = loop.time(), 0
+    try:
+        while not stop.is_set():
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("UPDATE members SET last_activity_at = now() WHERE id = :id"),
+                    {"id": members[done % len(members)]},
+                )
+            done += 1
+            await asyncio.sleep(max(0.0, started + done / per_second - loop.time()))
+    finally:
+        await engine.dispose()
+    return done
 
 
 def serve(
@@ -305,11 +341,16 @@ async def main(args: argparse.Namespace) -> None:
         bench = Bench(postgres, postgres.start(), redis.start(), data)
         try:
             url = await bench.fresh_database()
-            token, groups, tags = await seed(url)
+            token, groups, tags, members = await seed(url)
             mix = _mix(groups, tags)
+            writes = (
+                f"; beside the reads, a member changed {args.writes:g} times a second"
+                if args.writes
+                else "; reads only (--writes N: with changes beside them)"
+            )
             print(
                 "1,000 members (10 groups, 5 tags), 200 events; the mix: GET /members?limit=50, "
-                f"GET /events, POST /audience/preview; {args.seconds:g} s a rate",
+                f"GET /events, POST /audience/preview; {args.seconds:g} s a rate{writes}",
                 flush=True,
             )
             best: dict[str, float] = {}
@@ -327,7 +368,18 @@ async def main(args: argparse.Namespace) -> None:
                             _cpu_by_process(process.pid),
                             _cpu_by_process(_postmaster(postgres)),
                         )
-                        result = measure(f"http://127.0.0.1:{port}", token, rate, args.seconds, mix)
+                        stop = asyncio.Event()
+                        writer = (
+                            asyncio.create_task(change_members(url, args.writes, members, stop))
+                            if args.writes
+                            else None
+                        )
+                        result = await asyncio.to_thread(
+                            measure, f"http://127.0.0.1:{port}", token, rate, args.seconds, mix
+                        )
+                        stop.set()
+                        if writer is not None:
+                            await writer
                         sent = rate * (SETTLE_SECONDS + args.seconds)
                         api, _ = _cpu_spent(before[0], _cpu_by_process(process.pid))
                         db, ended = _cpu_spent(before[1], _cpu_by_process(_postmaster(postgres)))
@@ -377,6 +429,12 @@ if __name__ == "__main__":
         type=int,
         default=os.cpu_count() or 2,
         help="API processes of the production layout, run after one process (1: one only)",
+    )
+    parser.add_argument(
+        "--writes",
+        type=float,
+        default=0.0,
+        help="member changes a second beside the reads (each renews the read cache's stamp)",
     )
     args = parser.parse_args()
     asyncio.run(main(args))

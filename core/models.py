@@ -17,6 +17,7 @@ from core.journeys.models import (
     Signal,
 )
 from core.notify.models import IdempotencyKey, MessageTemplate
+from core.reads.models import ReadVersion, ReadVersionBump
 from core.teams.models import (
     ApiToken,
     Group,
@@ -56,6 +57,8 @@ __all__ = [
     "MemberRole",
     "MemberTag",
     "MessageTemplate",
+    "ReadVersion",
+    "ReadVersionBump",
     "Role",
     "SendSecond",
     "Signal",

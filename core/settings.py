@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         "Postgres, VESTNIK_DATABASE_URL)",
     )
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    read_cache_mb: int = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="Per API process: answers to member lists, event lists and audience previews "
+        "kept by the version of the data they show (0: none kept)",
+    )
     job_lease_seconds: int = Field(
         default=300, ge=1, description="How long a claimed job is held before it returns"
     )

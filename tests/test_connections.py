@@ -176,8 +176,11 @@ async def test_a_request_that_finds_every_connection_busy_gets_a_503_not_a_500(
     acme: Workspace, engine: AsyncEngine, settings: Settings
 ):
     await member(acme.client, "Anna")
-    # One pooled connection and SQLAlchemy's 10 of overflow; a second's wait for a free one.
-    crowded = settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 1.0})
+    # One pooled connection and SQLAlchemy's 10 of overflow; a second's wait for a free one. No
+    # read cache: every list must read the locked table (a kept answer would not wait for it).
+    crowded = settings.model_copy(
+        update={"db_pool_size": 1, "db_pool_timeout_seconds": 1.0, "read_cache_mb": 0}
+    )
     async with _serving(crowded, acme.token, "http://vestnik.test/api/v1") as client:
         assert (await client.get("/members")).status_code == 200
         async with _held(engine, "member_accounts"):

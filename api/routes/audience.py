@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
+from api.cached_reads import cached_json
 from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
 from core.audience.rule import (
@@ -14,10 +15,16 @@ from core.audience.rule import (
 router = APIRouter(route_class=UnitOfWork, prefix="/audience", tags=["audience"])
 
 
-@router.post("/preview")
+@router.post("/preview", response_model=AudiencePreview)
 async def preview(
-    data: AudiencePreviewRequest, actor: ActorDep, session: SessionDep
-) -> AudiencePreview:
+    request: Request, data: AudiencePreviewRequest, actor: ActorDep, session: SessionDep
+) -> Response:
     """Who would this audience reach? The count (by status) and the first members by name."""
     rule = AudienceRule.model_validate(data.model_dump(exclude={"limit"}))
-    return await preview_audience(session, actor, rule, data.limit)
+    return await cached_json(
+        request,
+        session,
+        actor,
+        ("audience", data.model_dump_json()),
+        lambda: preview_audience(session, actor, rule, data.limit),
+    )

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.cached_reads import cached_json
 from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
 from core.calendar.ics_import import ImportReport, import_calendar
@@ -62,11 +63,17 @@ async def import_events(request: Request, actor: ActorDep, session: SessionDep) 
     return report
 
 
-@router.get("")
+@router.get("", response_model=Page[EventOut])
 async def list_events(
-    flt: Annotated[EventFilter, Query()], actor: ActorDep, session: SessionDep
-) -> Page[EventOut]:
-    return await events.list_events(session, actor, flt)
+    request: Request, flt: Annotated[EventFilter, Query()], actor: ActorDep, session: SessionDep
+) -> Response:
+    return await cached_json(
+        request,
+        session,
+        actor,
+        ("events", flt.model_dump_json()),
+        lambda: events.list_events(session, actor, flt),
+    )
 
 
 @router.get("/{event_id}")

@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from api.cached_reads import cached_json
 from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
 from core.paging import Page
@@ -20,11 +21,17 @@ async def create_member(data: MemberCreate, actor: ActorDep, session: SessionDep
     return out
 
 
-@router.get("")
+@router.get("", response_model=Page[MemberOut])
 async def list_members(
-    flt: Annotated[MemberFilter, Query()], actor: ActorDep, session: SessionDep
-) -> Page[MemberOut]:
-    return await members.list_members(session, actor, flt)
+    request: Request, flt: Annotated[MemberFilter, Query()], actor: ActorDep, session: SessionDep
+) -> Response:
+    return await cached_json(
+        request,
+        session,
+        actor,
+        ("members", flt.model_dump_json()),
+        lambda: members.list_members(session, actor, flt),
+    )
 
 
 @router.get("/{member_id}")

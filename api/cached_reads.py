@@ -1,0 +1,33 @@
+"""JSON answers of the busiest reads, from the process's read cache when the data has not changed
+since (``core.reads.cache``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.reads.cache import ReadCache, answer
+from core.teams.permissions import Action, Actor
+
+
+async def cached_json(
+    request: Request,
+    session: AsyncSession,
+    actor: Actor,
+    asked: Hashable,
+    read: Callable[[], Awaitable[BaseModel]],
+) -> Response:
+    """``read()``'s answer as FastAPI would serialise it, or the same bytes kept from an earlier
+    read of the same data. The role is checked first: a kept answer is no reason to skip it."""
+    actor.require(Action.read)
+    cache: ReadCache = request.app.state.read_cache
+
+    async def serialised() -> bytes:
+        model = await read()
+        return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+    body = await answer(session, cache, actor.workspace_id, asked, serialised)
+    return Response(body, media_type="application/json")

@@ -1,0 +1,115 @@
+"""The API's answers to its busiest reads (member lists, event lists, audience previews), kept in
+each process by the stamp of the workspace's data they were read at (``read_versions``: a random
+value the database renews as any change to those tables commits, migration 0026).
+
+A read asks Postgres for the stamp (one indexed lookup) and answers from the cache only when an
+answer read at that very stamp is kept, so a change committed before the request began is always
+seen, whichever process or tool made it, and nothing is ever taken from another workspace's key.
+An answer is kept only if the stamp was the same before and after reading it: every statement of
+the read then saw exactly that stamp's data (a later statement never sees less than an earlier
+one). A transaction that has written anything itself neither keeps nor uses an answer, since
+what it sees is not yet any stamp's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import plain_connection
+
+# The tables migration 0026 watches: every table a cached read shows rows of.
+VERSIONED = (
+    "members",
+    "member_accounts",
+    "member_roles",
+    "member_groups",
+    "member_tags",
+    "roles",
+    "groups",
+    "tags",
+    "events",
+)
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# A bigger answer is read afresh each time: one such answer would push out hundreds of others.
+MAX_ANSWER_BYTES = 1024 * 1024
+
+_STAMP = text(
+    "SELECT (SELECT stamp FROM read_versions WHERE workspace_id = :workspace_id),"
+    " pg_current_xact_id_if_assigned() IS NOT NULL"
+)
+
+_Key = tuple[uuid.UUID, Hashable]
+
+
+class ReadCache:
+    """Answers by (workspace, what was asked), each with the stamp it was read at; the least
+    recently used go first once ``max_bytes`` are held. ``max_bytes`` 0 keeps nothing."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self.hits = 0
+        self.misses = 0
+        self._answers: OrderedDict[_Key, tuple[uuid.UUID, bytes]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID) -> bytes | None:
+        key = (workspace_id, asked)
+        kept = self._answers.get(key)
+        if kept is None or kept[0] != stamp:
+            self.misses += 1
+            return None
+        self._answers.move_to_end(key)
+        self.hits += 1
+        return kept[1]
+
+    def put(self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID, body: bytes) -> None:
+        if len(body) > min(MAX_ANSWER_BYTES, self.max_bytes):
+            return
+        key = (workspace_id, asked)
+        kept = self._answers.pop(key, None)
+        if kept is not None:
+            self.held -= len(kept[1])
+        self._answers[key] = (stamp, body)
+        self.held += len(body)
+        while self.held > self.max_bytes:
+            _, (_, oldest) = self._answers.popitem(last=False)
+            self.held -= len(oldest)
+
+
+async def _stamp(session: AsyncSession, workspace_id: uuid.UUID) -> uuid.UUID | None:
+    """The workspace's stamp; None when this transaction has written (or there is no stamp)."""
+    connection = await plain_connection(session)
+    stamp, writing = (await connection.execute(_STAMP, {"workspace_id": workspace_id})).one()
+    return None if writing else stamp
+
+
+async def answer(
+    session: AsyncSession,
+    cache: ReadCache,
+    workspace_id: uuid.UUID,
+    asked: Hashable,
+    read: Callable[[], Awaitable[bytes]],
+) -> bytes:
+    """The answer to ``asked`` in this workspace: kept, if one read at the data's current stamp
+    is; otherwise ``read()``, kept if nothing changed while it ran. The caller has checked that
+    the actor may read it: the cache knows workspaces, not roles."""
+    if cache.max_bytes <= 0:
+        return await read()
+    stamp = await _stamp(session, workspace_id)
+    if stamp is not None:
+        kept = cache.get(workspace_id, asked, stamp)
+        if kept is not None:
+            return kept
+    fresh = await read()
+    if stamp is not None and await _stamp(session, workspace_id) == stamp:
+        cache.put(workspace_id, asked, stamp, fresh)
+    return fresh

@@ -1,0 +1,147 @@
+"""read versions: a stamp per workspace that the database renews when a transaction that changed
+what the API's busiest reads show commits, so an answer kept by that stamp is never stale
+
+The API keeps its answers to member lists, event lists and audience previews by (workspace,
+stamp) (``core.reads``). The stamp must move with every change, whoever makes it (the API, the
+bot, the worker, psql), so the database renews it itself. It is random, not a counter: a database
+restored from a backup, or a row lost, can never bring back a number that an API process holds
+for other data.
+
+It is bumped at commit, not when the change is made: statement triggers note the workspaces a
+transaction touched (``read_version_bumps``, once per workspace and transaction), and a deferred
+constraint trigger on that note bumps ``read_versions`` as the transaction commits. A bump taken
+at the change would hold the workspace's version row for the rest of the transaction; a second
+writer that had locked a member first and then waited for it, while the first went on to that
+member, would deadlock. At commit a transaction waits for nothing else, so the row is held for
+microseconds and no two writers can wait on each other through it. The versions are a table of
+their own, not a column of ``workspaces``, which event changes lock ``FOR UPDATE`` (0020) for the
+whole of their transaction.
+
+Bumps are serialised by the version row's lock, so each committed state of a workspace's data has
+one stamp: a snapshot that sees stamp S sees exactly the changes of the transactions up to the
+one that wrote S. A workspace without a row (none should be: new ones get theirs as they are
+created, older ones below) is never cached.
+
+Revision ID: 0026
+Revises: 0025
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0026"
+down_revision: str | None = "0025"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Every table whose rows the cached reads show (core.reads.VERSIONED), each with workspace_id.
+TABLES = (
+    "members",
+    "member_accounts",
+    "member_roles",
+    "member_groups",
+    "member_tags",
+    "roles",
+    "groups",
+    "tags",
+    "events",
+)
+
+FUNCTIONS = [
+    # A statement's changed rows, noted once per workspace and transaction. ON CONFLICT skips the
+    # note (and so its deferred bump) when this transaction has noted that workspace already.
+    """
+CREATE FUNCTION vestnik_reads_noted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO read_version_bumps (workspace_id)
+      SELECT DISTINCT workspace_id FROM old_rows ON CONFLICT DO NOTHING;
+  ELSE
+    INSERT INTO read_version_bumps (workspace_id)
+      SELECT DISTINCT workspace_id FROM new_rows ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $$""",
+    # At commit: the new stamp (none for a workspace deleted meanwhile), and the note is done.
+    """
+CREATE FUNCTION vestnik_reads_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO read_versions (workspace_id, stamp)
+    SELECT id, gen_random_uuid() FROM workspaces WHERE id = NEW.workspace_id
+    ON CONFLICT (workspace_id) DO UPDATE SET stamp = excluded.stamp;
+  DELETE FROM read_version_bumps WHERE xid = NEW.xid AND workspace_id = NEW.workspace_id;
+  RETURN NULL;
+END $$""",
+    """
+CREATE FUNCTION vestnik_reads_begin() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO read_versions (workspace_id, stamp) SELECT id, gen_random_uuid() FROM new_rows;
+  RETURN NULL;
+END $$""",
+    """
+CREATE FUNCTION vestnik_reads_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM read_versions WHERE workspace_id IN (SELECT id FROM old_rows);
+  RETURN NULL;
+END $$""",
+]
+
+
+def _noted(table: str, event: str) -> str:
+    rows = "OLD TABLE AS old_rows" if event == "DELETE" else "NEW TABLE AS new_rows"
+    return (
+        f"CREATE TRIGGER reads_{table}_{event.lower()} AFTER {event} ON {table} "
+        f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION vestnik_reads_noted()"
+    )
+
+
+TRIGGERS = [
+    *(_noted(table, event) for table in TABLES for event in ("INSERT", "UPDATE", "DELETE")),
+    "CREATE CONSTRAINT TRIGGER reads_bump_at_commit AFTER INSERT ON read_version_bumps "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION vestnik_reads_bump()",
+    "CREATE TRIGGER reads_workspaces_insert AFTER INSERT ON workspaces "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vestnik_reads_begin()",
+    "CREATE TRIGGER reads_workspaces_delete AFTER DELETE ON workspaces "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION vestnik_reads_forget()",
+]
+
+
+def upgrade() -> None:
+    # No foreign key to workspaces: checking one would take a share lock on the workspace row at
+    # commit, which an event change holds FOR UPDATE (0020) while it may wait for this writer.
+    op.create_table(
+        "read_versions",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("stamp", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_read_versions")),
+    )
+    # Unlogged: a note lives from a change to its transaction's commit; a crash loses only notes
+    # of transactions that did not commit.
+    op.create_table(
+        "read_version_bumps",
+        sa.Column(
+            "xid",
+            sa.BigInteger(),
+            server_default=sa.text("pg_current_xact_id()::text::bigint"),
+            nullable=False,
+        ),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("xid", "workspace_id", name=op.f("pk_read_version_bumps")),
+        prefixes=["UNLOGGED"],
+    )
+    op.execute("INSERT INTO read_versions SELECT id, gen_random_uuid() FROM workspaces")
+    for statement in [*FUNCTIONS, *TRIGGERS]:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for trigger in TRIGGERS:
+        words = trigger.split()
+        name = words[3] if words[1] == "CONSTRAINT" else words[2]
+        op.execute(f"DROP TRIGGER {name} ON {words[words.index('ON') + 1]}")
+    for function in FUNCTIONS:
+        op.execute(f"DROP FUNCTION {function.split()[2]}")
+    op.drop_table("read_version_bumps")
+    op.drop_table("read_versions")

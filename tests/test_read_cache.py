@@ -1,0 +1,234 @@
+"""The busiest reads (member lists, event lists, audience previews) are answered from a cache kept
+by a stamp the database renews as any change to what they show commits (migration 0026,
+``core.reads.cache``): it must never answer with data a committed change has moved, whoever made
+the change, nor with another workspace's data, and writers must not queue behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from core.reads.cache import ReadCache, answer
+from tests.conftest import Workspace
+from tests.factories import group, member, ok, tag
+
+READS = ("members", "events", "audience")
+
+
+async def _sql(engine: AsyncEngine, statement: str, **values: Any) -> None:
+    """A change made outside the API (as the bot, the worker or psql make them), committed."""
+    async with engine.begin() as connection:
+        await connection.execute(text(statement), values)
+
+
+async def _stamp(engine: AsyncEngine, workspace_id: uuid.UUID) -> uuid.UUID:
+    async with engine.connect() as connection:
+        stamp = await connection.scalar(
+            text("SELECT stamp FROM read_versions WHERE workspace_id = :ws"), {"ws": workspace_id}
+        )
+    assert isinstance(stamp, uuid.UUID)
+    return stamp
+
+
+async def test_every_change_the_cached_reads_show_is_read_never_a_stale_answer(
+    acme: Workspace, globex: Workspace, app: Any, engine: AsyncEngine
+):
+    anna = await member(acme.client, "Anna", email="anna@example.org")
+    bob = await member(acme.client, "Bob", telegram_user_id=4242, started=False)
+    team = await group(acme.client, "Team", anna)
+    vip = await tag(acme.client, "vip", anna)
+    sync = await ok(
+        acme.client.post("/events", json={"title": "Sync", "starts_at": "2026-12-01T10:00"}), 201
+    )
+    rule = {"groups": [team["id"]], "tags": [vip["id"]]}
+    cache = app.state.read_cache
+
+    async def read(ws: Workspace) -> dict[str, Any]:
+        return {
+            "members": await ok(ws.client.get("/members", params={"limit": 50})),
+            "events": await ok(ws.client.get("/events")),
+            "audience": await ok(ws.client.post("/audience/preview", json=rule))
+            if ws is acme
+            else None,
+        }
+
+    async def reads() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The three reads, checked to come from the cache when asked again unchanged."""
+        first = await read(acme)
+        hits = cache.hits
+        again = await read(acme)
+        assert cache.hits == hits + len(READS), "asked again unchanged, the answers were not kept"
+        assert again == first
+        people = {m["name"]: m for m in first["members"]["items"]}
+        events = {e["id"]: e for e in first["events"]["items"]}
+        return people, events, first["audience"]
+
+    people, events, audience = await reads()
+    assert audience["count"] == 1 and people["Bob"]["telegram_user_id"] == 4242
+
+    ws = acme.id
+    await _sql(
+        engine,
+        "UPDATE members SET last_activity_at = '2026-11-24T12:00:00Z' WHERE id = :id",
+        id=anna["id"],
+    )
+    people, _, _ = await reads()
+    assert people["Anna"]["last_activity_at"] == "2026-11-24T12:00:00Z"
+
+    await _sql(engine, "UPDATE members SET status = 'unsubscribed' WHERE id = :id", id=anna["id"])
+    _, _, audience = await reads()
+    assert audience["by_status"]["unsubscribed"] == 1
+
+    await _sql(
+        engine,
+        "INSERT INTO member_groups (group_id, member_id, workspace_id, added_at) "
+        "VALUES (:g, :m, :ws, now())",
+        g=team["id"],
+        m=bob["id"],
+        ws=ws,
+    )
+    people, _, audience = await reads()
+    assert audience["count"] == 2 and [g["name"] for g in people["Bob"]["groups"]] == ["Team"]
+
+    await _sql(engine, "UPDATE groups SET name = 'Crew' WHERE id = :id", id=team["id"])
+    people, _, _ = await reads()
+    assert [g["name"] for g in people["Anna"]["groups"]] == ["Crew"]
+
+    await _sql(engine, "UPDATE tags SET name = 'gold' WHERE id = :id", id=vip["id"])
+    people, _, _ = await reads()
+    assert [t["name"] for t in people["Anna"]["tags"]] == ["gold"]
+
+    await _sql(
+        engine,
+        "UPDATE roles SET name = 'crew member' WHERE workspace_id = :ws AND name = 'member'",
+        ws=ws,
+    )
+    people, _, _ = await reads()
+    assert [r["name"] for r in people["Anna"]["roles"]] == ["crew member"]
+
+    await _sql(engine, "DELETE FROM member_tags WHERE member_id = :id", id=anna["id"])
+    people, _, audience = await reads()
+    assert people["Anna"]["tags"] == [] and audience["count"] == 2  # Anna still by her group
+
+    await _sql(engine, "DELETE FROM member_accounts WHERE member_id = :id", id=bob["id"])
+    people, _, _ = await reads()
+    assert people["Bob"]["telegram_user_id"] is None
+
+    await _sql(engine, "UPDATE events SET title = 'Retro' WHERE id = :id", id=sync["id"])
+    _, events, _ = await reads()
+    assert events[sync["id"]]["title"] == "Retro"
+
+    # A change rolled back leaves the stamp as it was: the kept answers still hold.
+    before = await _stamp(engine, ws)
+    async with engine.connect() as connection:
+        await connection.execute(
+            text("UPDATE members SET name = 'Ghost' WHERE id = :id"), {"id": anna["id"]}
+        )
+        await connection.rollback()
+    assert await _stamp(engine, ws) == before
+    hits = cache.hits
+    kept = await read(acme)
+    assert cache.hits == hits + len(READS) and "Ghost" not in str(kept)
+
+    # Changes through the API itself, and deleting someone.
+    await ok(acme.client.patch(f"/members/{anna['id']}", json={"name": "Anna K"}))
+    await _sql(engine, "DELETE FROM members WHERE id = :id", id=bob["id"])
+    people, _, audience = await reads()
+    assert sorted(people) == ["Anna K"] and audience["count"] == 1
+
+    # Another workspace asking the very same questions gets its own answers.
+    otto = await member(globex.client, "Anna K")
+    theirs = await read(globex)
+    assert [m["id"] for m in theirs["members"]["items"]] == [otto["id"]]
+    assert theirs["events"]["items"] == []
+    mine = await read(acme)
+    assert [m["name"] for m in mine["members"]["items"]] == ["Anna K"]
+    assert mine["members"]["items"][0]["id"] == anna["id"]
+
+
+async def test_writers_in_one_workspace_never_wait_on_each_other_through_the_stamp(
+    acme: Workspace, engine: AsyncEngine
+):
+    """The stamp is renewed as a transaction commits, not when it changes a row: a transaction
+    left open after changing one member must not hold up another changing a second member (a
+    stamp taken at the change would, and two such writers could deadlock)."""
+    anna = await member(acme.client, "Anna")
+    bob = await member(acme.client, "Bob")
+    start = await _stamp(engine, acme.id)
+    async with engine.connect() as first, engine.connect() as second:
+        await first.execute(
+            text("UPDATE members SET name = 'Anna 1' WHERE id = :id"), {"id": anna["id"]}
+        )
+
+        async def other_writer() -> None:
+            await second.execute(
+                text("UPDATE members SET name = 'Bob 2' WHERE id = :id"), {"id": bob["id"]}
+            )
+            await second.commit()
+
+        await asyncio.wait_for(other_writer(), timeout=30)
+        middle = await _stamp(engine, acme.id)
+        assert middle != start
+        names = [m["name"] for m in (await ok(acme.client.get("/members")))["items"]]
+        assert "Bob 2" in names and "Anna" in names  # the open change is not seen, nor kept
+        await first.commit()
+    assert await _stamp(engine, acme.id) not in (start, middle)
+    names = [m["name"] for m in (await ok(acme.client.get("/members")))["items"]]
+    assert "Anna 1" in names and "Bob 2" in names
+
+
+async def test_an_answer_is_kept_only_for_data_no_transaction_was_changing(
+    acme: Workspace, engine: AsyncEngine, session: AsyncSession
+):
+    """What a transaction that wrote sees is nobody's committed data: it neither uses nor keeps
+    an answer. A change committed while a read runs keeps that read's answer out too."""
+    await member(acme.client, "Anna")
+    cache = ReadCache()
+    served = 0
+
+    async def read() -> bytes:
+        nonlocal served
+        served += 1
+        return b"answer %d" % served
+
+    assert await answer(session, cache, acme.id, "list", read) == b"answer 1"
+    assert await answer(session, cache, acme.id, "list", read) == b"answer 1"  # kept
+    await session.rollback()
+
+    await session.execute(
+        text("UPDATE members SET name = name || '!' WHERE workspace_id = :ws"), {"ws": acme.id}
+    )
+    assert await answer(session, cache, acme.id, "list", read) == b"answer 2"
+    assert await answer(session, cache, acme.id, "list", read) == b"answer 3"  # neither kept
+    await session.rollback()
+    assert await answer(session, cache, acme.id, "list", read) == b"answer 1"  # nothing committed
+    await session.rollback()
+
+    async def read_while_someone_commits() -> bytes:
+        await _sql(engine, "UPDATE members SET locale = 'ru' WHERE workspace_id = :ws", ws=acme.id)
+        return await read()
+
+    assert await answer(session, cache, acme.id, "new", read_while_someone_commits) == b"answer 4"
+    await session.rollback()
+    assert await answer(session, cache, acme.id, "new", read) == b"answer 5"  # 4 was not kept
+    assert await answer(session, cache, acme.id, "new", read) == b"answer 5"
+    assert await answer(session, cache, uuid.uuid4(), "list", read) == b"answer 6"  # no stamp
+    assert await answer(session, cache, uuid.uuid4(), "list", read) == b"answer 7"
+
+
+def test_the_cache_holds_at_most_its_bytes_and_drops_the_least_recently_used():
+    cache = ReadCache(max_bytes=1000)
+    ws, stamp = uuid.uuid4(), uuid.uuid4()
+    for i in range(10):
+        cache.put(ws, i, stamp, bytes(300))
+        cache.get(ws, 0, stamp)  # 0 stays in use
+    assert cache.held <= 1000 and len(cache) == 3
+    assert cache.get(ws, 0, stamp) is not None and cache.get(ws, 9, stamp) is not None
+    assert cache.get(ws, 1, stamp) is None
+    cache.put(ws, "big", stamp, bytes(1001))
+    assert cache.get(ws, "big", stamp) is None
+    assert ReadCache(max_bytes=0).max_bytes == 0
