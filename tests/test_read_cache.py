@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core.db import make_sessionmaker
 from core.reads.cache import ReadCache, answer
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, tag
@@ -232,3 +233,49 @@ def test_the_cache_holds_at_most_its_bytes_and_drops_the_least_recently_used():
     cache.put(ws, "big", stamp, bytes(1001))
     assert cache.get(ws, "big", stamp) is None
     assert ReadCache(max_bytes=0).max_bytes == 0
+
+
+async def test_requests_asking_the_same_at_once_wait_for_one_read(
+    acme: Workspace, engine: AsyncEngine
+):
+    """When a stamp moves under load, every request in flight finds its answer gone: one reads
+    it and the others wait for that read, unless the stamp moved again while it ran."""
+    await member(acme.client, "Anna")
+    cache = ReadCache()
+    sessions = [make_sessionmaker(engine)() for _ in range(5)]
+    gate = asyncio.Event()
+    reads = 0
+
+    async def slow_read(change: bool) -> bytes:
+        nonlocal reads
+        reads += 1
+        await gate.wait()
+        if change and reads == 1:
+            await _sql(
+                engine, "UPDATE members SET locale = 'ru' WHERE workspace_id = :ws", ws=acme.id
+            )
+        return b"read %d" % reads
+
+    async def all_at_once(change: bool) -> list[bytes]:
+        nonlocal reads
+        reads, misses = 0, cache.misses
+        gate.clear()
+        asked = [
+            asyncio.create_task(answer(s, cache, acme.id, change, lambda: slow_read(change)))
+            for s in sessions
+        ]
+        deadline = asyncio.get_running_loop().time() + 30
+        while cache.misses < misses + len(sessions):  # each has looked, found none and waits
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        gate.set()
+        return await asyncio.wait_for(asyncio.gather(*asked), 30)
+
+    try:
+        assert await all_at_once(False) == [b"read 1"] * 5 and reads == 1
+        # The first read saw a change commit: nobody may take its answer for the old stamp.
+        answers = await all_at_once(True)
+        assert sorted(answers) == [b"read %d" % i for i in range(1, 6)] and reads == 5
+    finally:
+        for s in sessions:
+            await s.close()

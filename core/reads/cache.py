@@ -9,10 +9,17 @@ An answer is kept only if the stamp was the same before and after reading it: ev
 the read then saw exactly that stamp's data (a later statement never sees less than an earlier
 one). A transaction that has written anything itself neither keeps nor uses an answer, since
 what it sees is not yet any stamp's.
+
+Requests that find the same question unanswered at the same stamp wait for the first one's read
+rather than each reading it: when a busy workspace's stamp moves, every request in flight would
+otherwise read the same answer at once, and under load the longer reads let more requests pile
+onto the next change until the API falls behind (400 reads a second with ten changes a second
+did, before this).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -57,6 +64,8 @@ class ReadCache:
         self.hits = 0
         self.misses = 0
         self._answers: OrderedDict[_Key, tuple[uuid.UUID, bytes]] = OrderedDict()
+        # Reads under way: what they will answer, or None if their stamp did not hold.
+        self._reading: dict[tuple[_Key, uuid.UUID], asyncio.Future[bytes | None]] = {}
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -84,6 +93,22 @@ class ReadCache:
             _, (_, oldest) = self._answers.popitem(last=False)
             self.held -= len(oldest)
 
+    def under_way(
+        self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID
+    ) -> asyncio.Future[bytes | None] | None:
+        """The read of this question at this stamp that another request has begun, if any."""
+        return self._reading.get(((workspace_id, asked), stamp))
+
+    def begin(self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._reading[((workspace_id, asked), stamp)] = future
+
+    def end(
+        self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID, held: bytes | None
+    ) -> None:
+        """The read begun is over: those waiting get its answer, or None (read it yourselves)."""
+        self._reading.pop(((workspace_id, asked), stamp)).set_result(held)
+
 
 async def _stamp(session: AsyncSession, workspace_id: uuid.UUID) -> uuid.UUID | None:
     """The workspace's stamp; None when this transaction has written (or there is no stamp)."""
@@ -105,11 +130,25 @@ async def answer(
     if cache.max_bytes <= 0:
         return await read()
     stamp = await _stamp(session, workspace_id)
-    if stamp is not None:
-        kept = cache.get(workspace_id, asked, stamp)
-        if kept is not None:
-            return kept
-    fresh = await read()
-    if stamp is not None and await _stamp(session, workspace_id) == stamp:
-        cache.put(workspace_id, asked, stamp, fresh)
-    return fresh
+    if stamp is None:
+        return await read()
+    kept = cache.get(workspace_id, asked, stamp)
+    if kept is not None:
+        return kept
+    other = cache.under_way(workspace_id, asked, stamp)
+    if other is not None:
+        # shield: this request cancelled must not cancel the read others wait for.
+        shared = await asyncio.shield(other)
+        if shared is not None:
+            return shared
+        return await read()  # its stamp moved while it read: read this one afresh
+    cache.begin(workspace_id, asked, stamp)
+    held: bytes | None = None
+    try:
+        fresh = await read()
+        if await _stamp(session, workspace_id) == stamp:
+            cache.put(workspace_id, asked, stamp, fresh)
+            held = fresh
+        return fresh
+    finally:
+        cache.end(workspace_id, asked, stamp, held)
