@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.reads.cache import ReadCache, answer
+from core.reads.cache import Kind, ReadCache, answer
 from core.teams.permissions import Action, Actor
 
 
@@ -17,6 +17,7 @@ async def cached_json(
     request: Request,
     session: AsyncSession,
     actor: Actor,
+    kind: Kind,
     asked: Hashable,
     read: Callable[[], Awaitable[BaseModel]],
 ) -> Response:
@@ -29,5 +30,5 @@ async def cached_json(
         model = await read()
         return model.__pydantic_serializer__.to_json(model, by_alias=True)
 
-    body = await answer(session, cache, actor.workspace_id, asked, serialised)
+    body = await answer(session, cache, actor.workspace_id, kind, asked, serialised)
     return Response(body, media_type="application/json")

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.db import make_sessionmaker
-from core.reads.cache import ReadCache, answer
+from core.reads.cache import Kind, ReadCache, answer
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, tag
 
@@ -26,10 +26,11 @@ async def _sql(engine: AsyncEngine, statement: str, **values: Any) -> None:
         await connection.execute(text(statement), values)
 
 
-async def _stamp(engine: AsyncEngine, workspace_id: uuid.UUID) -> uuid.UUID:
+async def _stamp(engine: AsyncEngine, workspace_id: uuid.UUID, kind: str = "members") -> uuid.UUID:
     async with engine.connect() as connection:
         stamp = await connection.scalar(
-            text("SELECT stamp FROM read_versions WHERE workspace_id = :ws"), {"ws": workspace_id}
+            text("SELECT stamp FROM read_versions WHERE workspace_id = :ws AND kind = :kind"),
+            {"ws": workspace_id, "kind": kind},
         )
     assert isinstance(stamp, uuid.UUID)
     return stamp
@@ -151,6 +152,60 @@ async def test_every_change_the_cached_reads_show_is_read_never_a_stale_answer(
     assert mine["members"]["items"][0]["id"] == anna["id"]
 
 
+async def test_each_kind_of_read_moves_with_what_it_shows_alone(
+    acme: Workspace, app: Any, engine: AsyncEngine
+):
+    """The bot marks members active all day: that must not cost the event lists or audience
+    previews their kept answers. And a kept preview skips the check that the groups it names
+    exist, so deleting an empty group must still move it: the next preview is refused."""
+    anna = await member(acme.client, "Anna")
+    team = await group(acme.client, "Team", anna)
+    empty = await group(acme.client, "Nobody yet")
+    await ok(
+        acme.client.post("/events", json={"title": "Sync", "starts_at": "2026-12-01T10:00"}), 201
+    )
+    cache = app.state.read_cache
+    asks = {
+        "members": lambda: acme.client.get("/members"),
+        "audience": lambda: acme.client.post(
+            "/audience/preview", json={"groups": [team["id"], empty["id"]]}
+        ),
+        "events": lambda: acme.client.get("/events"),
+    }
+
+    async def kept() -> set[str]:
+        """Which reads were answered from the cache (each asked once before, to fill it)."""
+        found = set()
+        for kind, ask in asks.items():
+            hits = cache.hits
+            await ok(ask())
+            if cache.hits > hits:
+                found.add(kind)
+        return found
+
+    for ask in asks.values():
+        await ok(ask())
+    assert await kept() == {"members", "audience", "events"}
+
+    changes = [
+        ("UPDATE members SET last_activity_at = now() WHERE id = :id", {"members"}),
+        ("UPDATE members SET status = 'unreachable' WHERE id = :id", {"members", "audience"}),
+        ("UPDATE members SET locale = 'ru' WHERE id = :id", {"members"}),
+        ("UPDATE events SET title = 'Retro' WHERE workspace_id = :ws", {"events"}),
+        ("UPDATE groups SET description = 'x' WHERE id = :team", {"members", "audience"}),
+    ]
+    for statement, moved in changes:
+        await _sql(engine, statement, id=anna["id"], ws=acme.id, team=team["id"])
+        assert await kept() == {"members", "audience", "events"} - moved, statement
+        assert await kept() == {"members", "audience", "events"}
+
+    await _sql(engine, "DELETE FROM groups WHERE id = :id", id=empty["id"])
+    refused = await acme.client.post(
+        "/audience/preview", json={"groups": [team["id"], empty["id"]]}
+    )
+    assert refused.status_code == 422, refused.text
+
+
 async def test_writers_in_one_workspace_never_wait_on_each_other_through_the_stamp(
     acme: Workspace, engine: AsyncEngine
 ):
@@ -196,29 +251,40 @@ async def test_an_answer_is_kept_only_for_data_no_transaction_was_changing(
         served += 1
         return b"answer %d" % served
 
-    assert await answer(session, cache, acme.id, "list", read) == b"answer 1"
-    assert await answer(session, cache, acme.id, "list", read) == b"answer 1"  # kept
+    assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 1"
+    assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 1"  # kept
     await session.rollback()
 
     await session.execute(
         text("UPDATE members SET name = name || '!' WHERE workspace_id = :ws"), {"ws": acme.id}
     )
-    assert await answer(session, cache, acme.id, "list", read) == b"answer 2"
-    assert await answer(session, cache, acme.id, "list", read) == b"answer 3"  # neither kept
+    assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 2"
+    assert (
+        await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 3"
+    )  # neither kept
     await session.rollback()
-    assert await answer(session, cache, acme.id, "list", read) == b"answer 1"  # nothing committed
+    assert (
+        await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 1"
+    )  # nothing committed
     await session.rollback()
 
     async def read_while_someone_commits() -> bytes:
         await _sql(engine, "UPDATE members SET locale = 'ru' WHERE workspace_id = :ws", ws=acme.id)
         return await read()
 
-    assert await answer(session, cache, acme.id, "new", read_while_someone_commits) == b"answer 4"
+    assert (
+        await answer(session, cache, acme.id, Kind.members, "new", read_while_someone_commits)
+        == b"answer 4"
+    )
     await session.rollback()
-    assert await answer(session, cache, acme.id, "new", read) == b"answer 5"  # 4 was not kept
-    assert await answer(session, cache, acme.id, "new", read) == b"answer 5"
-    assert await answer(session, cache, uuid.uuid4(), "list", read) == b"answer 6"  # no stamp
-    assert await answer(session, cache, uuid.uuid4(), "list", read) == b"answer 7"
+    assert (
+        await answer(session, cache, acme.id, Kind.members, "new", read) == b"answer 5"
+    )  # 4 was not kept
+    assert await answer(session, cache, acme.id, Kind.members, "new", read) == b"answer 5"
+    assert (
+        await answer(session, cache, uuid.uuid4(), Kind.members, "list", read) == b"answer 6"
+    )  # no stamp
+    assert await answer(session, cache, uuid.uuid4(), Kind.members, "list", read) == b"answer 7"
 
 
 def test_the_cache_holds_at_most_its_bytes_and_drops_the_least_recently_used():
@@ -261,7 +327,9 @@ async def test_requests_asking_the_same_at_once_wait_for_one_read(
         reads, misses = 0, cache.misses
         gate.clear()
         asked = [
-            asyncio.create_task(answer(s, cache, acme.id, change, lambda: slow_read(change)))
+            asyncio.create_task(
+                answer(s, cache, acme.id, Kind.members, change, lambda: slow_read(change))
+            )
             for s in sessions
         ]
         deadline = asyncio.get_running_loop().time() + 30

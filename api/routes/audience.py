@@ -11,6 +11,7 @@ from core.audience.rule import (
     AudienceRule,
     preview_audience,
 )
+from core.reads.cache import Kind
 
 router = APIRouter(route_class=UnitOfWork, prefix="/audience", tags=["audience"])
 
@@ -25,6 +26,7 @@ async def preview(
         request,
         session,
         actor,
-        ("audience", data.model_dump_json()),
+        Kind.audience,
+        data.model_dump_json(),
         lambda: preview_audience(session, actor, rule, data.limit),
     )

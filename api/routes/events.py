@@ -29,6 +29,7 @@ from core.events.schemas import (
 from core.notify import mutes, planning
 from core.notify.planning import JobOut
 from core.paging import Page
+from core.reads.cache import Kind
 from core.teams.schemas import Ref
 
 router = APIRouter(route_class=UnitOfWork, prefix="/events", tags=["events"])
@@ -71,7 +72,8 @@ async def list_events(
         request,
         session,
         actor,
-        ("events", flt.model_dump_json()),
+        Kind.events,
+        flt.model_dump_json(),
         lambda: events.list_events(session, actor, flt),
     )
 

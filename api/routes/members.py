@@ -9,6 +9,7 @@ from api.cached_reads import cached_json
 from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
 from core.paging import Page
+from core.reads.cache import Kind
 from core.teams import members, tags
 from core.teams.schemas import MemberCreate, MemberFilter, MemberOut, MemberUpdate, TagChangeOut
 
@@ -29,7 +30,8 @@ async def list_members(
         request,
         session,
         actor,
-        ("members", flt.model_dump_json()),
+        Kind.members,
+        flt.model_dump_json(),
         lambda: members.list_members(session, actor, flt),
     )
 

@@ -1,6 +1,7 @@
 """The API's answers to its busiest reads (member lists, event lists, audience previews), kept in
 each process by the stamp of the workspace's data they were read at (``read_versions``: a random
-value the database renews as any change to those tables commits, migration 0026).
+value per workspace and kind of read that the database renews as any change to what that kind
+shows commits, migration 0026).
 
 A read asks Postgres for the stamp (one indexed lookup) and answers from the cache only when an
 answer read at that very stamp is kept, so a change committed before the request began is always
@@ -23,31 +24,30 @@ import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from enum import StrEnum
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import plain_connection
 
-# The tables migration 0026 watches: every table a cached read shows rows of.
-VERSIONED = (
-    "members",
-    "member_accounts",
-    "member_roles",
-    "member_groups",
-    "member_tags",
-    "roles",
-    "groups",
-    "tags",
-    "events",
-)
+
+class Kind(StrEnum):
+    """What a cached read shows, each with a stamp of its own (migration 0026's ``KINDS`` says
+    which tables move which): the bot marking members active moves the member lists' stamp,
+    not the audience previews' or the event lists'."""
+
+    members = "members"  # every person's fields, roles, groups, tags and accounts
+    audience = "audience"  # who belongs to what, their names and status
+    events = "events"
+
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # A bigger answer is read afresh each time: one such answer would push out hundreds of others.
 MAX_ANSWER_BYTES = 1024 * 1024
 
 _STAMP = text(
-    "SELECT (SELECT stamp FROM read_versions WHERE workspace_id = :workspace_id),"
+    "SELECT (SELECT stamp FROM read_versions WHERE workspace_id = :workspace_id AND kind = :kind),"
     " pg_current_xact_id_if_assigned() IS NOT NULL"
 )
 
@@ -110,10 +110,12 @@ class ReadCache:
         self._reading.pop(((workspace_id, asked), stamp)).set_result(held)
 
 
-async def _stamp(session: AsyncSession, workspace_id: uuid.UUID) -> uuid.UUID | None:
-    """The workspace's stamp; None when this transaction has written (or there is no stamp)."""
+async def _stamp(session: AsyncSession, workspace_id: uuid.UUID, kind: Kind) -> uuid.UUID | None:
+    """The workspace's stamp of ``kind``; None when this transaction has written (or there is
+    no stamp)."""
     connection = await plain_connection(session)
-    stamp, writing = (await connection.execute(_STAMP, {"workspace_id": workspace_id})).one()
+    values = {"workspace_id": workspace_id, "kind": kind.value}
+    stamp, writing = (await connection.execute(_STAMP, values)).one()
     return None if writing else stamp
 
 
@@ -121,15 +123,17 @@ async def answer(
     session: AsyncSession,
     cache: ReadCache,
     workspace_id: uuid.UUID,
+    kind: Kind,
     asked: Hashable,
     read: Callable[[], Awaitable[bytes]],
 ) -> bytes:
-    """The answer to ``asked`` in this workspace: kept, if one read at the data's current stamp
-    is; otherwise ``read()``, kept if nothing changed while it ran. The caller has checked that
-    the actor may read it: the cache knows workspaces, not roles."""
+    """The answer to ``asked`` (a read of ``kind``) in this workspace: kept, if one read at the
+    current stamp of its kind is; otherwise ``read()``, kept if nothing changed while it ran. The
+    caller has checked that the actor may read it: the cache knows workspaces, not roles."""
     if cache.max_bytes <= 0:
         return await read()
-    stamp = await _stamp(session, workspace_id)
+    asked = (kind, asked)
+    stamp = await _stamp(session, workspace_id, kind)
     if stamp is None:
         return await read()
     kept = cache.get(workspace_id, asked, stamp)
@@ -146,7 +150,7 @@ async def answer(
     held: bytes | None = None
     try:
         fresh = await read()
-        if await _stamp(session, workspace_id) == stamp:
+        if await _stamp(session, workspace_id, kind) == stamp:
             cache.put(workspace_id, asked, stamp, fresh)
             held = fresh
         return fresh

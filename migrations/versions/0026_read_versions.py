@@ -1,14 +1,15 @@
-"""read versions: a stamp per workspace that the database renews when a transaction that changed
+"""read versions: stamps per workspace that the database renews when a transaction that changed
 what the API's busiest reads show commits, so an answer kept by that stamp is never stale
 
-The API keeps its answers to member lists, event lists and audience previews by (workspace,
-stamp) (``core.reads``). The stamp must move with every change, whoever makes it (the API, the
-bot, the worker, psql), so the database renews it itself. It is random, not a counter: a database
+The API keeps its answers to member lists, event lists and audience previews by the stamp of
+their workspace and kind (``core.reads``). A stamp must move with every change to what its kind
+of read shows, whoever makes it (the API, the bot, the worker, psql), so the database renews it
+itself. It is random, not a counter: a database
 restored from a backup, or a row lost, can never bring back a number that an API process holds
 for other data.
 
 It is bumped at commit, not when the change is made: statement triggers note the workspaces a
-transaction touched (``read_version_bumps``, once per workspace and transaction), and a deferred
+transaction touched (``read_version_bumps``, once per workspace, kind and transaction), and a deferred
 constraint trigger on that note bumps ``read_versions`` as the transaction commits. A bump taken
 at the change would hold the workspace's version row for the rest of the transaction; a second
 writer that had locked a member first and then waited for it, while the first went on to that
@@ -17,9 +18,9 @@ microseconds and no two writers can wait on each other through it. The versions 
 their own, not a column of ``workspaces``, which event changes lock ``FOR UPDATE`` (0020) for the
 whole of their transaction.
 
-Bumps are serialised by the version row's lock, so each committed state of a workspace's data has
-one stamp: a snapshot that sees stamp S sees exactly the changes of the transactions up to the
-one that wrote S. A workspace without a row (none should be: new ones get theirs as they are
+Bumps are serialised by the version row's lock, so each committed state of what a kind of read
+shows has one stamp: a snapshot that sees stamp S sees exactly the changes of the transactions
+up to the one that wrote S. A workspace without a row (none should be: new ones get theirs as they are
 created, older ones below) is never cached.
 
 Revision ID: 0026
@@ -36,48 +37,70 @@ down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Every table whose rows the cached reads show (core.reads.VERSIONED), each with workspace_id.
-TABLES = (
-    "members",
-    "member_accounts",
-    "member_roles",
-    "member_groups",
-    "member_tags",
-    "roles",
-    "groups",
-    "tags",
-    "events",
-)
+# What each cached read shows, by the tables it reads (core.reads.cache.KINDS), all with a
+# workspace_id: a member list every person's field and link; an audience preview who belongs to
+# what, and their names and status (and whether the groups, tags and roles it names still exist,
+# since a kept answer skips that check); an event list the events alone. The bot marks members
+# active all day long: that moves the member lists' stamp, not the audience's or the events'.
+KINDS = {
+    "members": ("members", "audience"),
+    "member_accounts": ("members",),
+    "member_roles": ("members", "audience"),
+    "member_groups": ("members", "audience"),
+    "member_tags": ("members", "audience"),
+    "roles": ("members", "audience"),
+    "groups": ("members", "audience"),
+    "tags": ("members", "audience"),
+    "events": ("events",),
+}
 
 FUNCTIONS = [
-    # A statement's changed rows, noted once per workspace and transaction. ON CONFLICT skips the
-    # note (and so its deferred bump) when this transaction has noted that workspace already.
+    # A statement's changed rows, noted once per workspace, kind (the trigger's arguments) and
+    # transaction. ON CONFLICT skips the note (and so its deferred bump) when this transaction
+    # has noted it already.
     """
 CREATE FUNCTION vestnik_reads_noted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    INSERT INTO read_version_bumps (workspace_id)
-      SELECT DISTINCT workspace_id FROM old_rows ON CONFLICT DO NOTHING;
+    INSERT INTO read_version_bumps (workspace_id, kind)
+      SELECT DISTINCT r.workspace_id, k FROM old_rows r, unnest(TG_ARGV) k
+      ON CONFLICT DO NOTHING;
   ELSE
-    INSERT INTO read_version_bumps (workspace_id)
-      SELECT DISTINCT workspace_id FROM new_rows ON CONFLICT DO NOTHING;
+    INSERT INTO read_version_bumps (workspace_id, kind)
+      SELECT DISTINCT r.workspace_id, k FROM new_rows r, unnest(TG_ARGV) k
+      ON CONFLICT DO NOTHING;
   END IF;
+  RETURN NULL;
+END $$""",
+    # A member's update shows in audiences only if it moved what they read of a member.
+    """
+CREATE FUNCTION vestnik_reads_member_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO read_version_bumps (workspace_id, kind)
+    SELECT DISTINCT workspace_id, 'members' FROM new_rows ON CONFLICT DO NOTHING;
+  INSERT INTO read_version_bumps (workspace_id, kind)
+    SELECT DISTINCT n.workspace_id, 'audience' FROM new_rows n JOIN old_rows o USING (id)
+     WHERE n.name IS DISTINCT FROM o.name OR n.status IS DISTINCT FROM o.status
+        OR n.workspace_id IS DISTINCT FROM o.workspace_id
+    ON CONFLICT DO NOTHING;
   RETURN NULL;
 END $$""",
     # At commit: the new stamp (none for a workspace deleted meanwhile), and the note is done.
     """
 CREATE FUNCTION vestnik_reads_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO read_versions (workspace_id, stamp)
-    SELECT id, gen_random_uuid() FROM workspaces WHERE id = NEW.workspace_id
-    ON CONFLICT (workspace_id) DO UPDATE SET stamp = excluded.stamp;
-  DELETE FROM read_version_bumps WHERE xid = NEW.xid AND workspace_id = NEW.workspace_id;
+  INSERT INTO read_versions (workspace_id, kind, stamp)
+    SELECT id, NEW.kind, gen_random_uuid() FROM workspaces WHERE id = NEW.workspace_id
+    ON CONFLICT (workspace_id, kind) DO UPDATE SET stamp = excluded.stamp;
+  DELETE FROM read_version_bumps
+   WHERE xid = NEW.xid AND workspace_id = NEW.workspace_id AND kind = NEW.kind;
   RETURN NULL;
 END $$""",
     """
 CREATE FUNCTION vestnik_reads_begin() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO read_versions (workspace_id, stamp) SELECT id, gen_random_uuid() FROM new_rows;
+  INSERT INTO read_versions (workspace_id, kind, stamp)
+    SELECT id, k, gen_random_uuid() FROM new_rows, unnest(ARRAY['members', 'audience', 'events']) k;
   RETURN NULL;
 END $$""",
     """
@@ -91,14 +114,17 @@ END $$""",
 
 def _noted(table: str, event: str) -> str:
     rows = "OLD TABLE AS old_rows" if event == "DELETE" else "NEW TABLE AS new_rows"
+    call = "vestnik_reads_noted(" + ", ".join(f"'{kind}'" for kind in KINDS[table]) + ")"
+    if table == "members" and event == "UPDATE":
+        rows, call = "NEW TABLE AS new_rows OLD TABLE AS old_rows", "vestnik_reads_member_updated()"
     return (
         f"CREATE TRIGGER reads_{table}_{event.lower()} AFTER {event} ON {table} "
-        f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION vestnik_reads_noted()"
+        f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION {call}"
     )
 
 
 TRIGGERS = [
-    *(_noted(table, event) for table in TABLES for event in ("INSERT", "UPDATE", "DELETE")),
+    *(_noted(table, event) for table in KINDS for event in ("INSERT", "UPDATE", "DELETE")),
     "CREATE CONSTRAINT TRIGGER reads_bump_at_commit AFTER INSERT ON read_version_bumps "
     "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION vestnik_reads_bump()",
     "CREATE TRIGGER reads_workspaces_insert AFTER INSERT ON workspaces "
@@ -114,8 +140,9 @@ def upgrade() -> None:
     op.create_table(
         "read_versions",
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("stamp", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_read_versions")),
+        sa.PrimaryKeyConstraint("workspace_id", "kind", name=op.f("pk_read_versions")),
     )
     # Unlogged: a note lives from a change to its transaction's commit; a crash loses only notes
     # of transactions that did not commit.
@@ -128,10 +155,14 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("xid", "workspace_id", name=op.f("pk_read_version_bumps")),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.PrimaryKeyConstraint("xid", "workspace_id", "kind", name=op.f("pk_read_version_bumps")),
         prefixes=["UNLOGGED"],
     )
-    op.execute("INSERT INTO read_versions SELECT id, gen_random_uuid() FROM workspaces")
+    op.execute(
+        "INSERT INTO read_versions (workspace_id, kind, stamp) SELECT id, k, gen_random_uuid() "
+        "FROM workspaces, unnest(ARRAY['members', 'audience', 'events']) k"
+    )
     for statement in [*FUNCTIONS, *TRIGGERS]:
         op.execute(statement)
 
