@@ -298,6 +298,8 @@ def test_the_cache_holds_at_most_its_bytes_and_drops_the_least_recently_used():
     assert cache.get(ws, 1, stamp) is None
     cache.put(ws, "big", stamp, bytes(1001))
     assert cache.get(ws, "big", stamp) is None
+    cache.put(ws, "x" * 2000, stamp, b"{}")  # what was asked counts too
+    assert cache.get(ws, "x" * 2000, stamp) is None and cache.held <= 1000
     assert ReadCache(max_bytes=0).max_bytes == 0
 
 

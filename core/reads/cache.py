@@ -63,7 +63,9 @@ class ReadCache:
         self.held = 0
         self.hits = 0
         self.misses = 0
-        self._answers: OrderedDict[_Key, tuple[uuid.UUID, bytes]] = OrderedDict()
+        # Each answer with its stamp and the bytes it holds: its body and what was asked (a
+        # preview naming a thousand ids is asked in more bytes than it is answered in).
+        self._answers: OrderedDict[_Key, tuple[uuid.UUID, bytes, int]] = OrderedDict()
         # Reads under way: what they will answer, or None if their stamp did not hold.
         self._reading: dict[tuple[_Key, uuid.UUID], asyncio.Future[bytes | None]] = {}
 
@@ -81,17 +83,18 @@ class ReadCache:
         return kept[1]
 
     def put(self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID, body: bytes) -> None:
-        if len(body) > min(MAX_ANSWER_BYTES, self.max_bytes):
+        size = len(body) + len(repr(asked))
+        if size > min(MAX_ANSWER_BYTES, self.max_bytes):
             return
         key = (workspace_id, asked)
         kept = self._answers.pop(key, None)
         if kept is not None:
-            self.held -= len(kept[1])
-        self._answers[key] = (stamp, body)
-        self.held += len(body)
+            self.held -= kept[2]
+        self._answers[key] = (stamp, body, size)
+        self.held += size
         while self.held > self.max_bytes:
-            _, (_, oldest) = self._answers.popitem(last=False)
-            self.held -= len(oldest)
+            _, (_, _, oldest) = self._answers.popitem(last=False)
+            self.held -= oldest
 
     def under_way(
         self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID
