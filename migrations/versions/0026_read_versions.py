@@ -72,16 +72,22 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$""",
-    # A member's update shows in audiences only if it moved what they read of a member.
+    # A member's update shows in audiences only if it moved what they read of a member. The
+    # rows that changed are what EXCEPT leaves, in both directions: a join of the transition
+    # tables (which have no statistics) ran as a nested loop, 10 s for 10,000 rows.
     """
 CREATE FUNCTION vestnik_reads_member_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO read_version_bumps (workspace_id, kind)
     SELECT DISTINCT workspace_id, 'members' FROM new_rows ON CONFLICT DO NOTHING;
   INSERT INTO read_version_bumps (workspace_id, kind)
-    SELECT DISTINCT n.workspace_id, 'audience' FROM new_rows n JOIN old_rows o USING (id)
-     WHERE n.name IS DISTINCT FROM o.name OR n.status IS DISTINCT FROM o.status
-        OR n.workspace_id IS DISTINCT FROM o.workspace_id
+    SELECT DISTINCT workspace_id, 'audience' FROM (
+      (SELECT id, workspace_id, name, status FROM new_rows
+       EXCEPT SELECT id, workspace_id, name, status FROM old_rows)
+      UNION ALL
+      (SELECT id, workspace_id, name, status FROM old_rows
+       EXCEPT SELECT id, workspace_id, name, status FROM new_rows)
+    ) moved
     ON CONFLICT DO NOTHING;
   RETURN NULL;
 END $$""",
