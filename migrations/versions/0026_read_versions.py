@@ -8,15 +8,15 @@ itself. It is random, not a counter: a database
 restored from a backup, or a row lost, can never bring back a number that an API process holds
 for other data.
 
-It is bumped at commit, not when the change is made: statement triggers note the workspaces a
-transaction touched (``read_version_bumps``, once per workspace, kind and transaction), and a deferred
-constraint trigger on that note bumps ``read_versions`` as the transaction commits. A bump taken
-at the change would hold the workspace's version row for the rest of the transaction; a second
+It is renewed at commit, not when the change is made: statement triggers note the workspaces
+and kinds a transaction touched (``read_version_bumps``, once each per transaction), and a
+deferred constraint trigger on those notes renews ``read_versions`` as the transaction commits.
+A stamp renewed at the change would hold its row for the rest of the transaction; a second
 writer that had locked a member first and then waited for it, while the first went on to that
-member, would deadlock. At commit a transaction waits for nothing else, so the row is held for
-microseconds and no two writers can wait on each other through it. The versions are a table of
-their own, not a column of ``workspaces``, which event changes lock ``FOR UPDATE`` (0020) for the
-whole of their transaction.
+member, would deadlock. At commit a transaction waits for nothing else but stamps, which it
+takes in one order, so a row is held for microseconds and no two writers can wait on each other
+through them. The stamps are a table of their own, not a column of ``workspaces``, which event
+changes lock ``FOR UPDATE`` (0020) for the whole of their transaction.
 
 Bumps are serialised by the version row's lock, so each committed state of what a kind of read
 shows has one stamp: a snapshot that sees stamp S sees exactly the changes of the transactions
@@ -91,15 +91,20 @@ BEGIN
     ON CONFLICT DO NOTHING;
   RETURN NULL;
 END $$""",
-    # At commit: the new stamp (none for a workspace deleted meanwhile), and the note is done.
+    # At commit, the first note's trigger renews every stamp the transaction noted (none for a
+    # workspace deleted meanwhile) and takes the notes away, so the later notes' triggers find
+    # nothing to do. All in one order (workspace, kind): two transactions committing at once,
+    # one having changed events before members and the other members before events, would
+    # otherwise each hold the stamp the other waits for.
     """
 CREATE FUNCTION vestnik_reads_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  WITH noted AS (DELETE FROM read_version_bumps WHERE xid = NEW.xid RETURNING workspace_id, kind)
   INSERT INTO read_versions (workspace_id, kind, stamp)
-    SELECT id, NEW.kind, gen_random_uuid() FROM workspaces WHERE id = NEW.workspace_id
+    SELECT n.workspace_id, n.kind, gen_random_uuid() FROM noted n
+      JOIN workspaces w ON w.id = n.workspace_id
+     ORDER BY n.workspace_id, n.kind
     ON CONFLICT (workspace_id, kind) DO UPDATE SET stamp = excluded.stamp;
-  DELETE FROM read_version_bumps
-   WHERE xid = NEW.xid AND workspace_id = NEW.workspace_id AND kind = NEW.kind;
   RETURN NULL;
 END $$""",
     """
