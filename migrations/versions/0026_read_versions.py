@@ -37,7 +37,7 @@ down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# What each cached read shows, by the tables it reads (core.reads.cache.KINDS), all with a
+# What each kind of cached read shows (core.reads.cache.Kind), by the tables, all with a
 # workspace_id: a member list every person's field and link; an audience preview who belongs to
 # what, and their names and status (and whether the groups, tags and roles it names still exist,
 # since a kept answer skips that check); an event list the events alone. The bot marks members
