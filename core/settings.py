@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         ge=0,
         le=4096,
         description="Per API process: answers to member lists, event lists and audience previews "
-        "kept by the version of the data they show (0: none kept)",
+        "kept by the stamp of the data they show (0: none kept)",
     )
     job_lease_seconds: int = Field(
         default=300, ge=1, description="How long a claimed job is held before it returns"
