@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from api.unit_of_work import UnitOfWork
-from core.audience.rule import AudienceRule, preview_audience
+from core.audience.preview import preview_audience
+from core.audience.rule import AudienceRule
 from core.filters import contains
 from core.teams.models import Group, Member, Role, Tag
 from webapp.console import LeadConsole

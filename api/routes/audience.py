@@ -5,12 +5,8 @@ from fastapi import APIRouter, Request, Response
 from api.cached_reads import cached_json
 from api.deps import ActorDep, SessionDep
 from api.unit_of_work import UnitOfWork
-from core.audience.rule import (
-    AudiencePreview,
-    AudiencePreviewRequest,
-    AudienceRule,
-    preview_audience,
-)
+from core.audience.preview import preview_audience
+from core.audience.rule import AudiencePreview, AudiencePreviewRequest, AudienceRule
 from core.reads.cache import Kind
 
 router = APIRouter(route_class=UnitOfWork, prefix="/audience", tags=["audience"])

@@ -113,7 +113,9 @@ class ReadCache:
         self._reading.pop(((workspace_id, asked), stamp)).set_result(held)
 
 
-async def _stamp(session: AsyncSession, workspace_id: uuid.UUID, kind: Kind) -> uuid.UUID | None:
+async def current_stamp(
+    session: AsyncSession, workspace_id: uuid.UUID, kind: Kind
+) -> uuid.UUID | None:
     """The workspace's stamp of ``kind``; None when this transaction has written (or there is
     no stamp)."""
     connection = await plain_connection(session)
@@ -136,7 +138,7 @@ async def answer(
     if cache.max_bytes <= 0:
         return await read()
     asked = (kind, asked)
-    stamp = await _stamp(session, workspace_id, kind)
+    stamp = await current_stamp(session, workspace_id, kind)
     if stamp is None:
         return await read()
     kept = cache.get(workspace_id, asked, stamp)
@@ -153,7 +155,7 @@ async def answer(
     held: bytes | None = None
     try:
         fresh = await read()
-        if await _stamp(session, workspace_id, kind) == stamp:
+        if await current_stamp(session, workspace_id, kind) == stamp:
             cache.put(workspace_id, asked, stamp, fresh)
             held = fresh
         return fresh

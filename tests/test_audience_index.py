@@ -1,0 +1,273 @@
+"""A lead trying rule after rule is answered from the workspace's audience index, held in memory
+at one stamp of its audience data (``core.audience.index``): it must reach exactly whom Postgres
+reaches, never answer once a committed change has moved the stamp, never answer a transaction
+that has written, and never answer for another workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from core.audience.index import READ_AFTER_PREVIEWS, AudienceIndexes, Moved, read_index
+from core.audience.preview import INDEXES, preview_audience
+from core.audience.rule import AudienceRule, preview_in_sql
+from core.db import make_sessionmaker
+from core.reads.cache import Kind, current_stamp
+from core.teams.models import Group, Member, MemberGroup, MemberRole, MemberTag, Role, Tag
+from core.teams.permissions import system_actor
+from tests.conftest import Workspace
+from tests.factories import group, member, ok, role_id, tag
+
+STATUSES = ("active", "active", "active", "unsubscribed", "unreachable")
+# Names that sort apart from how they were made: repeated names (then by id), cases, letters
+# outside ASCII.
+NAMES = ("Anna", "anna", "Boris", "Ёлка", "Zoe", "Ölaf", "Égor", "Anna", "ян", "Mark")
+
+
+async def _sql(engine: AsyncEngine, statement: str, **values: Any) -> None:
+    """A change made outside the API (as the bot, the worker or psql make them), committed."""
+    async with engine.begin() as connection:
+        await connection.execute(text(statement), values)
+
+
+async def _team(engine: AsyncEngine, ws: uuid.UUID, seed: int) -> dict[str, list[uuid.UUID]]:
+    """300 members (two of them with ids alike in their first eight bytes), 8 groups, 10 tags,
+    3 roles, each member in a few of each, written in SQL."""
+    rng = random.Random(seed)
+    twin = uuid.uuid4().bytes[:8]
+    people = [uuid.UUID(bytes=twin + uuid.uuid4().bytes[8:]) for _ in range(2)]
+    people += [uuid.uuid4() for _ in range(298)]
+    owned: dict[str, list[uuid.UUID]] = {
+        "members": people,
+        "groups": [uuid.uuid4() for _ in range(8)],
+        "tags": [uuid.uuid4() for _ in range(10)],
+        "roles": [uuid.uuid4() for _ in range(3)],
+    }
+    links: dict[type[Any], list[dict[str, Any]]] = {MemberGroup: [], MemberTag: [], MemberRole: []}
+    for person in people:
+        for owner in rng.sample(owned["groups"], rng.randint(0, 3)):
+            links[MemberGroup].append({"group_id": owner, "member_id": person, "workspace_id": ws})
+        for owner in rng.sample(owned["tags"], rng.randint(0, 4)):
+            links[MemberTag].append(
+                {"tag_id": owner, "member_id": person, "workspace_id": ws, "added_by": "test"}
+            )
+        for owner in rng.sample(owned["roles"], rng.randint(0, 1)):
+            links[MemberRole].append({"role_id": owner, "member_id": person, "workspace_id": ws})
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(Member),
+            [
+                {
+                    "id": person,
+                    "workspace_id": ws,
+                    "name": f"{rng.choice(NAMES)} {i % 7}",
+                    "timezone": "UTC",
+                    "status": rng.choice(STATUSES),
+                }
+                for i, person in enumerate(people)
+            ],
+        )
+        for model, part in ((Group, "groups"), (Tag, "tags"), (Role, "roles")):
+            await connection.execute(
+                insert(model),
+                [
+                    {"id": owner, "workspace_id": ws, "name": f"{part} {seed} {i}"}
+                    for i, owner in enumerate(owned[part])
+                ],
+            )
+        for model, rows in links.items():
+            await connection.execute(insert(model), rows)
+    return owned
+
+
+def _rules(owned: dict[str, list[uuid.UUID]], seed: int, count: int) -> list[AudienceRule]:
+    rng = random.Random(seed)
+
+    def some(part: str, most: int) -> list[uuid.UUID]:
+        return rng.sample(owned[part], rng.randint(0, most))
+
+    rules = [AudienceRule(), AudienceRule(members=owned["members"][:2])]
+    for _ in range(count):
+        rules.append(
+            AudienceRule(
+                groups=some("groups", 3),
+                tags=some("tags", 3),
+                tags_mode=rng.choice(["any", "all"]),
+                roles=some("roles", 2),
+                members=some("members", 4),
+                exclude_groups=some("groups", 2),
+                exclude_tags=some("tags", 2),
+                exclude_members=some("members", 3),
+            )
+        )
+    return rules
+
+
+async def test_the_index_reaches_exactly_whom_postgres_reaches(
+    acme: Workspace, engine: AsyncEngine, session: AsyncSession
+):
+    """Every part of a rule (any and all of the tags, people included and excluded, two ids alike
+    in their first eight bytes), counted by status, and the first names in Postgres's order of
+    names (repeated names, cases, letters outside ASCII), for 60 rules: as Postgres answers."""
+    owned = await _team(engine, acme.id, seed=5)
+    index = await read_index(session, acme.id)
+    assert len(index) == 300
+    for rule in _rules(owned, seed=11, count=60):
+        for limit in (1, 7, 200):
+            sql = await preview_in_sql(session, acme.id, rule, limit)
+            counts, members = index.preview(rule, limit)
+            assert counts == sql.by_status.model_dump(), rule
+            assert members == sql.members, (rule, limit)
+    # The two ids alike in their first eight bytes are told apart.
+    for person in owned["members"][:2]:
+        counts, members = index.preview(AudienceRule(members=[person]), 5)
+        assert counts["total"] == 1 and members[0].id == person
+
+
+async def test_a_lead_trying_rules_is_answered_from_the_index_and_never_a_stale_one(
+    acme: Workspace, engine: AsyncEngine
+):
+    """Through the API: after a few previews at one stamp the index is read and answers the next
+    rules; a change committed from outside the API (psql, the bot) is seen by the very next
+    preview, and a rolled-back one keeps the index."""
+    anna = await member(acme.client, "Anna")
+    boris = await member(acme.client, "Boris")
+    vera = await member(acme.client, "Vera")
+    team = await group(acme.client, "Team", anna, boris)
+    vip = await tag(acme.client, "vip", vera)
+    lead = await role_id(acme.client, "lead")
+    tries = [
+        {"groups": [team["id"]]},
+        {"tags": [vip["id"]]},
+        {"groups": [team["id"]], "tags": [vip["id"]]},
+        {"roles": [lead], "members": [vera["id"]]},
+        {"groups": [team["id"]], "exclude_members": [boris["id"]]},
+    ]
+
+    async def names(rule: dict[str, Any], limit: int = 20) -> list[str]:
+        preview = await ok(acme.client.post("/audience/preview", json={**rule, "limit": limit}))
+        return [m["name"] for m in preview["members"]]
+
+    async def held() -> bool:
+        async with make_sessionmaker(engine)() as session:
+            stamp = await current_stamp(session, acme.id, Kind.audience)
+        assert stamp is not None
+        return INDEXES.at(acme.id, stamp) is not None
+
+    expected = [["Anna", "Boris"], ["Vera"], ["Anna", "Boris", "Vera"], ["Vera"], ["Anna"]]
+    for i, rule in enumerate(tries):
+        assert await names(rule) == expected[i]
+        assert await held() == (i >= READ_AFTER_PREVIEWS)
+    # The same rules again with another limit (the API's read cache keys them apart): the index.
+    assert await names(tries[2], limit=2) == ["Anna", "Boris"]
+
+    await _sql(
+        engine,
+        "INSERT INTO member_groups (group_id, member_id, workspace_id) VALUES (:g, :m, :ws)",
+        g=team["id"],
+        m=vera["id"],
+        ws=acme.id,
+    )
+    assert not await held()
+    assert await names(tries[0], limit=3) == ["Anna", "Boris", "Vera"]
+    await _sql(engine, "UPDATE members SET name = 'Alla' WHERE id = :m", m=boris["id"])
+    assert await names(tries[0], limit=4) == ["Alla", "Anna", "Vera"]
+    await _sql(engine, "UPDATE members SET status = 'unreachable' WHERE id = :m", m=anna["id"])
+    preview = await ok(acme.client.post("/audience/preview", json={**tries[0], "limit": 5}))
+    assert preview["by_status"] == {"total": 3, "active": 2, "unsubscribed": 0, "unreachable": 1}
+    await _sql(engine, "DELETE FROM member_tags WHERE tag_id = :t", t=vip["id"])
+    assert await names(tries[1], limit=6) == []
+
+    for i in range(READ_AFTER_PREVIEWS):  # previews at the new stamp, then the index is read
+        await names(tries[i], limit=10 + i)
+    assert await names(tries[4], limit=20) == ["Anna", "Vera"] and await held()
+    async with engine.connect() as connection, connection.begin() as transaction:
+        await connection.execute(
+            text("DELETE FROM member_groups WHERE group_id = :g"), {"g": team["id"]}
+        )
+        await transaction.rollback()
+    assert await held()
+    assert await names(tries[0], limit=21) == ["Alla", "Anna", "Vera"]
+
+
+async def test_a_transaction_that_wrote_sees_its_own_writes_not_the_index(
+    acme: Workspace, engine: AsyncEngine, session: AsyncSession
+):
+    anna = await member(acme.client, "Anna")
+    team = await group(acme.client, "Team", anna)
+    rule = AudienceRule(groups=[uuid.UUID(team["id"])])
+    actor = system_actor(acme.id)
+    for _ in range(READ_AFTER_PREVIEWS + 1):
+        assert (await preview_audience(session, actor, rule)).count == 1
+        await session.commit()
+    stamp = await current_stamp(session, acme.id, Kind.audience)
+    assert stamp is not None and INDEXES.at(acme.id, stamp) is not None
+
+    bob = await member(acme.client, "Bob")
+    await session.execute(
+        text("INSERT INTO member_groups (group_id, member_id, workspace_id) VALUES (:g, :m, :w)"),
+        {"g": team["id"], "m": bob["id"], "w": acme.id},
+    )
+    preview = await preview_audience(session, actor, rule)
+    assert [m.name for m in preview.members] == ["Anna", "Bob"]
+    with pytest.raises(Moved):  # what it sees is no stamp's: no index is read from it
+        await read_index(session, acme.id)
+    await session.rollback()
+    assert (await preview_audience(session, actor, rule)).count == 1
+
+
+async def test_each_workspace_is_answered_from_its_own_index(
+    acme: Workspace, globex: Workspace, engine: AsyncEngine, session: AsyncSession
+):
+    ours = await _team(engine, acme.id, seed=1)
+    theirs = await _team(engine, globex.id, seed=2)
+    for ws, owned in ((acme, ours), (globex, theirs)):
+        actor = system_actor(ws.id)
+        for rule in _rules(owned, seed=3, count=READ_AFTER_PREVIEWS + 3):
+            got = await preview_audience(session, actor, rule, 50)
+            assert got == await preview_in_sql(session, ws.id, rule, 50)
+            assert {m.id for m in got.members} <= set(owned["members"])
+        stamp = await current_stamp(session, ws.id, Kind.audience)
+        assert stamp is not None and INDEXES.at(ws.id, stamp) is not None
+    # An id of the other workspace named anyway (as a stale request might) reaches nobody.
+    index = await read_index(session, acme.id)
+    counts, _ = index.preview(AudienceRule(members=theirs["members"][:5]), 5)
+    assert counts["total"] == 0
+
+
+async def test_indexes_are_bounded_by_bytes_and_read_once_at_a_time(
+    acme: Workspace, globex: Workspace, engine: AsyncEngine
+):
+    await _team(engine, acme.id, seed=1)
+    await _team(engine, globex.id, seed=2)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        first = await read_index(session, acme.id)
+    indexes = AudienceIndexes(max_bytes=first.size + first.size // 2)
+    stamps = {}
+    async with sessions() as session:
+        for ws in (acme, globex):
+            stamp = await current_stamp(session, ws.id, Kind.audience)
+            assert stamp is not None
+            stamps[ws.id] = stamp
+    async with sessions() as one, sessions() as two:
+        # Two requests asking at once: one read, the other waits for it.
+        a, b = await asyncio.gather(
+            indexes.read(one, acme.id, stamps[acme.id]),
+            indexes.read(two, acme.id, stamps[acme.id]),
+        )
+    assert a is not None and a is b
+    async with sessions() as session:
+        assert await indexes.read(session, globex.id, stamps[globex.id]) is not None
+    # Only one fits: the least recently used went.
+    assert indexes.at(acme.id, stamps[acme.id]) is None
+    assert indexes.at(globex.id, stamps[globex.id]) is not None
+    assert indexes.held <= indexes.max_bytes
+    none = AudienceIndexes(max_bytes=0)
+    assert not none.worth_reading(acme.id, stamps[acme.id])
