@@ -39,6 +39,7 @@ from api.routes import (
     workspace,
 )
 from core import kinds
+from core.audience.preview import INDEXES
 from core.clock import utcnow
 from core.collector import settle_collector
 from core.db import make_engine, make_sessionmaker
@@ -143,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.read_cache = ReadCache(settings.read_cache_mb * 1024 * 1024)
+    # Process-wide: the Mini App previews audiences through it as the REST API does.
+    INDEXES.max_bytes = settings.audience_index_mb * 1024 * 1024
     problems.install(app)
     openapi.install(app)
     # Added last, runs first: the size limit holds before the NUL check reads a body.

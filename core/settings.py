@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="Per API process: answers to member lists, event lists and audience previews "
         "kept by the stamp of the data they show (0: none kept)",
     )
+    audience_index_mb: int = Field(
+        default=64,
+        ge=0,
+        le=4096,
+        description="Per API process: workspaces' audience indexes (who belongs to what, by "
+        "stamp) that answer a lead's previews in milliseconds (0: every preview from Postgres)",
+    )
     job_lease_seconds: int = Field(
         default=300, ge=1, description="How long a claimed job is held before it returns"
     )

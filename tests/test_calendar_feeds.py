@@ -578,3 +578,66 @@ async def test_every_change_a_feed_shows_is_served_never_a_stale_copy(
     theirs = await feed_link(globex, f"/members/{otto['id']}/calendar-feed")
     body = (await fetch(public, theirs)).text
     assert "Globex: Anna K" in body and "Acme" not in body and "Sync" not in body
+
+
+async def test_a_big_feed_built_from_nothing_lets_other_requests_run(
+    acme: Workspace, public, session
+):
+    """A feed's first build is hundreds of milliseconds of Python at 10,000 events: the event
+    loop must turn while it runs, or every other request of the process waits for it. A task
+    beside the build notes how many VEVENTs had been rendered at each turn it gets: never more
+    than ``RENDERED_PER_TURN`` between two turns."""
+    import asyncio
+    import itertools
+    import uuid as uuid_
+
+    from sqlalchemy import insert
+
+    from core.audience.rule import AudienceRule
+    from core.calendar import vevents
+    from core.calendar.feed import RENDERED_PER_TURN, clear_caches
+    from core.events.models import Event
+
+    anna = await member(acme.client, "Anna")
+    audience = AudienceRule.model_validate({"members": [anna["id"]]}).model_dump(mode="json")
+    starts = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    hour = datetime(2026, 1, 1, 1) - datetime(2026, 1, 1)
+    await session.execute(
+        insert(Event),
+        [
+            {
+                "id": uuid_.uuid4(),
+                "workspace_id": acme.id,
+                "title": f"Event {i:04}",
+                "timezone": "Europe/Berlin",
+                "starts_at": starts + i * hour,
+                "ends_at": starts + (i + 1) * hour,
+                "rrule": "FREQ=WEEKLY;COUNT=8" if i % 10 == 0 else None,
+                "exdates": [],
+                "audience": audience,
+                "reminder_offsets": [60],
+            }
+            for i in range(1000)
+        ],
+    )
+    await session.commit()
+    link = await feed_link(acme, f"/members/{anna['id']}/calendar-feed")
+    clear_caches()
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    async def beside() -> None:
+        while not done.is_set():
+            seen.append(len(vevents._VEVENTS))
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(beside())
+    try:
+        cal = await calendar(public, link)
+    finally:
+        done.set()
+        await ticking
+    assert len({str(v["UID"]) for v in cal.walk("VEVENT")}) == 1000
+    assert seen[-1] == 1000  # every event rendered while the task ran beside the build
+    steps = [b - a for a, b in itertools.pairwise(seen)]
+    assert 0 < max(steps) <= RENDERED_PER_TURN
