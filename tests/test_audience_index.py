@@ -271,3 +271,16 @@ async def test_indexes_are_bounded_by_bytes_and_read_once_at_a_time(
     assert indexes.held <= indexes.max_bytes
     none = AudienceIndexes(max_bytes=0)
     assert not none.worth_reading(acme.id, stamps[acme.id])
+    # An index bigger than all the room answers the request that read it, is not kept, and is
+    # not read again however many previews follow (it would be thrown away each time).
+    small = AudienceIndexes(max_bytes=first.size // 2)
+    async with sessions() as session:
+        assert await small.read(session, acme.id, stamps[acme.id]) is not None
+    assert small.at(acme.id, stamps[acme.id]) is None and small.held == 0
+    for _ in range(3 * READ_AFTER_PREVIEWS):
+        small.spent(acme.id, stamps[acme.id], 1.0)
+    assert not small.worth_reading(acme.id, stamps[acme.id])
+    assert indexes.worth_reading(acme.id, stamps[acme.id]) is False  # no preview counted yet
+    for _ in range(READ_AFTER_PREVIEWS):
+        indexes.spent(acme.id, stamps[acme.id], 0.0)
+    assert indexes.worth_reading(acme.id, stamps[acme.id])

@@ -215,12 +215,16 @@ class AudienceIndexes:
         # indexes are not: one entry per workspace previewed lately.
         self._spent: OrderedDict[uuid.UUID, _Spent] = OrderedDict()
         self._cost: OrderedDict[uuid.UUID, float] = OrderedDict()
+        # Workspaces whose index came out bigger than all the room there is: read again, it
+        # would be thrown away again.
+        self._too_big: OrderedDict[uuid.UUID, int] = OrderedDict()
         self._reading: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Future[AudienceIndex | None]] = {}
 
     def clear(self) -> None:
         self._indexes.clear()
         self._spent.clear()
         self._cost.clear()
+        self._too_big.clear()
         self.held = 0
 
     def at(self, workspace_id: uuid.UUID, stamp: uuid.UUID) -> AudienceIndex | None:
@@ -244,7 +248,7 @@ class AudienceIndexes:
         """Whether previews at this stamp have cost as much as reading the index costs (known
         from the last time, or taken as READ_AFTER_PREVIEWS previews): reading it sooner would
         waste it on a stamp about to move; later, every preview pays Postgres's price."""
-        if self.max_bytes <= 0:
+        if self.max_bytes <= 0 or self._too_big.get(workspace_id, 0) > self.max_bytes:
             return False
         spent = self._spent.get(workspace_id)
         if spent is None or spent.stamp != stamp:
@@ -284,7 +288,10 @@ class AudienceIndexes:
     def _keep(self, workspace_id: uuid.UUID, index: AudienceIndex) -> None:
         size = index.size
         if size > self.max_bytes:
+            self._too_big[workspace_id] = size
+            _bound(self._too_big)
             return
+        self._too_big.pop(workspace_id, None)
         old = self._indexes.pop(workspace_id, None)
         if old is not None:
             self.held -= old[1]
