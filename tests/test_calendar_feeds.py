@@ -641,3 +641,75 @@ async def test_a_big_feed_built_from_nothing_lets_other_requests_run(
     assert seen[-1] == 1000  # every event rendered while the task ran beside the build
     steps = [b - a for a, b in itertools.pairwise(seen)]
     assert 0 < max(steps) <= RENDERED_PER_TURN
+
+
+async def test_a_teams_feeds_render_what_names_nobody_once_and_never_share_an_answer(
+    acme: Workspace, public
+):
+    """Events that neither ask for an answer nor were answered read the same in every feed: the
+    second member's first build renders only what names them (ATTENDEE, their answers), the
+    group's none of the plain ones; and every feed is byte for byte what it is when built
+    alone, from nothing: no member's answer, name or language reaches another's feed."""
+    from core.calendar import vevents
+    from core.calendar.feed import clear_caches
+
+    anna = await member(acme.client, "Anna", email="anna@example.com", locale="ru")
+    boris = await member(acme.client, "Boris")
+    team = await group(acme.client, "Team", anna, boris)
+    audience = {"groups": [team["id"]]}
+    for i in range(6):
+        await create_event(
+            acme, title=f"Plain {i}", starts_at=f"2027-02-0{i + 1}T10:00", audience=audience
+        )
+    await create_event(
+        acme,
+        title="Weekly",
+        starts_at="2027-02-01T09:00",
+        rrule="FREQ=WEEKLY;COUNT=5",
+        audience=audience,
+    )
+    retro = await create_event(
+        acme,
+        title="Retro",
+        starts_at="2027-02-10T10:00",
+        confirmation_required=True,
+        audience=audience,
+    )
+    await create_event(
+        acme,
+        title="Review",
+        starts_at="2027-02-11T10:00",
+        confirmation_required=True,
+        audience=audience,
+    )
+    await ok(
+        acme.client.put(
+            f"/events/{retro['id']}/confirmations/{anna['id']}", json={"answer": "going"}
+        )
+    )
+    links = {
+        "anna": await feed_link(acme, f"/members/{anna['id']}/calendar-feed"),
+        "boris": await feed_link(acme, f"/members/{boris['id']}/calendar-feed"),
+        "team": await feed_link(acme, f"/groups/{team['id']}/calendar-feed"),
+    }
+    clear_caches()
+    together, rendered = {}, {}
+    for name, link in links.items():
+        before = len(vevents._VEVENTS)
+        together[name] = (await fetch(public, link)).content
+        rendered[name] = len(vevents._VEVENTS) - before
+    # Anna: all 9. Boris: the two that ask him. The group: the two asking ones as they read
+    # without a member (the plain seven are every feed's).
+    assert rendered == {"anna": 9, "boris": 2, "team": 2}
+    for name, link in links.items():
+        clear_caches()
+        assert (await fetch(public, link)).content == together[name], name
+    boris_feed = Calendar.from_ical(together["boris"])
+    shown = [str(v["SUMMARY"]) for v in boris_feed.walk("VEVENT")]
+    assert "Retro" in shown and not any("иду" in s for s in shown)
+    assert all(
+        v["ATTENDEE"].params["PARTSTAT"] == "NEEDS-ACTION"
+        for v in boris_feed.walk("VEVENT")
+        if "ATTENDEE" in v
+    )
+    assert b"anna@example.com" not in together["boris"] + together["team"]

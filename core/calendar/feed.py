@@ -16,7 +16,17 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from cachetools import LRUCache
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
@@ -185,9 +195,15 @@ _SHOWN_READ = tuple(
 
 
 # An event's version, as its VEVENTs' cache key begins: what an edit moves (updated_at to the
-# microsecond; the sequence too), written by Postgres.
+# microsecond; the sequence too), written by Postgres, and whether it asks for answers (its
+# VEVENTs then name the member: see ``FeedBuilder.key``).
 _EVENT_VERSION = func.concat(
-    Event.id, "|", Event.sequence, "|", func.extract("epoch", Event.updated_at)
+    Event.id,
+    "|",
+    Event.sequence,
+    "|",
+    func.extract("epoch", Event.updated_at),
+    case((Event.confirm_before_minutes.is_(None), "|-"), else_="|?"),
 )
 _COMMA = literal(",")  # between versions, which hold none
 

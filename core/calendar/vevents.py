@@ -70,9 +70,10 @@ _VEVENTS: LRUCache[str, tuple[bytes, str]] = LRUCache(
 )
 
 
-# The shapes (see FeedBuilder) whose VEVENTs went into the cache since it was last cleared: a feed
-# of a shape not there has nothing cached, and reads its events in one step. Forgotten in full
-# past a bound (a feed of a shape forgotten is then rendered whole once more, as on a first build).
+# The shapes (see FeedBuilder) of the feeds built with the cache since it was last cleared: a feed
+# of a shape not there has none of its own VEVENTs cached, and reads its events in one step (those
+# it shares with other feeds are still taken from the cache). Forgotten in full past a bound (a
+# feed of a shape forgotten is then read whole once more, as on a first build).
 _SHAPES: set[str] = set()
 _MOST_SHAPES = 100_000
 
@@ -104,13 +105,12 @@ class FeedBuilder:
         self.month = (now or utcnow()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         member = feed.member
         # What every cached VEVENT of this feed shares: the links, the member (ATTENDEE, the
-        # answer's words), the month (DST days near now).
-        shape = (
-            self.base_url,
-            None if member is None else (member.id, member.name, member.email, member.locale),
-            self.month,
-        )
-        self._shape = hashlib.sha256(repr(shape).encode()).hexdigest()[:24]
+        # answer's words), the month (DST days near now). Without the member, what VEVENTs that
+        # name nobody share with every other feed (a group's, and other members' events that
+        # neither ask nor were answered).
+        about = None if member is None else (member.id, member.name, member.email, member.locale)
+        self._shape = _digest((self.base_url, about, self.month))
+        self._anyone = _digest((self.base_url, None, self.month))
         # The member's ATTENDEE line by PARTSTAT, folded once here (it is longer than a line
         # holds, and would have every VEVENT that asks for an answer folded line by line), and
         # their words for answers.
@@ -196,11 +196,15 @@ class FeedBuilder:
 
     def key(self, version: str, overrides: list[EventOverride], answers: dict[str, str]) -> str:
         """Everything that shapes an event's VEVENTs in this feed (its cache key): ``version`` is
-        the event's id, sequence and updated_at as Postgres writes them (``feed._EVENT_VERSION``;
-        an edit moves the last two; formatting them here took 22 ms for 10,000 events), the rest
-        is the feed's and the occurrences'. A string, which the garbage collector does not walk
-        (a cache of tuples it did, for tens of milliseconds at a time)."""
-        key = f"{version}|{self._shape}"
+        the event's id, sequence and updated_at as Postgres writes them, and whether it asks for
+        answers (``feed._EVENT_VERSION``; an edit moves the middle two; formatting them here took
+        22 ms for 10,000 events), the rest is the feed's and the occurrences'. An event that
+        neither asks this member for an answer nor was answered by them names nobody: its key is
+        every feed's, and a team's feeds render it once between them. A string, which the
+        garbage collector does not walk (a cache of tuples it did, for tens of milliseconds at
+        a time)."""
+        names_member = answers or (self.feed.member is not None and version.endswith("|?"))
+        key = f"{version}|{self._shape if names_member else self._anyone}"
         if answers:
             key += f"|{sorted(answers.items())}"
         if overrides:
@@ -240,10 +244,6 @@ class FeedBuilder:
         rendered = (self._render(event, overrides, answers, event_id or str(event.id)), zone)
         if self.cache and key is not None:
             _VEVENTS[key] = rendered
-            if self._shape not in _SHAPES:
-                if len(_SHAPES) >= _MOST_SHAPES:
-                    _SHAPES.clear()
-                _SHAPES.add(self._shape)
         self.blobs.append(rendered[0])
         if zone:
             self.zones.add(zone)
@@ -342,7 +342,12 @@ class FeedBuilder:
         return found
 
     def to_ical(self) -> bytes:
-        """VCALENDAR properties, then a VTIMEZONE per zone used, then the events."""
+        """VCALENDAR properties, then a VTIMEZONE per zone used, then the events. The feed's
+        VEVENTs are all in the cache by now (rendered or taken from it)."""
+        if self.cache and self._shape not in _SHAPES:
+            if len(_SHAPES) >= _MOST_SHAPES:
+                _SHAPES.clear()
+            _SHAPES.add(self._shape)
         head = bytes(self.calendar.to_ical())
         end = b"END:VCALENDAR\r\n"
         zones = b"".join(self.zone_text(name) for name in sorted(self.zones))
@@ -357,6 +362,10 @@ class _Shared(NamedTuple):
     middle: str  # DESCRIPTION … STATUS
     alarms: str  # the VALARMs
     asks: bool  # whether it has an ATTENDEE (the event asks the member to confirm)
+
+
+def _digest(shape: tuple[object, ...]) -> str:
+    return hashlib.sha256(repr(shape).encode()).hexdigest()[:24]
 
 
 @lru_cache(maxsize=256)  # a few reminder offsets, repeated across every event
