@@ -2,7 +2,7 @@
 
 Answered from the workspace's audience index (``core.audience.index``) when one is held at the
 current stamp, otherwise by Postgres (``preview_in_sql``); the index is read once previews at one
-stamp have cost about what reading it costs. A transaction that has written anything is answered
+stamp have cost what reading it last cost, or after three (``AudienceIndexes.worth_reading``). A transaction that has written anything is answered
 by Postgres, the only one that sees its writes.
 """
 
