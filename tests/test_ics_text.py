@@ -95,3 +95,29 @@ def test_text_and_parameters_are_escaped_and_quoted():
     assert ics_text.text("a;b,c\\d\r\ne\nf") == "a\\;b\\,c\\\\d\\ne\\nf"
     assert ics_text.param("Anna Lee") == "Anna Lee"
     assert ics_text.param("Lee, Anna: boss") == '"Lee, Anna: boss"'
+
+
+def test_a_base_url_too_long_for_one_line_is_folded_and_read_back_whole():
+    """The URL line is written unfolded when the base URL leaves it one line (most do); a
+    longer one is folded like any other line, and every reader gets the whole address back."""
+    from core.calendar.models import Feed, FeedKind
+    from core.calendar.vevents import FeedBuilder
+    from core.teams.models import Workspace
+    from tests.ics_samples import NOW, samples
+
+    base = "https://calendar.example.org/vestnik/" + "team-" * 8
+    feed = Feed(FeedKind.group, Workspace(name="Acme", timezone="Europe/Berlin"))
+    build = FeedBuilder(feed, base, cache=False, now=NOW)
+    for event, overrides, answers in samples():
+        build.add(event, overrides, answers)
+    raw = build.to_ical()
+    assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
+    events = Calendar.from_ical(raw).walk("VEVENT")
+    assert events and all(
+        str(v["URL"]) == f"{base.rstrip('/')}/app/events/{v['URL'].rsplit('/', 1)[-1]}"
+        and len(str(v["URL"]).rsplit("/", 1)[-1]) == 36
+        for v in events
+    )
+    assert [v.url.value for v in vobject.readOne(raw.decode()).vevent_list] == [
+        str(v["URL"]) for v in events
+    ]

@@ -111,6 +111,9 @@ class FeedBuilder:
         about = None if member is None else (member.id, member.name, member.email, member.locale)
         self._shape = _digest((self.base_url, about, self.month))
         self._anyone = _digest((self.base_url, None, self.month))
+        # The URL line but the event's id (36 characters): most base URLs leave it one line.
+        self._url = f"URL:{self.base_url}/app/events/"
+        self._url_fits = self._url.isascii() and len(self._url) + 36 <= ics.LIMIT
         # The member's ATTENDEE line by PARTSTAT, folded once here (it is longer than a line
         # holds, and would have every VEVENT that asks for an answer folded line by line), and
         # their words for answers.
@@ -143,7 +146,8 @@ class FeedBuilder:
         middle = ics.line(f"DESCRIPTION:{ics.text(event.description)}") if event.description else ""
         if event.location:
             middle += ics.line(f"LOCATION:{ics.text(event.location)}")
-        middle += ics.line(f"URL:{self.base_url}/app/events/{event_id}")
+        url = self._url + event_id
+        middle += f"{url}\r\n" if self._url_fits else ics.line(url)
         middle += (
             f"SEQUENCE:{event.sequence}\r\n"
             f"DTSTAMP:{changed}\r\n"
@@ -159,7 +163,12 @@ class FeedBuilder:
                     f"BEGIN:VALARM\r\nACTION:DISPLAY\r\n{said}"
                     f"TRIGGER:{_trigger(minutes)}\r\nEND:VALARM\r\n"
                 )
-        uid = ics.line(f"UID:{ics.text(event.ics_uid or f'{event_id}@vestnik')}")
+        # Ours is 48 characters with nothing to escape; an imported one is written as given.
+        uid = (
+            ics.line(f"UID:{ics.text(event.ics_uid)}")
+            if event.ics_uid
+            else f"UID:{event_id}@vestnik\r\n"
+        )
         asks = event.confirm_before_minutes is not None and self.feed.member is not None
         summary = f"SUMMARY:{title}"
         return _Shared(uid, summary, ics.line(summary), middle, alarms, asks)
@@ -187,9 +196,11 @@ class FeedBuilder:
             local_start, local_end = start.astimezone(zone), end.astimezone(zone)
             if not (exact and (local_start.fold or local_end.fold)):
                 tzid = f";TZID={event.timezone}:"
-                return ics.line(f"DTSTART{tzid}{ics.wall(local_start)}") + ics.line(
-                    f"DTEND{tzid}{ics.wall(local_end)}"
-                )
+                start_line = f"DTSTART{tzid}{ics.wall(local_start)}"
+                end_line = f"DTEND{tzid}{ics.wall(local_end)}"
+                if len(start_line) <= ics.LIMIT and tzid.isascii():  # zone names are short
+                    return f"{start_line}\r\n{end_line}\r\n"
+                return ics.line(start_line) + ics.line(end_line)
         return ics.line(ics.when("DTSTART", _local(event, start, exact))) + ics.line(
             ics.when("DTEND", _local(event, end, exact))
         )
