@@ -224,8 +224,9 @@ class FeedBuilder:
 
     @property
     def cold(self) -> bool:
-        """Whether nothing this feed shows can be in the cache (no VEVENT of its shape went in)."""
-        return not self.cache or self._shape not in _SHAPES
+        """Whether nothing this feed shows can be in the cache: no feed of its shape was built,
+        nor any feed whose VEVENTs that name nobody it could share."""
+        return not self.cache or (self._shape not in _SHAPES and self._anyone not in _SHAPES)
 
     def lookup(self, key: str) -> tuple[bytes, str] | None:
         """An event's cached VEVENTs (and the zone they need), if there."""
@@ -355,10 +356,10 @@ class FeedBuilder:
     def to_ical(self) -> bytes:
         """VCALENDAR properties, then a VTIMEZONE per zone used, then the events. The feed's
         VEVENTs are all in the cache by now (rendered or taken from it)."""
-        if self.cache and self._shape not in _SHAPES:
+        if self.cache and not {self._shape, self._anyone} <= _SHAPES:
             if len(_SHAPES) >= _MOST_SHAPES:
                 _SHAPES.clear()
-            _SHAPES.add(self._shape)
+            _SHAPES.update((self._shape, self._anyone))
         head = bytes(self.calendar.to_ical())
         end = b"END:VCALENDAR\r\n"
         zones = b"".join(self.zone_text(name) for name in sorted(self.zones))
