@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+from cachetools import LRUCache
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -210,41 +210,49 @@ class AudienceIndexes:
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self.held = 0
-        self._indexes: OrderedDict[uuid.UUID, tuple[AudienceIndex, int]] = OrderedDict()
         # What previews from Postgres cost at a workspace's current stamp, and what reading its
         # index took last time: the index is read once the one reaches the other. Each bounded
         # by count (a workspace previewed lately each), as the indexes are by bytes.
-        self._spent: OrderedDict[uuid.UUID, _Spent] = OrderedDict()
-        self._cost: OrderedDict[uuid.UUID, float] = OrderedDict()
+        self._spent: LRUCache[uuid.UUID, _Spent] = LRUCache(_MOST_WORKSPACES)
+        self._cost: LRUCache[uuid.UUID, float] = LRUCache(_MOST_WORKSPACES)
         # Workspaces whose index came out bigger than all the room there is: read again, it
         # would be thrown away again.
-        self._too_big: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._too_big: LRUCache[uuid.UUID, int] = LRUCache(_MOST_WORKSPACES)
         self._reading: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Future[AudienceIndex | None]] = {}
 
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        """Set once, as the process starts (the indexes held so far are dropped)."""
+        self._max_bytes = value
+        self._indexes: LRUCache[uuid.UUID, AudienceIndex] = LRUCache(
+            maxsize=max(value, 0), getsizeof=_size
+        )
+
+    @property
+    def held(self) -> int:
+        """About the bytes the indexes kept hold."""
+        return int(self._indexes.currsize)
+
     def clear(self) -> None:
-        self._indexes.clear()
-        self._spent.clear()
-        self._cost.clear()
-        self._too_big.clear()
-        self.held = 0
+        for entries in (self._indexes, self._spent, self._cost, self._too_big):
+            entries.clear()
 
     def at(self, workspace_id: uuid.UUID, stamp: uuid.UUID) -> AudienceIndex | None:
         kept = self._indexes.get(workspace_id)
-        if kept is None or kept[0].stamp != stamp:
-            return None
-        self._indexes.move_to_end(workspace_id)
-        return kept[0]
+        return kept if kept is not None and kept.stamp == stamp else None
 
     def spent(self, workspace_id: uuid.UUID, stamp: uuid.UUID, seconds: float) -> None:
         """A preview at ``stamp`` was read from Postgres in ``seconds``."""
-        spent = self._spent.pop(workspace_id, None)
+        spent = self._spent.get(workspace_id)
         if spent is None or spent.stamp != stamp:
             spent = _Spent(stamp)
         spent.seconds += seconds
         spent.previews += 1
         self._spent[workspace_id] = spent
-        _bound(self._spent)
 
     def worth_reading(self, workspace_id: uuid.UUID, stamp: uuid.UUID) -> bool:
         """Whether previews from Postgres at this stamp have cost as much as reading the index
@@ -262,25 +270,25 @@ class AudienceIndexes:
         self, session: AsyncSession, workspace_id: uuid.UUID, stamp: uuid.UUID
     ) -> AudienceIndex | None:
         """The workspace's index at ``stamp``, read now (or by the request already reading it);
-        None if the stamp moved meanwhile."""
+        None if the stamp moved meanwhile, for those waiting as for the reader."""
         key = (workspace_id, stamp)
         other = self._reading.get(key)
         if other is not None:
             return await asyncio.shield(other)
-        future: asyncio.Future[AudienceIndex | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AudienceIndex | None] = loop.create_future()
         self._reading[key] = future
         index: AudienceIndex | None = None
         try:
-            started = asyncio.get_running_loop().time()
+            started = loop.time()
             try:
-                index = await read_index(session, workspace_id)
+                read = await read_index(session, workspace_id)
             except Moved:
                 return None
-            self._cost[workspace_id] = asyncio.get_running_loop().time() - started
-            self._cost.move_to_end(workspace_id)
-            _bound(self._cost)
-            if index.stamp != stamp:
+            self._cost[workspace_id] = loop.time() - started
+            if read.stamp != stamp:
                 return None
+            index = read
             self._keep(workspace_id, index)
             return index
         finally:
@@ -288,25 +296,17 @@ class AudienceIndexes:
             future.set_result(index)
 
     def _keep(self, workspace_id: uuid.UUID, index: AudienceIndex) -> None:
-        size = index.size
-        if size > self.max_bytes:
-            self._too_big[workspace_id] = size
-            _bound(self._too_big)
+        try:
+            self._indexes[workspace_id] = index
+        except ValueError:  # bigger than all the room (cachetools keeps nothing then)
+            self._indexes.pop(workspace_id, None)
+            self._too_big[workspace_id] = index.size
             return
         self._too_big.pop(workspace_id, None)
-        old = self._indexes.pop(workspace_id, None)
-        if old is not None:
-            self.held -= old[1]
-        self._indexes[workspace_id] = (index, size)
-        self.held += size
-        while self.held > self.max_bytes:
-            _, (_, oldest) = self._indexes.popitem(last=False)
-            self.held -= oldest
 
 
 _MOST_WORKSPACES = 10_000
 
 
-def _bound(entries: OrderedDict[uuid.UUID, Any]) -> None:
-    while len(entries) > _MOST_WORKSPACES:
-        entries.popitem(last=False)
+def _size(index: AudienceIndex) -> int:
+    return index.size
