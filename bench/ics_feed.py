@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -78,6 +79,8 @@ async def populate(
                 "location": "Room 1",
                 "timezone": ZONES[i % 3],
                 "starts_at": begins,
+                # The wall-clock start, as the API stores it for every timed event.
+                "starts_local": begins.astimezone(ZoneInfo(ZONES[i % 3])).replace(tzinfo=None),
                 "ends_at": begins + timedelta(hours=1),
                 "rrule": "FREQ=WEEKLY;COUNT=52" if i < recurring else None,
                 "exdates": [],

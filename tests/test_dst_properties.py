@@ -137,3 +137,38 @@ def test_a_series_the_feed_passes_over_has_no_occurrence_near_a_change_of_the_cl
         instant = first.astimezone(UTC)
         assert not any(instant <= t.at < instant + length for t in changes), f"{wall} spans one"
         day += timedelta(days=1)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    minute_of_day=st.integers(0, 24 * 60 - 1),
+    length_minutes=st.integers(1, 36 * 60),
+)
+@example(zone="Europe/Berlin", minute_of_day=150, length_minutes=60)
+@example(zone="Australia/Lord_Howe", minute_of_day=120, length_minutes=30)
+@example(zone="America/St_Johns", minute_of_day=0, length_minutes=36 * 60)
+def test_the_feeds_shortcut_past_wall_times_far_from_a_change_keeps_every_one_near(
+    zone: str, minute_of_day: int, length_minutes: int
+):
+    """For a series that can meet a change of the clock, the feed converts to an instant only
+    the wall times its test keeps (the rest are far from every change). Day by day over a year,
+    every occurrence of a daily series within a day of a change is kept."""
+    from core.calendar.vevents import _changes_met
+
+    info = ZoneInfo(zone)
+    start = time(minute_of_day // 60, minute_of_day % 60)
+    length = timedelta(minutes=length_minutes)
+    near = max(timedelta(hours=26), length)
+    lo, hi = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC)
+    met = _changes_met(zone, lo, hi, start, length)
+    if met is None:
+        return  # the test above: no occurrence of such a series is near a change
+    changes, keep = met
+    day = lo.date()
+    while day < hi.date():
+        wall = datetime.combine(day, start)
+        instant = wall.replace(tzinfo=info).astimezone(UTC)
+        if any(abs(instant - change.at) <= near for change in changes):
+            assert keep(wall), f"{wall} ({instant:%Y-%m-%d %H:%M}Z) is near a change"
+        day += timedelta(days=1)

@@ -329,14 +329,15 @@ class FeedBuilder:
         # The widest change of offset tzdata has is a whole day; an occurrence also needs spelling
         # out when the clock changes while it runs (readers add its length in wall time).
         near = max(timedelta(hours=26), length)
-        changes = _offset_changes(event.timezone, lo - near, hi + near)
-        if not changes:
-            return set()  # a zone without a change of the clock in the window (Moscow, Tokyo)
-        if not _may_meet(recurrence.time_of_day, length, changes):
-            return set()  # the series starts hours away from every change (10:00 vs 02:00)
+        met = _changes_met(event.timezone, lo - near, hi + near, recurrence.time_of_day, length)
+        if met is None:
+            # No change of the clock in the window (Moscow, Tokyo), or the series starts hours
+            # away from every change (10:00 vs 02:00).
+            return set()
+        changes, walls_near = met
         excluded = set(event.exdates)
         found: set[datetime] = set()
-        for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi):
+        for wall, instant in recurrence.walls_between(max(lo, event.starts_at), hi, walls_near):
             at = bisect.bisect_left(changes, instant - near, key=_instant)
             if instant in excluded or at == len(changes) or changes[at].at > instant + near:
                 continue  # no change of the clock anywhere near: the wall time is plain
@@ -390,6 +391,28 @@ def _rule_line(rule: str) -> str:
     """The RRULE line, in icalendar's canonical spelling of the stored rule, folded."""
     canonical: bytes = vRecur.from_ical(rule).to_ical()
     return ics.line("RRULE:" + canonical.decode())
+
+
+@lru_cache(maxsize=4096)  # a few zones, times of day and lengths across a team's series
+def _changes_met(
+    zone: str, start: datetime, end: datetime, time_of_day: time, length: timedelta
+) -> tuple[tuple[Transition, ...], Callable[[datetime], bool]] | None:
+    """The zone's changes of the clock in [start, end) if a series at ``time_of_day`` lasting
+    ``length`` can meet one (``_may_meet``), else None; and a test of a wall time (naive) that
+    keeps those that can be near one: an occurrence within ``near`` of a change at instant C
+    reads at most a day (the widest change) more than that from C's wall time before the change;
+    two days, should two changes be that close."""
+    changes = _offset_changes(zone, start, end)
+    if not changes or not _may_meet(time_of_day, length, changes):
+        return None
+    reach = max(timedelta(hours=26), length) + timedelta(days=2)
+    walls = sorted((c.at + c.before).replace(tzinfo=None) for c in changes)
+
+    def near_a_change(wall: datetime) -> bool:
+        at = bisect.bisect_left(walls, wall - reach)
+        return at < len(walls) and walls[at] <= wall + reach
+
+    return changes, near_a_change
 
 
 def _may_meet(start: time, length: timedelta, changes: tuple[Transition, ...]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property, lru_cache
@@ -75,13 +75,19 @@ class Recurrence:
             value = value.replace(tzinfo=self.zone)
         return value.astimezone(UTC)
 
-    def walls_between(self, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
-        """(the rule's wall time, its instant) for the starts in [lo, hi), in rule order."""
+    def walls_between(
+        self, lo: datetime, hi: datetime, keep: Callable[[datetime], bool] | None = None
+    ) -> list[tuple[datetime, datetime]]:
+        """(the rule's wall time, its instant) for the starts in [lo, hi), in rule order; with
+        ``keep``, only those whose wall time (naive) it keeps, the others never converted to an
+        instant (a microsecond or two each)."""
         # Widen by two days each side: a local wall-clock window is not the same as a UTC window
         # (a zone that skipped a whole day, Apia in 2011, is a day off).
         found = self.rule.between(
             self._local(lo - timedelta(days=2)), self._local(hi + timedelta(days=2)), inc=True
         )
+        if keep is not None:
+            found = [v for v in found if keep(v.replace(tzinfo=None) if self.aware else v)]
         pairs = ((v, self._instant(v)) for v in found)
         return [(v, i) for v, i in pairs if lo <= i < hi]
 
@@ -214,12 +220,14 @@ def parse_rrule(
     aware = parts.get("UNTIL", "").endswith("Z")
     # A naive first start is the series' wall-clock start as given (it may not exist on the
     # clock: a DST gap); an aware one is an instant, shown in the zone.
-    local = (
-        first_start.replace(tzinfo=zone)
-        if first_start.tzinfo is None
-        else first_start.astimezone(zone)
-    )
-    dtstart = local if aware else local.replace(tzinfo=None)
+    # (datetime.replace is a microsecond a call: a feed parses a rule per series, so those
+    # already in the form wanted are kept as they are.)
+    if first_start.tzinfo is None:
+        local = first_start.replace(tzinfo=zone)
+        dtstart = local if aware else first_start
+    else:
+        local = first_start.astimezone(zone)
+        dtstart = local if aware else local.replace(tzinfo=None)
     try:
         # Parsed at a start as aware as this one, so anchoring it (``Recurrence.rule``) cannot
         # fail on UNTIL's form.
@@ -227,8 +235,10 @@ def parse_rrule(
     except (ValueError, TypeError) as exc:
         raise Invalid("rrule", f"not a valid RRULE: {exc}") from None
     first = None
-    if first_instant is not None and local.replace(fold=0).astimezone(UTC) != first_instant:
-        first = (dtstart, first_instant)
+    if first_instant is not None:
+        reads_as = (local.replace(fold=0) if local.fold else local).astimezone(UTC)
+        if reads_as != first_instant:
+            first = (dtstart, first_instant)
     return Recurrence(
         parsed=parsed,
         dtstart=dtstart,
