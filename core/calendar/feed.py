@@ -246,9 +246,12 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
     nothing: dict[str, str] = {}
     ordered = (Event.starts_at, Event.id)
     if builder.cold:
-        found_rows = await connection.execute(
-            select(_EVENT_VERSION, *_SHOWN_READ).where(selection).order_by(*ordered)
-        )
+        # All at once: SQLAlchemy fetching row by row was a tenth of reading 10,000 events.
+        found_rows = (
+            await connection.execute(
+                select(_EVENT_VERSION, *_SHOWN_READ).where(selection).order_by(*ordered)
+            )
+        ).all()
         for done, (version, *row) in enumerate(found_rows, 1):
             event_id = version[:36]
             ours = overrides.get(event_id, none)
@@ -280,7 +283,7 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             if 2 * len(missing) > len(plan)
             else one_of(Event.id, [uuid.UUID(event_id) for event_id in missing])
         )
-        found_rows = await connection.execute(select(*_SHOWN_READ).where(which))
+        found_rows = (await connection.execute(select(*_SHOWN_READ).where(which))).all()
         events = (cast(Event, _Shown._make(row)) for row in found_rows)
         shown = {str(event.id): event for event in events}
     rendered = 0
