@@ -257,7 +257,7 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             ours = overrides.get(event_id, none)
             theirs = answers.get(event_id, nothing)
             read = cast(Event, _Shown._make(row))
-            builder.add(read, ours, theirs, builder.key(version, ours, theirs), event_id)
+            builder.render(read, ours, theirs, builder.key(version, ours, theirs), event_id)
             if done % RENDERED_PER_TURN == 0:
                 await asyncio.sleep(0)
         return builder.to_ical()
@@ -283,8 +283,8 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             if 2 * len(missing) > len(plan)
             else one_of(Event.id, [uuid.UUID(event_id) for event_id in missing])
         )
-        found_rows = (await connection.execute(select(*_SHOWN_READ).where(which))).all()
-        events = (cast(Event, _Shown._make(row)) for row in found_rows)
+        changed_rows = (await connection.execute(select(*_SHOWN_READ).where(which))).all()
+        events = (cast(Event, _Shown._make(row)) for row in changed_rows)
         shown = {str(event.id): event for event in events}
     rendered = 0
     for event_id, key, cached in plan:

@@ -143,6 +143,8 @@ class FeedBuilder:
         title = ics.text(event.title)
         cancelled = event.status == _CANCELLED or event.deleted_at is not None
         changed = ics.utc_value(event.updated_at)
+        # Most events were never edited: created is then changed, written once.
+        created = changed if event.created_at == event.updated_at else None
         middle = ics.line(f"DESCRIPTION:{ics.text(event.description)}") if event.description else ""
         if event.location:
             middle += ics.line(f"LOCATION:{ics.text(event.location)}")
@@ -151,18 +153,13 @@ class FeedBuilder:
         middle += (
             f"SEQUENCE:{event.sequence}\r\n"
             f"DTSTAMP:{changed}\r\n"
-            f"CREATED:{ics.utc_value(event.created_at)}\r\n"
+            f"CREATED:{created or ics.utc_value(event.created_at)}\r\n"
             f"LAST-MODIFIED:{changed}\r\n"
             f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}\r\n"
         )
         alarms = ""
         if not cancelled and event.reminder_offsets:
-            said = ics.line(f"DESCRIPTION:{title}")
-            for minutes in event.reminder_offsets:
-                alarms += (
-                    f"BEGIN:VALARM\r\nACTION:DISPLAY\r\n{said}"
-                    f"TRIGGER:{_trigger(minutes)}\r\nEND:VALARM\r\n"
-                )
+            alarms = ics.line(f"DESCRIPTION:{title}").join(_alarms(tuple(event.reminder_offsets)))
         # Ours is 48 characters with nothing to escape; an imported one is written as given.
         uid = (
             ics.line(f"UID:{ics.text(event.ics_uid)}")
@@ -251,7 +248,19 @@ class FeedBuilder:
         found = self.lookup(key) if key is not None else None
         if found is not None:
             self.take(found)
-            return
+        else:
+            self.render(event, overrides, answers, key, event_id)
+
+    def render(
+        self,
+        event: Event,
+        overrides: list[EventOverride],
+        answers: dict[str, str],
+        key: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """Serialise the event without looking in the cache (a cold feed's are not there), and
+        with its cache ``key`` put it there."""
         zone = "" if event.all_day or event.timezone in _UTC_NAMES else event.timezone
         rendered = (self._render(event, overrides, answers, event_id or str(event.id)), zone)
         if self.cache and key is not None:
@@ -381,9 +390,13 @@ def _digest(shape: tuple[object, ...]) -> str:
     return hashlib.sha256(repr(shape).encode()).hexdigest()[:24]
 
 
-@lru_cache(maxsize=256)  # a few reminder offsets, repeated across every event
-def _trigger(minutes: int) -> str:
-    return ics.duration(timedelta(minutes=-minutes))
+@lru_cache(maxsize=256)  # a few sets of reminder offsets, repeated across every event
+def _alarms(offsets: tuple[int, ...]) -> tuple[str, ...]:
+    """The VALARMs of these offsets, split where each says the event's title (its DESCRIPTION
+    line): joined by that line, they are the event's alarms."""
+    begin = "BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+    ends = [f"TRIGGER:{ics.duration(timedelta(minutes=-m))}\r\nEND:VALARM\r\n" for m in offsets]
+    return (begin, *(end + begin for end in ends[:-1]), ends[-1])
 
 
 @lru_cache(maxsize=4096)  # teams repeat a few rules ("every week") across many events
