@@ -111,6 +111,10 @@ class FeedBuilder:
         about = None if member is None else (member.id, member.name, member.email, member.locale)
         self._shape = _digest((self.base_url, about, self.month))
         self._anyone = _digest((self.base_url, None, self.month))
+        # The ends of the keys of events neither moved nor answered (``key``), by whether the
+        # event asks for answers.
+        self._naming_nobody = f"|{self._anyone}"
+        self._asking = f"|{self._anyone if member is None else self._shape}"
         # The URL line but the event's id (36 characters): most base URLs leave it one line.
         self._url = f"URL:{self.base_url}/app/events/"
         self._url_fits = self._url.isascii() and len(self._url) + 36 <= ics.LIMIT
@@ -211,6 +215,8 @@ class FeedBuilder:
         every feed's, and a team's feeds render it once between them. A string, which the
         garbage collector does not walk (a cache of tuples it did, for tens of milliseconds at
         a time)."""
+        if not answers and not overrides:  # most events: one concatenation
+            return version + (self._asking if version[-1] == "?" else self._naming_nobody)
         names_member = answers or (self.feed.member is not None and version.endswith("|?"))
         key = f"{version}|{self._shape if names_member else self._anyone}"
         if answers:
@@ -227,7 +233,12 @@ class FeedBuilder:
 
     def lookup(self, key: str) -> tuple[bytes, str] | None:
         """An event's cached VEVENTs (and the zone they need), if there."""
-        return _VEVENTS.get(key) if self.cache else None
+        if not self.cache:
+            return None
+        try:  # one call into the cache where ``get`` makes two (a rebuild looks up every event)
+            return _VEVENTS[key]
+        except KeyError:
+            return None
 
     def take(self, found: tuple[bytes, str]) -> None:
         """Add VEVENTs found in the cache."""
