@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from enum import StrEnum
 
+from cachetools import LRUCache
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,25 +60,29 @@ class ReadCache:
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self.held = 0
         self.hits = 0
         self.misses = 0
         # Each answer with its stamp and the bytes it holds: its body and what was asked (a
         # preview naming a thousand ids is asked in more bytes than it is answered in).
-        self._answers: OrderedDict[_Key, tuple[uuid.UUID, bytes, int]] = OrderedDict()
+        self._answers: LRUCache[_Key, tuple[uuid.UUID, bytes, int]] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda kept: kept[2]
+        )
         # Reads under way: what they will answer, or None if their stamp did not hold.
         self._reading: dict[tuple[_Key, uuid.UUID], asyncio.Future[bytes | None]] = {}
 
     def __len__(self) -> int:
         return len(self._answers)
 
+    @property
+    def held(self) -> int:
+        """The bytes the answers kept hold."""
+        return int(self._answers.currsize)
+
     def get(self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID) -> bytes | None:
-        key = (workspace_id, asked)
-        kept = self._answers.get(key)
+        kept = self._answers.get((workspace_id, asked))
         if kept is None or kept[0] != stamp:
             self.misses += 1
             return None
-        self._answers.move_to_end(key)
         self.hits += 1
         return kept[1]
 
@@ -86,15 +90,7 @@ class ReadCache:
         size = len(body) + len(repr(asked))
         if size > min(MAX_ANSWER_BYTES, self.max_bytes):
             return
-        key = (workspace_id, asked)
-        kept = self._answers.pop(key, None)
-        if kept is not None:
-            self.held -= kept[2]
-        self._answers[key] = (stamp, body, size)
-        self.held += size
-        while self.held > self.max_bytes:
-            _, (_, _, oldest) = self._answers.popitem(last=False)
-            self.held -= oldest
+        self._answers[(workspace_id, asked)] = (stamp, body, size)
 
     def under_way(
         self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID
