@@ -257,7 +257,7 @@ async def build_feed(session: AsyncSession, feed: Feed, base_url: str, now: date
             ours = overrides.get(event_id, none)
             theirs = answers.get(event_id, nothing)
             read = cast(Event, _Shown._make(row))
-            builder.render(read, ours, theirs, builder.key(version, ours, theirs), event_id)
+            builder.add(read, ours, theirs, builder.key(version, ours, theirs), event_id)
             if done % RENDERED_PER_TURN == 0:
                 await asyncio.sleep(0)
         return builder.to_ical()

@@ -254,24 +254,8 @@ class FeedBuilder:
         key: str | None = None,
         event_id: str | None = None,
     ) -> None:
-        """Serialise the event; with its cache ``key``, from the cache when nothing that shapes
-        it changed, and into it otherwise. ``event_id``: its id as text, if the caller has it."""
-        found = self.lookup(key) if key is not None else None
-        if found is not None:
-            self.take(found)
-        else:
-            self.render(event, overrides, answers, key, event_id)
-
-    def render(
-        self,
-        event: Event,
-        overrides: list[EventOverride],
-        answers: dict[str, str],
-        key: str | None = None,
-        event_id: str | None = None,
-    ) -> None:
-        """Serialise the event without looking in the cache (a cold feed's are not there), and
-        with its cache ``key`` put it there."""
+        """Serialise the event, and with its cache ``key`` put it there. The caller has looked
+        for it there (``lookup``) unless it cannot be (a cold feed's)."""
         zone = "" if event.all_day or event.timezone in _UTC_NAMES else event.timezone
         rendered = (self._render(event, overrides, answers, event_id or str(event.id)), zone)
         if self.cache and key is not None:
