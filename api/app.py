@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await max_bot.close()
             if max_client is not None:
                 await max_client.close()
+            await INDEXES.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -16,6 +16,7 @@ before and after reading it, so a preview never shows what a committed change ha
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,14 +25,16 @@ import numpy as np
 import numpy.typing as npt
 from cachetools import LRUCache
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.db import plain_connection
+from core.db import make_sessionmaker, plain_connection
 from core.reads.cache import Kind, current_stamp
 from core.teams.schemas import Ref
 
 if TYPE_CHECKING:
     from core.audience.rule import AudienceRule
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Previews at one stamp read from Postgres before the index is read, whatever they cost: the
@@ -219,6 +222,10 @@ class AudienceIndexes:
         # would be thrown away again.
         self._too_big: LRUCache[uuid.UUID, int] = LRUCache(_MOST_WORKSPACES)
         self._reading: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Future[AudienceIndex | None]] = {}
+        # Reads begun apart from any request (``read_apart``), by (workspace, stamp); and the
+        # stamp at which a workspace's last one failed (not tried again at that stamp).
+        self._apart: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[None]] = {}
+        self._failed: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(_MOST_WORKSPACES)
 
     @property
     def max_bytes(self) -> int:
@@ -238,7 +245,7 @@ class AudienceIndexes:
         return int(self._indexes.currsize)
 
     def clear(self) -> None:
-        for entries in (self._indexes, self._spent, self._cost, self._too_big):
+        for entries in (self._indexes, self._spent, self._cost, self._too_big, self._failed):
             entries.clear()
 
     def at(self, workspace_id: uuid.UUID, stamp: uuid.UUID) -> AudienceIndex | None:
@@ -259,6 +266,8 @@ class AudienceIndexes:
         did last time, or numbered READ_AFTER_PREVIEWS, whichever comes first: read sooner, it
         would be wasted on a stamp about to move; later, every preview pays Postgres's price."""
         if self.max_bytes <= 0 or self._too_big.get(workspace_id, 0) > self.max_bytes:
+            return False
+        if self._failed.get(workspace_id) == stamp:
             return False
         spent = self._spent.get(workspace_id)
         if spent is None or spent.stamp != stamp:
@@ -294,6 +303,40 @@ class AudienceIndexes:
         finally:
             del self._reading[key]
             future.set_result(index)
+
+    def read_apart(
+        self, engine: AsyncEngine, workspace_id: uuid.UUID, stamp: uuid.UUID
+    ) -> asyncio.Task[None] | None:
+        """Begin reading the workspace's index at ``stamp`` on a connection of its own, unless it
+        is being read: the preview that found it worth reading is answered by Postgres meanwhile
+        instead of waiting the hundreds of milliseconds a large team's index takes to read, and
+        the next previews find it held. The read begun, or None if one is under way."""
+        key = (workspace_id, stamp)
+        if key in self._apart or key in self._reading:
+            return None
+        task = asyncio.create_task(self._read_apart(engine, workspace_id, stamp))
+        self._apart[key] = task
+        task.add_done_callback(lambda _: self._apart.pop(key, None))
+        return task
+
+    async def _read_apart(
+        self, engine: AsyncEngine, workspace_id: uuid.UUID, stamp: uuid.UUID
+    ) -> None:
+        try:
+            async with make_sessionmaker(engine)() as session:
+                await self.read(session, workspace_id, stamp)
+        except Exception:  # the previews go on from Postgres; the next stamp may try again
+            self._failed[workspace_id] = stamp
+            log.warning(
+                "the audience index of workspace %s was not read", workspace_id, exc_info=True
+            )
+
+    async def close(self) -> None:
+        """Stop the reads begun apart (the process is stopping, its engine about to close)."""
+        tasks = list(self._apart.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _keep(self, workspace_id: uuid.UUID, index: AudienceIndex) -> None:
         try:

@@ -1,16 +1,17 @@
 """Who would a rule reach? The preview a lead sees while choosing an audience.
 
 Answered from the workspace's audience index (``core.audience.index``) when one is held at the
-current stamp, otherwise by Postgres (``preview_in_sql``); the index is read once previews at one
-stamp have cost what reading it last cost, or after three (``AudienceIndexes.worth_reading``). A transaction that has written anything is answered
-by Postgres, the only one that sees its writes.
+current stamp, otherwise by Postgres (``preview_in_sql``). The index is read once previews at one
+stamp have cost what reading it last cost, or after three (``AudienceIndexes.worth_reading``), on
+a connection of its own while that preview is answered by Postgres (``read_apart``). A transaction
+that has written anything is answered by Postgres, the only one that sees its writes.
 """
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.audience.index import AudienceIndexes
 from core.audience.rule import (
@@ -39,8 +40,10 @@ async def preview_audience(
     stamp = await current_stamp(session, workspace_id, Kind.audience)
     if stamp is not None:
         index = INDEXES.at(workspace_id, stamp)
-        if index is None and INDEXES.worth_reading(workspace_id, stamp):
-            index = await INDEXES.read(session, workspace_id, stamp)
+        engine = session.bind  # vestnik's sessions are bound to the engine, never a connection
+        worth = index is None and INDEXES.worth_reading(workspace_id, stamp)
+        if worth and isinstance(engine, AsyncEngine):
+            INDEXES.read_apart(engine, workspace_id, stamp)
         if index is not None:
             counts, members = index.preview(rule, limit)
             return AudiencePreview(
