@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from core.audience.index import READ_AFTER_PREVIEWS, AudienceIndexes, Moved, read_index
 from core.audience.preview import INDEXES, preview_audience
 from core.audience.rule import AudienceRule, preview_in_sql
-from core.db import make_sessionmaker
+from core.db import make_engine, make_sessionmaker
 from core.reads.cache import Kind, current_stamp
 from core.teams.models import Group, Member, MemberGroup, MemberRole, MemberTag, Role, Tag
 from core.teams.permissions import system_actor
@@ -323,3 +323,17 @@ async def test_an_index_read_apart_is_read_once_and_stopped_with_the_process(
     assert begun is not None
     await stopped.close()
     assert begun.cancelled() and stopped.at(acme.id, stamp) is None
+    # A read that fails (here: no such database) is logged, leaves the previews to Postgres, and
+    # is not begun again at that stamp.
+    broken = make_engine(
+        engine.url.set(database="no_such_database").render_as_string(hide_password=False)
+    )
+    failing = AudienceIndexes()
+    for _ in range(READ_AFTER_PREVIEWS):
+        failing.spent(acme.id, stamp, 0.0)
+    assert failing.worth_reading(acme.id, stamp)
+    begun = failing.read_apart(broken, acme.id, stamp)
+    assert begun is not None
+    await begun
+    assert failing.at(acme.id, stamp) is None and not failing.worth_reading(acme.id, stamp)
+    await broken.dispose()
