@@ -215,12 +215,10 @@ class FeedBuilder:
         every feed's, and a team's feeds render it once between them. A string, which the
         garbage collector does not walk (a cache of tuples it did, for tens of milliseconds at
         a time)."""
-        if not answers and not overrides:  # most events: one concatenation
-            return version + (self._asking if version[-1] == "?" else self._naming_nobody)
-        names_member = answers or (self.feed.member is not None and version.endswith("|?"))
-        key = f"{version}|{self._shape if names_member else self._anyone}"
         if answers:
-            key += f"|{sorted(answers.items())}"
+            key = f"{version}|{self._shape}|{sorted(answers.items())}"
+        else:  # most events: one concatenation
+            key = version + (self._asking if version[-1] == "?" else self._naming_nobody)
         if overrides:
             key += f"|{sorted((o.recurrence_id, o.starts_at, o.ends_at) for o in overrides)}"
         return key
