@@ -17,7 +17,7 @@ from core.journeys.models import (
     Signal,
 )
 from core.notify.models import IdempotencyKey, MessageTemplate
-from core.reads.models import ReadVersion, ReadVersionBump
+from core.reads.models import AudiencePart, AudiencePartBump, ReadVersion, ReadVersionBump
 from core.teams.models import (
     ApiToken,
     Group,
@@ -33,6 +33,8 @@ from core.teams.models import (
 
 __all__ = [
     "ApiToken",
+    "AudiencePart",
+    "AudiencePartBump",
     "AuditEntry",
     "Base",
     "Confirmation",

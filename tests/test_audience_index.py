@@ -14,7 +14,14 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.audience.index import READ_AFTER_PREVIEWS, AudienceIndexes, Moved, read_index
+from core.audience.index import (
+    READ_AFTER_PREVIEWS,
+    AudienceIndex,
+    AudienceIndexes,
+    Moved,
+    read_index,
+    refresh_index,
+)
 from core.audience.preview import INDEXES, preview_audience
 from core.audience.rule import AudienceRule, preview_in_sql
 from core.db import make_engine, make_sessionmaker
@@ -210,6 +217,196 @@ async def test_a_lead_trying_rules_is_answered_from_the_index_and_never_a_stale_
         await transaction.rollback()
     assert await held()
     assert await names(tries[0], limit=21) == ["Alla", "Anna", "Vera"]
+
+
+def _same(one: AudienceIndex, other: AudienceIndex) -> None:
+    assert one.stamp == other.stamp
+    assert one.ids == other.ids and one.names == other.names
+    assert one.sets.keys() == other.sets.keys()
+    for key, positions in one.sets.items():
+        assert positions.tolist() == other.sets[key].tolist(), key
+
+
+async def test_an_index_brought_to_a_change_reads_only_the_parts_that_changed(
+    acme: Workspace, globex: Workspace, engine: AsyncEngine, session: AsyncSession
+):
+    """After each committed change to who belongs to what, the index held is brought to the new
+    stamp by reading only the changed groups, tags and roles, and is what reading it whole gives
+    (every other set the very one held before); a change to the members themselves, or to most
+    parts at once, is left to a whole read. Another workspace's changes touch nothing."""
+    owned = await _team(engine, acme.id, seed=7)
+    await _team(engine, globex.id, seed=8)
+    people, groups, tags, roles = (owned[k] for k in ("members", "groups", "tags", "roles"))
+    held = await read_index(session, acme.id)
+    await session.rollback()
+    fresh = uuid.uuid4()
+    changes: list[tuple[str, dict[str, Any], set[uuid.UUID]]] = [
+        (
+            "INSERT INTO member_groups (group_id, member_id, workspace_id)"
+            " SELECT :g, id, workspace_id FROM members WHERE workspace_id = :ws"
+            " ON CONFLICT DO NOTHING",
+            {"g": groups[0], "ws": acme.id},
+            {groups[0]},
+        ),
+        ("DELETE FROM member_tags WHERE tag_id = :t", {"t": tags[1]}, {tags[1]}),
+        (
+            "DELETE FROM member_tags WHERE member_id = :m AND tag_id = ANY(:t)",
+            {"m": people[5], "t": tags[:3]},
+            set(tags[:3]),
+        ),
+        ("DELETE FROM roles WHERE id = :r", {"r": roles[2]}, {roles[2]}),
+        (
+            "WITH made AS (INSERT INTO groups (id, workspace_id, name, description) VALUES (:g, :ws, 'new', '')"
+            " RETURNING id) INSERT INTO member_groups (group_id, member_id, workspace_id)"
+            " SELECT :g, unnest(CAST(:m AS uuid[])), :ws FROM made",
+            {"g": fresh, "ws": acme.id, "m": people[10:40]},
+            {fresh},
+        ),
+        (  # updated in place: a link moved from one tag to another
+            "UPDATE member_tags SET tag_id = :to WHERE tag_id = :t"
+            " AND member_id NOT IN (SELECT member_id FROM member_tags WHERE tag_id = :to)",
+            {"to": tags[9], "t": tags[8]},
+            {tags[8], tags[9]},
+        ),
+        (  # another workspace's change moves nothing here
+            "UPDATE members SET name = 'Other' WHERE workspace_id = :ws",
+            {"ws": globex.id},
+            set(),
+        ),
+        (  # a member's fields the index does not hold move nothing either
+            "UPDATE members SET locale = 'ru' WHERE id = :m",
+            {"m": people[3]},
+            set(),
+        ),
+    ]
+    for statement, values, changed in changes:
+        await _sql(engine, statement, **values)
+        brought = await refresh_index(session, acme.id, held)
+        whole = await read_index(session, acme.id)
+        await session.rollback()
+        assert brought is not None, statement
+        _same(brought, whole)
+        for key, positions in held.sets.items():
+            if key[1] not in changed and key in brought.sets:
+                assert brought.sets[key] is positions, (statement, key)
+        for rule in _rules(owned, seed=len(changed), count=10):
+            assert brought.preview(rule, 30) == whole.preview(rule, 30), (statement, rule)
+        held = brought
+
+    whole_reads = [
+        ("UPDATE members SET name = 'Zed' WHERE id = :m", {"m": people[0]}),
+        ("UPDATE members SET status = 'unsubscribed' WHERE id = :m", {"m": people[1]}),
+        ("DELETE FROM members WHERE id = :m", {"m": people[2]}),
+        (  # one member like another, but for the id and name
+            "INSERT INTO members SELECT (jsonb_populate_record(NULL::members, to_jsonb(m)"
+            " || jsonb_build_object('id', CAST(:m AS uuid), 'name', 'New'))).* FROM members m"
+            " WHERE id = :like",
+            {"m": uuid.uuid4(), "like": people[4]},
+        ),
+        (  # most parts at once
+            "DELETE FROM member_groups WHERE member_id = ANY(:m)",
+            {"m": people},
+        ),
+    ]
+    for statement, values in whole_reads:
+        await _sql(engine, statement, **values)
+        assert await refresh_index(session, acme.id, held) is None, statement
+        held = await read_index(session, acme.id)
+        await session.rollback()
+    # At the stamp it was read at, nothing is read.
+    assert await refresh_index(session, acme.id, held) is held
+    # A transaction that has written sees no stamp's data: nothing is brought from it.
+    await session.execute(
+        text("DELETE FROM member_roles WHERE workspace_id = :ws"), {"ws": acme.id}
+    )
+    with pytest.raises(Moved):
+        await refresh_index(session, acme.id, held)
+    await session.rollback()
+
+
+async def test_a_lead_changing_a_group_between_previews_is_answered_from_the_index_at_once(
+    acme: Workspace, engine: AsyncEngine
+):
+    """Through the API: once the index is held, adding people to a group, tagging one or
+    removing a role is seen by the very next preview, which the index brought to the change
+    answers (held at the new stamp right after it, with no read apart to wait for); a new
+    member is seen too, from Postgres until the index is read whole again."""
+    anna = await member(acme.client, "Anna")
+    boris = await member(acme.client, "Boris")
+    vera = await member(acme.client, "Vera")
+    team = await group(acme.client, "Team", anna)
+    vip = await tag(acme.client, "vip", vera)
+
+    async def names(rule: dict[str, Any], limit: int) -> list[str]:
+        preview = await ok(acme.client.post("/audience/preview", json={**rule, "limit": limit}))
+        return [m["name"] for m in preview["members"]]
+
+    async def held() -> bool:
+        async with make_sessionmaker(engine)() as session:
+            stamp = await current_stamp(session, acme.id, Kind.audience)
+        assert stamp is not None
+        return INDEXES.at(acme.id, stamp) is not None
+
+    for limit in range(1, READ_AFTER_PREVIEWS + 2):
+        assert await names({"groups": [team["id"]]}, limit) == ["Anna"]
+    assert await _held_soon(engine, acme.id)
+
+    await ok(
+        acme.client.post(f"/groups/{team['id']}/members/add", json={"member_ids": [boris["id"]]})
+    )
+    assert not await held()
+    assert await names({"groups": [team["id"]]}, 20) == ["Anna", "Boris"]
+    assert await held()
+    await ok(acme.client.post(f"/tags/{vip['id']}/members/add", json={"member_ids": [anna["id"]]}))
+    assert await names({"tags": [vip["id"]], "exclude_groups": [team["id"]]}, 21) == ["Vera"]
+    assert await held()
+    await ok(
+        acme.client.post(f"/groups/{team['id']}/members/remove", json={"member_ids": [anna["id"]]})
+    )
+    assert await names({"groups": [team["id"]], "tags": [vip["id"]]}, 22) == [
+        "Anna",
+        "Boris",
+        "Vera",
+    ]
+    assert await names({"groups": [team["id"]]}, 23) == ["Boris"]
+    assert await held()
+
+    dan = await member(acme.client, "Dan")
+    await ok(
+        acme.client.post(f"/groups/{team['id']}/members/add", json={"member_ids": [dan["id"]]})
+    )
+    assert await names({"groups": [team["id"]]}, 24) == ["Boris", "Dan"]
+    assert not await held()
+
+
+async def test_writers_committing_at_once_never_deadlock_on_the_parts(
+    acme: Workspace, engine: AsyncEngine
+):
+    """Two writers change the same two groups' links (each its own member's) in opposite
+    orders, one changing its member's language first and the other last: at commit one trigger
+    renews the stamps and then the parts, each in one order, so neither writer ever holds what
+    the other waits for."""
+    anna = await member(acme.client, "Anna")
+    boris = await member(acme.client, "Boris")
+    first = await group(acme.client, "First", anna, boris)
+    second = await group(acme.client, "Second", anna, boris)
+    await ok(acme.client.post("/events", json={"title": "e", "starts_at": "2026-12-01T10:00"}), 201)
+    touch = "UPDATE member_groups SET added_at = added_at WHERE group_id = :g AND member_id = :m"
+    # A change to a member's language: the member lists' stamp, not the audience's.
+    language = "UPDATE members SET locale = locale WHERE id = :m"
+
+    async def writer(who: dict[str, Any], groups: list[dict[str, Any]], last: bool) -> None:
+        steps = [(touch, {"g": g["id"], "m": who["id"]}) for g in groups]
+        steps.insert(len(steps) if last else 0, (language, {"m": who["id"]}))
+        for _ in range(400):
+            async with engine.begin() as connection:
+                for statement, values in steps:
+                    await connection.execute(text(statement), values)
+
+    await asyncio.wait_for(
+        asyncio.gather(writer(anna, [first, second], False), writer(boris, [second, first], True)),
+        300,
+    )
 
 
 async def test_a_transaction_that_wrote_sees_its_own_writes_not_the_index(

@@ -5,19 +5,28 @@ preview by building the rule's sets of member ids again (58 ms at 100,000 member
 hashing 85,000 ids); held here as arrays of member positions, a preview is a few numpy
 operations over them (about a millisecond at 100,000 members). Reading a workspace in takes
 several previews' worth of Postgres's time, so it is read only once previews at one stamp have
-cost about that much (``AudienceIndexes.worth_building``).
+cost about that much (``AudienceIndexes.worth_reading``).
 
 The stamp is ``read_versions``' audience stamp (migration 0026), which the database renews as any
 change to members' names or status, groups, tags, roles or who is in them commits, whoever makes
 it. An index is used only at the stamp it was read at, and kept only if the stamp was the same
 before and after reading it, so a preview never shows what a committed change has undone.
+
+A lead also changes the team between previews: adds people to a group, tags a few. Each such
+change moves the stamp, and the index held is then brought to the new stamp by reading again
+only the groups, tags and roles whose members changed (``refresh_index``: each has a stamp of
+its own, migration 0027), a few milliseconds where reading it whole takes hundreds. A change to
+the members themselves (one joins or leaves, a name or status moves) moves every position after
+it, so the index is then read whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +36,7 @@ from cachetools import LRUCache
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.db import make_sessionmaker, plain_connection
+from core.db import ids_param, make_sessionmaker, plain_connection
 from core.reads.cache import Kind, current_stamp
 from core.teams.schemas import Ref
 
@@ -68,7 +77,24 @@ _LINKS = text(
     " GROUP BY role_id"
 )
 
+# The links of some groups, tags and roles alone (``:owners``), as ``_LINKS`` reads them all.
+_LINKS_OF = text(
+    "SELECT 'g', group_id, string_agg(uuid_send(member_id), ''::bytea ORDER BY member_id)"
+    " FROM member_groups WHERE group_id = ANY(:owners) GROUP BY group_id"
+    " UNION ALL SELECT 't', tag_id, string_agg(uuid_send(member_id), ''::bytea ORDER BY member_id)"
+    " FROM member_tags WHERE tag_id = ANY(:owners) GROUP BY tag_id"
+    " UNION ALL SELECT 'r', role_id, string_agg(uuid_send(member_id), ''::bytea ORDER BY member_id)"
+    " FROM member_roles WHERE role_id = ANY(:owners) GROUP BY role_id"
+).bindparams(ids_param("owners"))
+# Each part's stamp (migration 0027): a group's, tag's or role's members, and (the workspace's
+# own id) the members themselves. A part without a row has not changed since that migration.
+_PARTS = text("SELECT owner, stamp FROM audience_parts WHERE workspace_id = :workspace_id")
+# A refresh reads the changed parts while a preview waits; past this share of the parts changed,
+# it would cost what reading the whole index does, which is done apart instead.
+REFRESH_MOST_CHANGED = 0.25
+
 Positions = npt.NDArray[np.intp]
+Parts = dict[uuid.UUID, uuid.UUID]
 
 
 class Moved(Exception):
@@ -85,6 +111,7 @@ class AudienceIndex:
     names: list[str]
     status: npt.NDArray[np.uint8]  # STATUS_CODES' letter per member
     sets: dict[tuple[str, uuid.UUID], Positions]  # ("g" | "t" | "r", id) -> positions
+    parts: Parts  # each part's stamp as read with the rest (``_PARTS``)
     # The ids' first eight bytes as numbers, sorted, and the positions in that order: ids are
     # found by one binary search for all (500,000 links: 74 ms; on the ids as 16-byte strings,
     # 194 ms).
@@ -172,6 +199,7 @@ async def read_index(session: AsyncSession, workspace_id: uuid.UUID) -> Audience
         raise Moved()
     connection = await plain_connection(session)
     values = {"workspace_id": workspace_id}
+    parts: Parts = {owner: stamp for owner, stamp in await connection.execute(_PARTS, values)}
     ids, statuses, names = (await connection.execute(_MEMBERS, values)).one()
     links = (await connection.execute(_LINKS, values)).all()
     if await current_stamp(session, workspace_id, Kind.audience) != stamp:
@@ -185,9 +213,16 @@ async def read_index(session: AsyncSession, workspace_id: uuid.UUID) -> Audience
         names=names,
         status=np.frombuffer(statuses.encode(), dtype=np.uint8),
         sets={},
+        parts=parts,
         _heads=heads[by_head],
         _by_head=by_head,
     )
+    _place(index, links)
+    return index
+
+
+def _place(index: AudienceIndex, links: Sequence[tuple[str, uuid.UUID, bytes]]) -> None:
+    """Each (kind, owner, member ids) read into the index's sets, as its members' positions."""
     # One search for every link at once (a hundred sets of a hundred thousand members).
     found = index.positions(b"".join(blob for _, _, blob in links))
     if (found < 0).any():
@@ -197,6 +232,44 @@ async def read_index(session: AsyncSession, workspace_id: uuid.UUID) -> Audience
         end = start + len(blob) // 16
         index.sets[(kind, owner)] = found[start:end]
         start = end
+
+
+async def refresh_index(
+    session: AsyncSession, workspace_id: uuid.UUID, held: AudienceIndex
+) -> AudienceIndex | None:
+    """``held`` brought to the stamp this transaction sees now by reading again only the groups,
+    tags and roles whose members changed since (``Moved`` as ``read_index``). None when the
+    members themselves changed (one joined or left, a name or status moved: every member's
+    position may move), or too many parts did: the index is then read whole."""
+    stamp = await current_stamp(session, workspace_id, Kind.audience)
+    if stamp is None:
+        raise Moved()
+    if stamp == held.stamp:
+        return held
+    connection = await plain_connection(session)
+    values = {"workspace_id": workspace_id}
+    parts: Parts = {owner: stamp for owner, stamp in await connection.execute(_PARTS, values)}
+    if parts.get(workspace_id) != held.parts.get(workspace_id):
+        return None
+    changed = {
+        owner
+        for owner in parts.keys() | held.parts.keys()
+        if parts.get(owner) != held.parts.get(owner)
+    }
+    if len(changed) > max(1, REFRESH_MOST_CHANGED * len(parts)):
+        return None
+    links = (await connection.execute(_LINKS_OF, {"owners": list(changed)})).all()
+    if await current_stamp(session, workspace_id, Kind.audience) != stamp:
+        raise Moved()
+    # The members and their order are the held index's; only the changed sets are new (one
+    # that lost all its members is read as no row, and so left out, as ``_LINKS`` leaves it).
+    index = dataclasses.replace(
+        held,
+        stamp=stamp,
+        sets={key: positions for key, positions in held.sets.items() if key[1] not in changed},
+        parts=parts,
+    )
+    _place(index, links)
     return index
 
 
@@ -226,6 +299,8 @@ class AudienceIndexes:
         # stamp at which a workspace's last one failed (not tried again at that stamp).
         self._apart: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[None]] = {}
         self._failed: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(_MOST_WORKSPACES)
+        # The stamp at which a workspace's index could not be refreshed: it is read whole.
+        self._whole: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(_MOST_WORKSPACES)
 
     @property
     def max_bytes(self) -> int:
@@ -245,7 +320,14 @@ class AudienceIndexes:
         return int(self._indexes.currsize)
 
     def clear(self) -> None:
-        for entries in (self._indexes, self._spent, self._cost, self._too_big, self._failed):
+        for entries in (
+            self._indexes,
+            self._spent,
+            self._cost,
+            self._too_big,
+            self._failed,
+            self._whole,
+        ):
             entries.clear()
 
     def at(self, workspace_id: uuid.UUID, stamp: uuid.UUID) -> AudienceIndex | None:
@@ -303,6 +385,28 @@ class AudienceIndexes:
         finally:
             del self._reading[key]
             future.set_result(index)
+
+    async def refresh(
+        self, session: AsyncSession, workspace_id: uuid.UUID, stamp: uuid.UUID
+    ) -> AudienceIndex | None:
+        """The index held at an earlier stamp brought to ``stamp`` by reading only the parts
+        that changed (``refresh_index``), kept in its place; None if none is held, the members
+        themselves changed (not tried again at this stamp), or the stamp moved meanwhile."""
+        held = self._indexes.get(workspace_id)
+        if held is None or self._whole.get(workspace_id) == stamp:
+            return None
+        try:
+            index = await refresh_index(session, workspace_id, held)
+        except Moved:
+            return None
+        if index is None:
+            self._whole[workspace_id] = stamp
+            return None
+        if index.stamp != stamp:
+            return None
+        if self._indexes.get(workspace_id) is held:  # not replaced meanwhile by a later one
+            self._keep(workspace_id, index)
+        return index
 
     def read_apart(
         self, engine: AsyncEngine, workspace_id: uuid.UUID, stamp: uuid.UUID

@@ -1,10 +1,12 @@
 """Who would a rule reach? The preview a lead sees while choosing an audience.
 
 Answered from the workspace's audience index (``core.audience.index``) when one is held at the
-current stamp, otherwise by Postgres (``preview_in_sql``). The index is read once previews at one
-stamp have cost what reading it last cost, or after three (``AudienceIndexes.worth_reading``), on
-a connection of its own while that preview is answered by Postgres (``read_apart``). A transaction
-that has written anything is answered by Postgres, the only one that sees its writes.
+current stamp, or one held at an earlier stamp can be brought to it by reading only the groups,
+tags and roles that changed since (``AudienceIndexes.refresh``); otherwise by Postgres
+(``preview_in_sql``). The index is read whole once previews at one stamp have cost what reading
+it last cost, or after three (``AudienceIndexes.worth_reading``), on a connection of its own
+while that preview is answered by Postgres (``read_apart``). A transaction that has written
+anything is answered by Postgres, the only one that sees its writes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ async def preview_audience(
     stamp = await current_stamp(session, workspace_id, Kind.audience)
     if stamp is not None:
         index = INDEXES.at(workspace_id, stamp)
+        if index is None:
+            index = await INDEXES.refresh(session, workspace_id, stamp)
         engine = session.bind  # vestnik's sessions are bound to the engine, never a connection
         worth = index is None and INDEXES.worth_reading(workspace_id, stamp)
         if worth and isinstance(engine, AsyncEngine):

@@ -1,4 +1,5 @@
-"""The tables migration 0026 keeps: a version per workspace, and the notes that bump it."""
+"""The tables migrations 0026 and 0027 keep: stamps per workspace and kind of read, and per part
+of its audience, and the notes that renew them."""
 
 from __future__ import annotations
 
@@ -33,3 +34,29 @@ class ReadVersionBump(Base):
     )
     workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class AudiencePart(Base):
+    """A random stamp per part of a workspace's audience data: each group's, tag's and role's
+    members, and the members themselves (their number, names and status; the workspace's own id
+    is its owner). Renewed by migration 0027's triggers as the audience stamp is; never written
+    by vestnik. A part without a row has not changed since that migration."""
+
+    __tablename__ = "audience_parts"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    stamp: Mapped[uuid.UUID]
+
+
+class AudiencePartBump(Base):
+    """A transaction's note that it changed a part, gone when it commits."""
+
+    __tablename__ = "audience_part_bumps"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    xid: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("pg_current_xact_id()::text::bigint")
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner: Mapped[uuid.UUID] = mapped_column(primary_key=True)

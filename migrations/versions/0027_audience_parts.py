@@ -1,0 +1,170 @@
+"""audience parts: a stamp per group, tag and role of a workspace, and one for its members, that
+the database renews as a transaction that changed who is in it, or the members' names, status or
+number, commits
+
+An API process holds a workspace's audience index at one audience stamp (``core.audience.index``);
+any change to who belongs to what moves that stamp, and the index was read whole again (hundreds
+of milliseconds at 100,000 members) while previews went back to Postgres. With a stamp per part,
+an index is brought to the new audience stamp by reading only the parts whose stamps moved: the
+links of the one group a lead just changed, a few milliseconds.
+
+The part of a workspace's members themselves (who exists, their names and status: each member's
+place in the index) has the workspace's own id as its owner. A part without a row has not changed
+since this migration; a row, once made, stays (for a deleted group, a few bytes).
+
+Renewed as 0026 renews the audience stamp, in the same commit-time trigger and after it: noted by
+statement triggers (``audience_part_bumps``, once per part and transaction), renewed at commit in
+one order, so a snapshot that sees an audience stamp sees exactly the part stamps written with it,
+and two commits never wait on each other's parts.
+
+Revision ID: 0027
+Revises: 0026
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0027"
+down_revision: str | None = "0026"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Each link table, by the column naming the part its rows belong to.
+LINKS = {"member_groups": "group_id", "member_tags": "tag_id", "member_roles": "role_id"}
+
+_NOTE = (
+    "INSERT INTO audience_part_bumps (workspace_id, owner) SELECT DISTINCT workspace_id, {owner}"
+    " FROM {rows} ON CONFLICT DO NOTHING;"
+)
+
+FUNCTIONS = [
+    *(
+        f"""
+CREATE FUNCTION vestnik_parts_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    {_NOTE.format(owner=owner, rows="old_rows")}
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN
+    {_NOTE.format(owner=owner, rows="new_rows")}
+  END IF;
+  RETURN NULL;
+END $$"""
+        for table, owner in LINKS.items()
+    ),
+    f"""
+CREATE FUNCTION vestnik_parts_members() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    {_NOTE.format(owner="workspace_id", rows="old_rows")}
+  ELSIF TG_OP = 'INSERT' THEN
+    {_NOTE.format(owner="workspace_id", rows="new_rows")}
+  ELSE
+    -- Only members whose name or status moved (as 0026's vestnik_reads_member_updated).
+    INSERT INTO audience_part_bumps (workspace_id, owner)
+      SELECT DISTINCT workspace_id, workspace_id FROM (
+        (SELECT id, workspace_id, name, status FROM new_rows
+         EXCEPT SELECT id, workspace_id, name, status FROM old_rows)
+        UNION ALL
+        (SELECT id, workspace_id, name, status FROM old_rows
+         EXCEPT SELECT id, workspace_id, name, status FROM new_rows)
+      ) moved
+      ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $$""",
+    """
+CREATE FUNCTION vestnik_parts_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM audience_parts WHERE workspace_id IN (SELECT id FROM old_rows);
+  RETURN NULL;
+END $$""",
+]
+
+# 0026's commit-time renewal, then the parts' (each change to a part is also noted as a change
+# to the audience, so this runs in every transaction that noted a part). One function, so every
+# transaction takes the stamps first and the parts after, each in one order.
+_RENEW_STAMPS = """
+  WITH noted AS (DELETE FROM read_version_bumps WHERE xid = NEW.xid RETURNING workspace_id, kind)
+  INSERT INTO read_versions (workspace_id, kind, stamp)
+    SELECT n.workspace_id, n.kind, gen_random_uuid() FROM noted n
+      JOIN workspaces w ON w.id = n.workspace_id
+     ORDER BY n.workspace_id, n.kind
+    ON CONFLICT (workspace_id, kind) DO UPDATE SET stamp = excluded.stamp;"""
+_RENEW_PARTS = """
+  WITH noted AS (DELETE FROM audience_part_bumps WHERE xid = NEW.xid RETURNING workspace_id, owner)
+  INSERT INTO audience_parts (workspace_id, owner, stamp)
+    SELECT n.workspace_id, n.owner, gen_random_uuid() FROM noted n
+      JOIN workspaces w ON w.id = n.workspace_id
+     ORDER BY n.workspace_id, n.owner
+    ON CONFLICT (workspace_id, owner) DO UPDATE SET stamp = excluded.stamp;"""
+
+
+def _bump(*renewals: str) -> str:
+    return (
+        "CREATE OR REPLACE FUNCTION vestnik_reads_bump() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN" + "".join(renewals) + "\n  RETURN NULL;\nEND $$"
+    )
+
+
+def _trigger(table: str, event: str, function: str) -> str:
+    rows = {
+        "INSERT": "NEW TABLE AS new_rows",
+        "DELETE": "OLD TABLE AS old_rows",
+        "UPDATE": "NEW TABLE AS new_rows OLD TABLE AS old_rows",
+    }[event]
+    return (
+        f"CREATE TRIGGER parts_{table}_{event.lower()} AFTER {event} ON {table} "
+        f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+    )
+
+
+TRIGGERS = [
+    *(
+        _trigger(table, event, f"vestnik_parts_{table}")
+        for table in (*LINKS, "members")
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ),
+    _trigger("workspaces", "DELETE", "vestnik_parts_forget"),
+]
+
+
+def upgrade() -> None:
+    # No foreign key to workspaces, as read_versions has none (0026 says why).
+    op.create_table(
+        "audience_parts",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("owner", sa.Uuid(), nullable=False),
+        sa.Column("stamp", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", "owner", name=op.f("pk_audience_parts")),
+    )
+    op.create_table(
+        "audience_part_bumps",
+        sa.Column(
+            "xid",
+            sa.BigInteger(),
+            server_default=sa.text("pg_current_xact_id()::text::bigint"),
+            nullable=False,
+        ),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("owner", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "xid", "workspace_id", "owner", name=op.f("pk_audience_part_bumps")
+        ),
+        prefixes=["UNLOGGED"],
+    )
+    for statement in [*FUNCTIONS, *TRIGGERS, _bump(_RENEW_STAMPS, _RENEW_PARTS)]:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    op.execute(_bump(_RENEW_STAMPS))
+    for trigger in TRIGGERS:
+        words = trigger.split()
+        op.execute(f"DROP TRIGGER {words[2]} ON {words[words.index('ON') + 1]}")
+    for function in FUNCTIONS:
+        op.execute(f"DROP FUNCTION {function.split()[2]}")
+    op.drop_table("audience_part_bumps")
+    op.drop_table("audience_parts")
