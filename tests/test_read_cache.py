@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.db import make_sessionmaker
 from core.reads.cache import Kind, ReadCache, answer
+from core.teams.models import Tag
 from tests.conftest import Workspace
 from tests.factories import group, member, ok, tag
 
@@ -254,13 +255,17 @@ async def test_an_answer_is_kept_only_for_data_no_transaction_was_changing(
     assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 1"
     assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 1"  # kept
     await session.rollback()
+    # An object added and not yet flushed is a write too: neither the kept answer nor kept.
+    session.add(Tag(workspace_id=acme.id, name="pending"))
+    assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 2"
+    await session.rollback()
 
     await session.execute(
         text("UPDATE members SET name = name || '!' WHERE workspace_id = :ws"), {"ws": acme.id}
     )
-    assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 2"
+    assert await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 3"
     assert (
-        await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 3"
+        await answer(session, cache, acme.id, Kind.members, "list", read) == b"answer 4"
     )  # neither kept
     await session.rollback()
     assert (
@@ -274,17 +279,17 @@ async def test_an_answer_is_kept_only_for_data_no_transaction_was_changing(
 
     assert (
         await answer(session, cache, acme.id, Kind.members, "new", read_while_someone_commits)
-        == b"answer 4"
+        == b"answer 5"
     )
     await session.rollback()
     assert (
-        await answer(session, cache, acme.id, Kind.members, "new", read) == b"answer 5"
+        await answer(session, cache, acme.id, Kind.members, "new", read) == b"answer 6"
     )  # 4 was not kept
-    assert await answer(session, cache, acme.id, Kind.members, "new", read) == b"answer 5"
+    assert await answer(session, cache, acme.id, Kind.members, "new", read) == b"answer 6"
     assert (
-        await answer(session, cache, uuid.uuid4(), Kind.members, "list", read) == b"answer 6"
+        await answer(session, cache, uuid.uuid4(), Kind.members, "list", read) == b"answer 7"
     )  # no stamp
-    assert await answer(session, cache, uuid.uuid4(), Kind.members, "list", read) == b"answer 7"
+    assert await answer(session, cache, uuid.uuid4(), Kind.members, "list", read) == b"answer 8"
 
 
 def test_the_cache_holds_at_most_its_bytes_and_drops_the_least_recently_used():
