@@ -17,7 +17,15 @@ from core.journeys.models import (
     Signal,
 )
 from core.notify.models import IdempotencyKey, MessageTemplate
-from core.reads.models import AudiencePart, AudiencePartBump, ReadVersion, ReadVersionBump
+from core.reads.models import (
+    AudiencePart,
+    AudiencePartBump,
+    AudienceRoster,
+    AudienceRosterBump,
+    AudienceRosterChange,
+    ReadVersion,
+    ReadVersionBump,
+)
 from core.teams.models import (
     ApiToken,
     Group,
@@ -35,6 +43,9 @@ __all__ = [
     "ApiToken",
     "AudiencePart",
     "AudiencePartBump",
+    "AudienceRoster",
+    "AudienceRosterBump",
+    "AudienceRosterChange",
     "AuditEntry",
     "Base",
     "Confirmation",

@@ -12,12 +12,14 @@ change to members' names or status, groups, tags, roles or who is in them commit
 it. An index is used only at the stamp it was read at, and kept only if the stamp was the same
 before and after reading it, so a preview never shows what a committed change has undone.
 
-A lead also changes the team between previews: adds people to a group, tags a few. Each such
-change moves the stamp, and the index held is then brought to the new stamp by reading again
-only the groups, tags and roles whose members changed (``refresh_index``: each has a stamp of
-its own, migration 0027), a few milliseconds where reading it whole takes hundreds. A change to
-the members themselves (one joins or leaves, a name or status moves) moves every position after
-it, so the index is then read whole.
+A team also changes between previews: a lead adds people to a group, someone joins, a name or
+status moves. Each such change moves the stamp, and the index held is then brought to the new
+stamp by reading only what changed (``refresh_index``): the groups, tags and roles whose own
+stamps moved, and the members a numbered log names since the index was read (migration 0027),
+each put back in (name, id) order after the member Postgres puts before it. A few milliseconds,
+where reading it whole takes hundreds. So that a member who joins or is renamed moves no other
+member, each member keeps a position of their own and ``order`` lists the positions in name
+order.
 """
 
 from __future__ import annotations
@@ -86,12 +88,31 @@ _LINKS_OF = text(
     " UNION ALL SELECT 'r', role_id, string_agg(uuid_send(member_id), ''::bytea ORDER BY member_id)"
     " FROM member_roles WHERE role_id = ANY(:owners) GROUP BY role_id"
 ).bindparams(ids_param("owners"))
-# Each part's stamp (migration 0027): a group's, tag's or role's members, and (the workspace's
-# own id) the members themselves. A part without a row has not changed since that migration.
+# Each group's, tag's and role's stamp (migration 0027; a part without a row has not changed
+# since), and how many changes to the members themselves have been numbered.
 _PARTS = text("SELECT owner, stamp FROM audience_parts WHERE workspace_id = :workspace_id")
-# A refresh reads the changed parts while a preview waits; past this share of the parts changed,
-# it would cost what reading the whole index does, which is done apart instead.
-REFRESH_MOST_CHANGED = 0.25
+_ROSTER = text("SELECT seq FROM audience_rosters WHERE workspace_id = :workspace_id")
+# The members changed after number :since (one row a change, in order): fewer than the numbers
+# between when the log has been cut past them.
+_ROSTER_CHANGES = text(
+    "SELECT member_id FROM audience_roster_changes"
+    " WHERE workspace_id = :workspace_id AND seq > :since ORDER BY seq"
+)
+# Those of them still in the workspace, as they are now, in (name, id) order, each with the
+# member just before it in that order (found by one step back along ix_members_workspace_name,
+# in Postgres's own collation, as ``_MEMBERS`` orders them).
+_NOW = text(
+    "SELECT m.id, m.name, CASE m.status WHEN 'active' THEN 'a' WHEN 'unsubscribed' THEN 's'"
+    " WHEN 'unreachable' THEN 'r' ELSE '?' END,"
+    " (SELECT b.id FROM members b WHERE b.workspace_id = m.workspace_id"
+    "   AND (b.name, b.id) < (m.name, m.id) ORDER BY b.name DESC, b.id DESC LIMIT 1)"
+    " FROM members m WHERE m.workspace_id = :workspace_id AND m.id = ANY(:ids)"
+    " ORDER BY m.name, m.id"
+).bindparams(ids_param("ids"))
+# A refresh reads the changed parts and members while a preview waits; past these, it would cost
+# what reading the whole index does, which is done apart instead.
+REFRESH_MOST_CHANGED = 0.25  # of the groups, tags and roles with members (or 8)
+REFRESH_MOST_MEMBERS = 32
 
 Positions = npt.NDArray[np.intp]
 Parts = dict[uuid.UUID, uuid.UUID]
@@ -103,15 +124,19 @@ class Moved(Exception):
 
 @dataclass(eq=False)
 class AudienceIndex:
-    """One workspace's members and links at ``stamp``: members by position in (name, id) order,
-    each group, tag and role as the positions of its members."""
+    """One workspace's members and links at ``stamp``: each member at a position of its own (in
+    (name, id) order as read; one who joined since, after them), ``order`` the positions of the
+    members there are in (name, id) order, each group, tag and role as its members' positions."""
 
     stamp: uuid.UUID
-    ids: bytes  # 16 bytes per member
+    ids: bytes  # 16 bytes per position
     names: list[str]
-    status: npt.NDArray[np.uint8]  # STATUS_CODES' letter per member
+    status: npt.NDArray[np.uint8]  # STATUS_CODES' letter per position
     sets: dict[tuple[str, uuid.UUID], Positions]  # ("g" | "t" | "r", id) -> positions
     parts: Parts  # each part's stamp as read with the rest (``_PARTS``)
+    roster: int  # the members' changes numbered when it was read (``_ROSTER``)
+    order: Positions  # the positions of the members there are, in (name, id) order
+    alive: npt.NDArray[np.bool_]  # False at the position of a member who left
     # The ids' first eight bytes as numbers, sorted, and the positions in that order: ids are
     # found by one binary search for all (500,000 links: 74 ms; on the ids as 16-byte strings,
     # 194 ms).
@@ -123,6 +148,7 @@ class AudienceIndex:
     def size(self) -> int:
         """About the bytes held, to bound what a process keeps."""
         arrays = self.status.nbytes + self._heads.nbytes + self._by_head.nbytes
+        arrays += self.order.nbytes + self.alive.nbytes
         arrays += sum(positions.nbytes for positions in self.sets.values())
         names = sum(len(name) + 64 for name in self.names) + 8 * len(self.names)
         return len(self.ids) + names + arrays
@@ -139,13 +165,18 @@ class AudienceIndex:
         found = self._by_head[at]
         same = np.frombuffer(self.ids, dtype="S16")[found] == np.frombuffer(wanted, dtype="S16")
         if not same.all():
-            # Not here, or sharing its first eight bytes with another member's id (never seen
-            # among random ids; ids made from a clock can): looked up one by one.
-            if self._position is None:
-                ids = self.ids
-                self._position = {ids[i : i + 16]: i // 16 for i in range(0, len(ids), 16)}
-            for i in np.flatnonzero(~same):
-                found[i] = self._position.get(wanted[16 * i : 16 * i + 16], -1)
+            # Not here (its first eight bytes found in no id), or sharing its first eight bytes
+            # with another member's id (never seen among random ids; ids made from a clock can):
+            # those looked up one by one.
+            found[~same] = -1
+            shared = np.flatnonzero(~same & (self._heads[at] == heads))
+            if len(shared):
+                if self._position is None:
+                    ids = self.ids
+                    self._position = {ids[i : i + 16]: i // 16 for i in range(0, len(ids), 16)}
+                position = self._position
+                for i in shared:
+                    found[i] = position.get(wanted[16 * i : 16 * i + 16], -1)
         return found
 
     def _of(self, kind: str, ids: list[uuid.UUID]) -> list[Positions]:
@@ -174,6 +205,7 @@ class AudienceIndex:
         for positions in self._of("g", rule.exclude_groups) + self._of("t", rule.exclude_tags):
             chosen[positions] = False
         chosen[self._people(rule.exclude_members)] = False
+        chosen &= self.alive  # named by id (a stale request might) after they left
         return chosen
 
     def preview(self, rule: AudienceRule, limit: int) -> tuple[dict[str, int], list[Ref]]:
@@ -182,7 +214,7 @@ class AudienceIndex:
         codes = np.bincount(self.status[chosen], minlength=256)
         counts = {name: int(codes[ord(code)]) for name, code in STATUS_CODES.items()}
         counts["total"] = int(np.count_nonzero(chosen))
-        first = np.flatnonzero(chosen)[:limit]
+        first = self.order[np.flatnonzero(chosen[self.order])[:limit]]
         ids = self.ids
         refs = [
             Ref(id=uuid.UUID(bytes=ids[16 * i : 16 * i + 16]), name=self.names[i]) for i in first
@@ -200,6 +232,7 @@ async def read_index(session: AsyncSession, workspace_id: uuid.UUID) -> Audience
     connection = await plain_connection(session)
     values = {"workspace_id": workspace_id}
     parts: Parts = {owner: stamp for owner, stamp in await connection.execute(_PARTS, values)}
+    roster = (await connection.execute(_ROSTER, values)).scalar() or 0
     ids, statuses, names = (await connection.execute(_MEMBERS, values)).one()
     links = (await connection.execute(_LINKS, values)).all()
     if await current_stamp(session, workspace_id, Kind.audience) != stamp:
@@ -214,6 +247,9 @@ async def read_index(session: AsyncSession, workspace_id: uuid.UUID) -> Audience
         status=np.frombuffer(statuses.encode(), dtype=np.uint8),
         sets={},
         parts=parts,
+        roster=roster,
+        order=np.arange(len(names), dtype=np.intp),
+        alive=np.ones(len(names), dtype=np.bool_),
         _heads=heads[by_head],
         _by_head=by_head,
     )
@@ -238,39 +274,95 @@ async def refresh_index(
     session: AsyncSession, workspace_id: uuid.UUID, held: AudienceIndex
 ) -> AudienceIndex | None:
     """``held`` brought to the stamp this transaction sees now by reading again only the groups,
-    tags and roles whose members changed since (``Moved`` as ``read_index``). None when the
-    members themselves changed (one joined or left, a name or status moved: every member's
-    position may move), or too many parts did: the index is then read whole."""
+    tags and roles whose members changed since, and the members who joined, left, or whose name
+    or status moved (``Moved`` as ``read_index``). None when too many of either changed, or the
+    log of members changed no longer reaches back to ``held``, or the positions of members who
+    left have come to a tenth of all: the index is then read whole."""
     stamp = await current_stamp(session, workspace_id, Kind.audience)
     if stamp is None:
         raise Moved()
     if stamp == held.stamp:
         return held
+    if len(held) - len(held.order) > max(100, len(held.order) // 10):
+        return None
     connection = await plain_connection(session)
     values = {"workspace_id": workspace_id}
     parts: Parts = {owner: stamp for owner, stamp in await connection.execute(_PARTS, values)}
-    if parts.get(workspace_id) != held.parts.get(workspace_id):
-        return None
     changed = {
         owner
         for owner in parts.keys() | held.parts.keys()
         if parts.get(owner) != held.parts.get(owner)
     }
-    if len(changed) > max(1, REFRESH_MOST_CHANGED * len(parts)):
+    if len(changed) > max(8, REFRESH_MOST_CHANGED * len(held.sets)):
         return None
+    roster = (await connection.execute(_ROSTER, values)).scalar() or 0
+    people: list[uuid.UUID] = []
+    now: list[tuple[uuid.UUID, str, str, uuid.UUID | None]] = []
+    if roster != held.roster:
+        if not 0 < roster - held.roster <= REFRESH_MOST_MEMBERS:
+            return None
+        since = {**values, "since": held.roster}
+        people = list((await connection.execute(_ROSTER_CHANGES, since)).scalars())
+        if len(people) != roster - held.roster:
+            return None  # the log has been cut since
+        people = list(dict.fromkeys(people))
+        now = [tuple(row) for row in await connection.execute(_NOW, {**values, "ids": people})]
     links = (await connection.execute(_LINKS_OF, {"owners": list(changed)})).all()
     if await current_stamp(session, workspace_id, Kind.audience) != stamp:
         raise Moved()
-    # The members and their order are the held index's; only the changed sets are new (one
-    # that lost all its members is read as no row, and so left out, as ``_LINKS`` leaves it).
     index = dataclasses.replace(
         held,
         stamp=stamp,
         sets={key: positions for key, positions in held.sets.items() if key[1] not in changed},
         parts=parts,
+        roster=roster,
     )
+    if people:
+        _move(index, people, now)
+    # Only the changed sets are read (one that lost all its members is read as no row, and so
+    # left out, as ``_LINKS`` leaves it).
     _place(index, links)
     return index
+
+
+def _move(
+    index: AudienceIndex,
+    people: list[uuid.UUID],
+    now: list[tuple[uuid.UUID, str, str, uuid.UUID | None]],
+) -> None:
+    """The members changed taken out of the index's order and put back as they are now: each
+    there is (in (name, id) order) just after the member before it; one new at a new position.
+    The arrays are copies: the index held before is unchanged (a preview may be using it)."""
+    found = index.positions(b"".join(person.bytes for person in people))
+    alive = index.alive.copy()
+    alive[found[found >= 0]] = False
+    order = index.order[np.isin(index.order, found[found >= 0], invert=True)]
+    status, names = index.status.copy(), list(index.names)
+    for person, name, letter, before in now:
+        at = int(index.positions(person.bytes)[0])
+        if at < 0:  # joined: a new position, after every one there is
+            at = len(names)
+            names.append(name)
+            status = np.append(status, np.uint8(0))
+            alive = np.append(alive, False)
+            head = np.frombuffer(person.bytes, dtype=">u8")[:1].astype(np.uint64)
+            where = np.searchsorted(index._heads, head)
+            index.ids += person.bytes
+            index.names = names
+            index._heads = np.insert(index._heads, where, head)
+            index._by_head = np.insert(index._by_head, where, at)
+            index._position = None
+        names[at], status[at], alive[at] = name, ord(letter), True
+        after = 0
+        if before is not None:
+            places = np.flatnonzero(order == index.positions(before.bytes)[0])
+            if len(places) != 1:
+                raise Moved()  # the member before it is not in the order: read at two stamps
+            after = int(places[0]) + 1
+        order = np.insert(order, after, at)
+    if len(order) != int(np.count_nonzero(alive)):
+        raise Moved()
+    index.names, index.status, index.alive, index.order = names, status, alive, order
 
 
 @dataclass
@@ -299,7 +391,7 @@ class AudienceIndexes:
         # stamp at which a workspace's last one failed (not tried again at that stamp).
         self._apart: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[None]] = {}
         self._failed: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(_MOST_WORKSPACES)
-        # The stamp at which a workspace's index could not be refreshed: it is read whole.
+        # The stamp at which a workspace's index could not be brought to: it is read whole.
         self._whole: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(_MOST_WORKSPACES)
 
     @property
@@ -389,9 +481,9 @@ class AudienceIndexes:
     async def refresh(
         self, session: AsyncSession, workspace_id: uuid.UUID, stamp: uuid.UUID
     ) -> AudienceIndex | None:
-        """The index held at an earlier stamp brought to ``stamp`` by reading only the parts
-        that changed (``refresh_index``), kept in its place; None if none is held, the members
-        themselves changed (not tried again at this stamp), or the stamp moved meanwhile."""
+        """The index held at an earlier stamp brought to ``stamp`` by reading only what changed
+        (``refresh_index``), kept in its place; None if none is held, too much changed (not
+        tried again at this stamp: it is read whole), or the stamp moved meanwhile."""
         held = self._indexes.get(workspace_id)
         if held is None or self._whole.get(workspace_id) == stamp:
             return None

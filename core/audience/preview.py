@@ -2,7 +2,7 @@
 
 Answered from the workspace's audience index (``core.audience.index``) when one is held at the
 current stamp, or one held at an earlier stamp can be brought to it by reading only the groups,
-tags and roles that changed since (``AudienceIndexes.refresh``); otherwise by Postgres
+tags, roles and members that changed since (``AudienceIndexes.refresh``); otherwise by Postgres
 (``preview_in_sql``). The index is read whole once previews at one stamp have cost what reading
 it last cost, or after three (``AudienceIndexes.worth_reading``), on a connection of its own
 while that preview is answered by Postgres (``read_apart``). A transaction that has written

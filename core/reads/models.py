@@ -37,10 +37,9 @@ class ReadVersionBump(Base):
 
 
 class AudiencePart(Base):
-    """A random stamp per part of a workspace's audience data: each group's, tag's and role's
-    members, and the members themselves (their number, names and status; the workspace's own id
-    is its owner). Renewed by migration 0027's triggers as the audience stamp is; never written
-    by vestnik. A part without a row has not changed since that migration."""
+    """A random stamp per group, tag and role of a workspace, for who is in it. Renewed by
+    migration 0027's triggers as the audience stamp is; never written by vestnik. A part without
+    a row has not changed since that migration."""
 
     __tablename__ = "audience_parts"
 
@@ -60,3 +59,36 @@ class AudiencePartBump(Base):
     )
     workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     owner: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+
+class AudienceRoster(Base):
+    """How many changes to a workspace's members (one joined or left, a name or status moved)
+    have been numbered (migration 0027); never written by vestnik."""
+
+    __tablename__ = "audience_rosters"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class AudienceRosterChange(Base):
+    """The member a numbered change was to; the last ``ROSTER_KEPT`` (0027) of a workspace's."""
+
+    __tablename__ = "audience_roster_changes"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    member_id: Mapped[uuid.UUID]
+
+
+class AudienceRosterBump(Base):
+    """A transaction's note that it changed a member, gone when it commits."""
+
+    __tablename__ = "audience_roster_bumps"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    xid: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("pg_current_xact_id()::text::bigint")
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -1,21 +1,25 @@
-"""audience parts: a stamp per group, tag and role of a workspace, and one for its members, that
-the database renews as a transaction that changed who is in it, or the members' names, status or
-number, commits
+"""audience parts: a stamp per group, tag and role of a workspace, and a numbered log of its
+members that joined, left, or whose name or status moved, both kept by the database as a
+transaction that changed them commits
 
 An API process holds a workspace's audience index at one audience stamp (``core.audience.index``);
 any change to who belongs to what moves that stamp, and the index was read whole again (hundreds
-of milliseconds at 100,000 members) while previews went back to Postgres. With a stamp per part,
-an index is brought to the new audience stamp by reading only the parts whose stamps moved: the
-links of the one group a lead just changed, a few milliseconds.
+of milliseconds at 100,000 members) while previews went back to Postgres. With a stamp per part
+and the log of members changed, an index is brought to the new audience stamp by reading only
+the parts whose stamps moved (the links of the one group a lead just changed) and the members
+the log names since the index was read: a few milliseconds.
 
-The part of a workspace's members themselves (who exists, their names and status: each member's
-place in the index) has the workspace's own id as its owner. A part without a row has not changed
-since this migration; a row, once made, stays (for a deleted group, a few bytes).
+A part without a row has not changed since this migration; a row, once made, stays (for a
+deleted group, a few bytes). A workspace's members are numbered in ``audience_rosters.seq``, one
+number per member changed in a commit, and ``audience_roster_changes`` keeps the last
+``ROSTER_KEPT`` of them: an index read before those is read whole.
 
-Renewed as 0026 renews the audience stamp, in the same commit-time trigger and after it: noted by
-statement triggers (``audience_part_bumps``, once per part and transaction), renewed at commit in
-one order, so a snapshot that sees an audience stamp sees exactly the part stamps written with it,
-and two commits never wait on each other's parts.
+Kept as 0026 renews the audience stamp, in the same commit-time trigger and after it: noted by
+statement triggers (``audience_part_bumps``, ``audience_roster_bumps``; once per part, or member,
+and transaction), written at commit in one order. Every change noted here also renews the
+audience stamp, whose row the trigger has locked by then, so a workspace's commits of such
+changes take their numbers one after another, a snapshot that sees an audience stamp sees
+exactly the parts and numbers written with it, and two commits never wait on each other's parts.
 
 Revision ID: 0027
 Revises: 0026
@@ -39,6 +43,8 @@ _NOTE = (
     " FROM {rows} ON CONFLICT DO NOTHING;"
 )
 
+ROSTER_KEPT = 1000
+
 FUNCTIONS = [
     *(
         f"""
@@ -54,17 +60,20 @@ BEGIN
 END $$"""
         for table, owner in LINKS.items()
     ),
-    f"""
+    # Members that joined or left, and (as 0026's vestnik_reads_member_updated finds them)
+    # those whose name or status moved.
+    """
 CREATE FUNCTION vestnik_parts_members() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    {_NOTE.format(owner="workspace_id", rows="old_rows")}
+    INSERT INTO audience_roster_bumps (workspace_id, member_id)
+      SELECT workspace_id, id FROM old_rows ON CONFLICT DO NOTHING;
   ELSIF TG_OP = 'INSERT' THEN
-    {_NOTE.format(owner="workspace_id", rows="new_rows")}
+    INSERT INTO audience_roster_bumps (workspace_id, member_id)
+      SELECT workspace_id, id FROM new_rows ON CONFLICT DO NOTHING;
   ELSE
-    -- Only members whose name or status moved (as 0026's vestnik_reads_member_updated).
-    INSERT INTO audience_part_bumps (workspace_id, owner)
-      SELECT DISTINCT workspace_id, workspace_id FROM (
+    INSERT INTO audience_roster_bumps (workspace_id, member_id)
+      SELECT DISTINCT workspace_id, id FROM (
         (SELECT id, workspace_id, name, status FROM new_rows
          EXCEPT SELECT id, workspace_id, name, status FROM old_rows)
         UNION ALL
@@ -79,6 +88,8 @@ END $$""",
 CREATE FUNCTION vestnik_parts_forget() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM audience_parts WHERE workspace_id IN (SELECT id FROM old_rows);
+  DELETE FROM audience_rosters WHERE workspace_id IN (SELECT id FROM old_rows);
+  DELETE FROM audience_roster_changes WHERE workspace_id IN (SELECT id FROM old_rows);
   RETURN NULL;
 END $$""",
 ]
@@ -102,10 +113,37 @@ _RENEW_PARTS = """
     ON CONFLICT (workspace_id, owner) DO UPDATE SET stamp = excluded.stamp;"""
 
 
+# Each workspace's members changed, numbered after the last number given (in id order), and the
+# log cut to its last ROSTER_KEPT.
+_RENEW_ROSTERS = f"""
+  FOR changed IN
+    WITH noted AS (
+      DELETE FROM audience_roster_bumps WHERE xid = NEW.xid RETURNING workspace_id, member_id
+    )
+    SELECT n.workspace_id, array_agg(n.member_id ORDER BY n.member_id) AS members FROM noted n
+      JOIN workspaces w ON w.id = n.workspace_id
+     GROUP BY n.workspace_id ORDER BY n.workspace_id
+  LOOP
+    INSERT INTO audience_rosters AS r (workspace_id, seq)
+      VALUES (changed.workspace_id, cardinality(changed.members))
+      ON CONFLICT (workspace_id) DO UPDATE SET seq = r.seq + excluded.seq
+      RETURNING seq INTO upto;
+    INSERT INTO audience_roster_changes (workspace_id, seq, member_id)
+      SELECT changed.workspace_id, upto - cardinality(changed.members) + u.n, u.member_id
+        FROM unnest(changed.members) WITH ORDINALITY AS u(member_id, n);
+    DELETE FROM audience_roster_changes
+     WHERE workspace_id = changed.workspace_id AND seq <= upto - {ROSTER_KEPT};
+  END LOOP;"""
+
+
 def _bump(*renewals: str) -> str:
+    declare = "DECLARE changed record; upto bigint;\n" if _RENEW_ROSTERS in renewals else ""
     return (
         "CREATE OR REPLACE FUNCTION vestnik_reads_bump() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        "BEGIN" + "".join(renewals) + "\n  RETURN NULL;\nEND $$"
+        + declare
+        + "BEGIN"
+        + "".join(renewals)
+        + "\n  RETURN NULL;\nEND $$"
     )
 
 
@@ -155,7 +193,35 @@ def upgrade() -> None:
         ),
         prefixes=["UNLOGGED"],
     )
-    for statement in [*FUNCTIONS, *TRIGGERS, _bump(_RENEW_STAMPS, _RENEW_PARTS)]:
+    op.create_table(
+        "audience_rosters",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_audience_rosters")),
+    )
+    op.create_table(
+        "audience_roster_changes",
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("workspace_id", "seq", name=op.f("pk_audience_roster_changes")),
+    )
+    op.create_table(
+        "audience_roster_bumps",
+        sa.Column(
+            "xid",
+            sa.BigInteger(),
+            server_default=sa.text("pg_current_xact_id()::text::bigint"),
+            nullable=False,
+        ),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "xid", "workspace_id", "member_id", name=op.f("pk_audience_roster_bumps")
+        ),
+        prefixes=["UNLOGGED"],
+    )
+    for statement in [*FUNCTIONS, *TRIGGERS, _bump(_RENEW_STAMPS, _RENEW_PARTS, _RENEW_ROSTERS)]:
         op.execute(statement)
 
 
@@ -166,5 +232,11 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {words[2]} ON {words[words.index('ON') + 1]}")
     for function in FUNCTIONS:
         op.execute(f"DROP FUNCTION {function.split()[2]}")
-    op.drop_table("audience_part_bumps")
-    op.drop_table("audience_parts")
+    for table in (
+        "audience_roster_bumps",
+        "audience_roster_changes",
+        "audience_rosters",
+        "audience_part_bumps",
+        "audience_parts",
+    ):
+        op.drop_table(table)
