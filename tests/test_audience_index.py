@@ -44,13 +44,19 @@ async def _sql(engine: AsyncEngine, statement: str, **values: Any) -> None:
         await connection.execute(text(statement), values)
 
 
+async def _held_now(engine: AsyncEngine, workspace_id: uuid.UUID) -> bool:
+    """Whether the workspace's index at its current stamp is held."""
+    async with make_sessionmaker(engine)() as session:
+        stamp = await current_stamp(session, workspace_id, Kind.audience)
+    assert stamp is not None
+    return INDEXES.at(workspace_id, stamp) is not None
+
+
 async def _held_soon(engine: AsyncEngine, workspace_id: uuid.UUID) -> bool:
     """Whether the workspace's index at its current stamp is held within seconds: it is read
     apart from the preview that found it worth reading, which Postgres answered meanwhile."""
     for _ in range(400):
-        async with make_sessionmaker(engine)() as session:
-            stamp = await current_stamp(session, workspace_id, Kind.audience)
-        if stamp is not None and INDEXES.at(workspace_id, stamp) is not None:
+        if await _held_now(engine, workspace_id):
             return True
         await asyncio.sleep(0.025)
     return False
@@ -174,17 +180,11 @@ async def test_a_lead_trying_rules_is_answered_from_the_index_and_never_a_stale_
         preview = await ok(acme.client.post("/audience/preview", json={**rule, "limit": limit}))
         return [m["name"] for m in preview["members"]]
 
-    async def held() -> bool:
-        async with make_sessionmaker(engine)() as session:
-            stamp = await current_stamp(session, acme.id, Kind.audience)
-        assert stamp is not None
-        return INDEXES.at(acme.id, stamp) is not None
-
     expected = [["Anna", "Boris"], ["Vera"], ["Anna", "Boris", "Vera"], ["Vera"], ["Anna"]]
     for i, rule in enumerate(tries):
         assert await names(rule) == expected[i]
         if i < READ_AFTER_PREVIEWS:
-            assert not await held()
+            assert not await _held_now(engine, acme.id)
         else:
             assert await _held_soon(engine, acme.id)
     # The same rules again with another limit (the API's read cache keys them apart): the index.
@@ -197,7 +197,7 @@ async def test_a_lead_trying_rules_is_answered_from_the_index_and_never_a_stale_
         m=vera["id"],
         ws=acme.id,
     )
-    assert not await held()
+    assert not await _held_now(engine, acme.id)
     assert await names(tries[0], limit=3) == ["Anna", "Boris", "Vera"]
     await _sql(engine, "UPDATE members SET name = 'Alla' WHERE id = :m", m=boris["id"])
     assert await names(tries[0], limit=4) == ["Alla", "Anna", "Vera"]
@@ -216,7 +216,7 @@ async def test_a_lead_trying_rules_is_answered_from_the_index_and_never_a_stale_
             text("DELETE FROM member_groups WHERE group_id = :g"), {"g": team["id"]}
         )
         await transaction.rollback()
-    assert await held()
+    assert await _held_now(engine, acme.id)
     assert await names(tries[0], limit=21) == ["Alla", "Anna", "Vera"]
 
 
@@ -384,12 +384,6 @@ async def test_a_lead_changing_the_team_between_previews_is_answered_from_the_in
         preview = await ok(acme.client.post("/audience/preview", json={**rule, "limit": limit}))
         return [m["name"] for m in preview["members"]]
 
-    async def held() -> bool:
-        async with make_sessionmaker(engine)() as session:
-            stamp = await current_stamp(session, acme.id, Kind.audience)
-        assert stamp is not None
-        return INDEXES.at(acme.id, stamp) is not None
-
     for limit in range(1, READ_AFTER_PREVIEWS + 2):
         assert await names({"groups": [team["id"]]}, limit) == ["Anna"]
     assert await _held_soon(engine, acme.id)
@@ -397,12 +391,12 @@ async def test_a_lead_changing_the_team_between_previews_is_answered_from_the_in
     await ok(
         acme.client.post(f"/groups/{team['id']}/members/add", json={"member_ids": [boris["id"]]})
     )
-    assert not await held()
+    assert not await _held_now(engine, acme.id)
     assert await names({"groups": [team["id"]]}, 20) == ["Anna", "Boris"]
-    assert await held()
+    assert await _held_now(engine, acme.id)
     await ok(acme.client.post(f"/tags/{vip['id']}/members/add", json={"member_ids": [anna["id"]]}))
     assert await names({"tags": [vip["id"]], "exclude_groups": [team["id"]]}, 21) == ["Vera"]
-    assert await held()
+    assert await _held_now(engine, acme.id)
     await ok(
         acme.client.post(f"/groups/{team['id']}/members/remove", json={"member_ids": [anna["id"]]})
     )
@@ -412,17 +406,17 @@ async def test_a_lead_changing_the_team_between_previews_is_answered_from_the_in
         "Vera",
     ]
     assert await names({"groups": [team["id"]]}, 23) == ["Boris"]
-    assert await held()
+    assert await _held_now(engine, acme.id)
 
     dan = await member(acme.client, "Dan")
     await ok(
         acme.client.post(f"/groups/{team['id']}/members/add", json={"member_ids": [dan["id"]]})
     )
     assert await names({"groups": [team["id"]]}, 24) == ["Boris", "Dan"]
-    assert await held()
+    assert await _held_now(engine, acme.id)
     await ok(acme.client.patch(f"/members/{boris['id']}", json={"name": "Zoran"}))
     assert await names({"groups": [team["id"]]}, 25) == ["Dan", "Zoran"]
-    assert await held()
+    assert await _held_now(engine, acme.id)
 
 
 async def test_writers_committing_at_once_never_deadlock_on_the_parts(

@@ -169,6 +169,24 @@ TRIGGERS = [
 ]
 
 
+def _notes(table: str, noted: str) -> None:
+    """A table of a transaction's notes (by ``noted``), gone as it commits. Unlogged, as 0026's:
+    a crash loses only notes of transactions that did not commit."""
+    op.create_table(
+        table,
+        sa.Column(
+            "xid",
+            sa.BigInteger(),
+            server_default=sa.text("pg_current_xact_id()::text::bigint"),
+            nullable=False,
+        ),
+        sa.Column("workspace_id", sa.Uuid(), nullable=False),
+        sa.Column(noted, sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("xid", "workspace_id", noted, name=op.f(f"pk_{table}")),
+        prefixes=["UNLOGGED"],
+    )
+
+
 def upgrade() -> None:
     # No foreign key to workspaces, as read_versions has none (0026 says why).
     op.create_table(
@@ -178,21 +196,7 @@ def upgrade() -> None:
         sa.Column("stamp", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "owner", name=op.f("pk_audience_parts")),
     )
-    op.create_table(
-        "audience_part_bumps",
-        sa.Column(
-            "xid",
-            sa.BigInteger(),
-            server_default=sa.text("pg_current_xact_id()::text::bigint"),
-            nullable=False,
-        ),
-        sa.Column("workspace_id", sa.Uuid(), nullable=False),
-        sa.Column("owner", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "xid", "workspace_id", "owner", name=op.f("pk_audience_part_bumps")
-        ),
-        prefixes=["UNLOGGED"],
-    )
+    _notes("audience_part_bumps", "owner")
     op.create_table(
         "audience_rosters",
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
@@ -206,21 +210,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "seq", name=op.f("pk_audience_roster_changes")),
     )
-    op.create_table(
-        "audience_roster_bumps",
-        sa.Column(
-            "xid",
-            sa.BigInteger(),
-            server_default=sa.text("pg_current_xact_id()::text::bigint"),
-            nullable=False,
-        ),
-        sa.Column("workspace_id", sa.Uuid(), nullable=False),
-        sa.Column("member_id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "xid", "workspace_id", "member_id", name=op.f("pk_audience_roster_bumps")
-        ),
-        prefixes=["UNLOGGED"],
-    )
+    _notes("audience_roster_bumps", "member_id")
     for statement in [*FUNCTIONS, *TRIGGERS, _bump(_RENEW_STAMPS, _RENEW_PARTS, _RENEW_ROSTERS)]:
         op.execute(statement)
 
