@@ -231,7 +231,7 @@ async def read_index(session: AsyncSession, workspace_id: uuid.UUID) -> Audience
         raise Moved()
     connection = await plain_connection(session)
     values = {"workspace_id": workspace_id}
-    parts: Parts = {owner: stamp for owner, stamp in await connection.execute(_PARTS, values)}
+    parts: Parts = dict((await connection.execute(_PARTS, values)).all())
     roster = (await connection.execute(_ROSTER, values)).scalar() or 0
     ids, statuses, names = (await connection.execute(_MEMBERS, values)).one()
     links = (await connection.execute(_LINKS, values)).all()
@@ -287,7 +287,7 @@ async def refresh_index(
         return None
     connection = await plain_connection(session)
     values = {"workspace_id": workspace_id}
-    parts: Parts = {owner: stamp for owner, stamp in await connection.execute(_PARTS, values)}
+    parts: Parts = dict((await connection.execute(_PARTS, values)).all())
     changed = {
         owner
         for owner in parts.keys() | held.parts.keys()
@@ -307,7 +307,9 @@ async def refresh_index(
             return None  # the log has been cut since
         people = list(dict.fromkeys(people))
         now = [tuple(row) for row in await connection.execute(_NOW, {**values, "ids": people})]
-    links = (await connection.execute(_LINKS_OF, {"owners": list(changed)})).all()
+    links = (
+        (await connection.execute(_LINKS_OF, {"owners": list(changed)})).all() if changed else []
+    )
     if await current_stamp(session, workspace_id, Kind.audience) != stamp:
         raise Moved()
     index = dataclasses.replace(
