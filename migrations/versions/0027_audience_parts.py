@@ -114,7 +114,8 @@ _RENEW_PARTS = """
 
 
 # Each workspace's members changed, numbered after the last number given (in id order), and the
-# log cut to its last ROSTER_KEPT.
+# log cut to its last ROSTER_KEPT (a commit that changed more, an import, logs only its last ones:
+# an index from before it is read whole in any case).
 _RENEW_ROSTERS = f"""
   FOR changed IN
     WITH noted AS (
@@ -130,7 +131,8 @@ _RENEW_ROSTERS = f"""
       RETURNING seq INTO upto;
     INSERT INTO audience_roster_changes (workspace_id, seq, member_id)
       SELECT changed.workspace_id, upto - cardinality(changed.members) + u.n, u.member_id
-        FROM unnest(changed.members) WITH ORDINALITY AS u(member_id, n);
+        FROM unnest(changed.members) WITH ORDINALITY AS u(member_id, n)
+       WHERE u.n > cardinality(changed.members) - {ROSTER_KEPT};
     DELETE FROM audience_roster_changes
      WHERE workspace_id = changed.workspace_id AND seq <= upto - {ROSTER_KEPT};
   END LOOP;"""
