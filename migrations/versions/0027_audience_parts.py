@@ -60,27 +60,17 @@ BEGIN
 END $$"""
         for table, owner in LINKS.items()
     ),
-    # Members that joined or left, and (as 0026's vestnik_reads_member_updated finds them)
-    # those whose name or status moved.
+    # Members that joined or left (those whose name or status moved are noted by
+    # vestnik_reads_member_updated, below, which finds them for the audience stamp already).
     """
 CREATE FUNCTION vestnik_parts_members() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
     INSERT INTO audience_roster_bumps (workspace_id, member_id)
       SELECT workspace_id, id FROM old_rows ON CONFLICT DO NOTHING;
-  ELSIF TG_OP = 'INSERT' THEN
-    INSERT INTO audience_roster_bumps (workspace_id, member_id)
-      SELECT workspace_id, id FROM new_rows ON CONFLICT DO NOTHING;
   ELSE
     INSERT INTO audience_roster_bumps (workspace_id, member_id)
-      SELECT DISTINCT workspace_id, id FROM (
-        (SELECT id, workspace_id, name, status FROM new_rows
-         EXCEPT SELECT id, workspace_id, name, status FROM old_rows)
-        UNION ALL
-        (SELECT id, workspace_id, name, status FROM old_rows
-         EXCEPT SELECT id, workspace_id, name, status FROM new_rows)
-      ) moved
-      ON CONFLICT DO NOTHING;
+      SELECT workspace_id, id FROM new_rows ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;
 END $$""",
@@ -93,6 +83,42 @@ BEGIN
   RETURN NULL;
 END $$""",
 ]
+
+# The members an update moved in what audiences read of them (their name or status): rows that
+# EXCEPT leaves, in both directions (0026 says why not a join).
+_MOVED = """(
+        (SELECT id, workspace_id, name, status FROM new_rows
+         EXCEPT SELECT id, workspace_id, name, status FROM old_rows)
+        UNION ALL
+        (SELECT id, workspace_id, name, status FROM old_rows
+         EXCEPT SELECT id, workspace_id, name, status FROM new_rows)
+      ) moved"""
+_MEMBERS_NOTED = """
+  INSERT INTO read_version_bumps (workspace_id, kind)
+    SELECT DISTINCT workspace_id, 'members' FROM new_rows ON CONFLICT DO NOTHING;"""
+# 0026's function as it was (put back on downgrade), and as it is now: the members moved found
+# once, noted both for the audience stamp and in the members' log (a second trigger finding them again would run the
+# EXCEPTs twice for every member update, the bot's marking people active among them).
+MEMBER_UPDATED_0026 = f"""
+CREATE OR REPLACE FUNCTION vestnik_reads_member_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_MEMBERS_NOTED}
+  INSERT INTO read_version_bumps (workspace_id, kind)
+    SELECT DISTINCT workspace_id, 'audience' FROM {_MOVED}
+    ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END $$"""
+MEMBER_UPDATED = f"""
+CREATE OR REPLACE FUNCTION vestnik_reads_member_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_MEMBERS_NOTED}
+  WITH changed AS (SELECT DISTINCT workspace_id, id FROM {_MOVED}),
+  logged AS (
+    INSERT INTO audience_roster_bumps (workspace_id, member_id)
+      SELECT workspace_id, id FROM changed ON CONFLICT DO NOTHING
+  )
+  INSERT INTO read_version_bumps (workspace_id, kind)
+    SELECT DISTINCT workspace_id, 'audience' FROM changed ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END $$"""
 
 # 0026's commit-time renewal, then the parts' (each change to a part is also noted as a change
 # to the audience, so this runs in every transaction that noted a part). One function, so every
@@ -164,9 +190,10 @@ def _trigger(table: str, event: str, function: str) -> str:
 TRIGGERS = [
     *(
         _trigger(table, event, f"vestnik_parts_{table}")
-        for table in (*LINKS, "members")
+        for table in LINKS
         for event in ("INSERT", "UPDATE", "DELETE")
     ),
+    *(_trigger("members", event, "vestnik_parts_members") for event in ("INSERT", "DELETE")),
     _trigger("workspaces", "DELETE", "vestnik_parts_forget"),
 ]
 
@@ -213,12 +240,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", "seq", name=op.f("pk_audience_roster_changes")),
     )
     _notes("audience_roster_bumps", "member_id")
-    for statement in [*FUNCTIONS, *TRIGGERS, _bump(_RENEW_STAMPS, _RENEW_PARTS, _RENEW_ROSTERS)]:
+    renew = _bump(_RENEW_STAMPS, _RENEW_PARTS, _RENEW_ROSTERS)
+    for statement in [*FUNCTIONS, *TRIGGERS, MEMBER_UPDATED, renew]:
         op.execute(statement)
 
 
 def downgrade() -> None:
     op.execute(_bump(_RENEW_STAMPS))
+    op.execute(MEMBER_UPDATED_0026)
     for trigger in TRIGGERS:
         words = trigger.split()
         op.execute(f"DROP TRIGGER {words[2]} ON {words[words.index('ON') + 1]}")
