@@ -278,14 +278,19 @@ def _place(index: AudienceIndex, links: Sequence[tuple[str, uuid.UUID, bytes]]) 
 
 
 async def refresh_index(
-    session: AsyncSession, workspace_id: uuid.UUID, held: AudienceIndex
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    held: AudienceIndex,
+    stamp: uuid.UUID | None = None,
 ) -> AudienceIndex | None:
     """``held`` brought to the stamp this transaction sees now by reading again only the groups,
     tags and roles whose members changed since, and the members who joined, left, or whose name
     or status moved (``Moved`` as ``read_index``). None when too many of either changed, or the
     log of members changed no longer reaches back to ``held``, or the positions of members who
-    left have come to a tenth of all: the index is then read whole."""
-    stamp = await current_stamp(session, workspace_id, Kind.audience)
+    left have come to a tenth of all: the index is then read whole. ``stamp``: the audience stamp
+    this transaction has just read, if the caller has it (a preview has), else it is read."""
+    if stamp is None:
+        stamp = await current_stamp(session, workspace_id, Kind.audience)
     if stamp is None:
         raise Moved()
     if stamp == held.stamp:
@@ -491,19 +496,18 @@ class AudienceIndexes:
         self, session: AsyncSession, workspace_id: uuid.UUID, stamp: uuid.UUID
     ) -> AudienceIndex | None:
         """The index held at an earlier stamp brought to ``stamp`` by reading only what changed
-        (``refresh_index``), kept in its place; None if none is held, too much changed (not
-        tried again at this stamp: it is read whole), or the stamp moved meanwhile."""
+        (``refresh_index``, from the stamp the caller read in ``session``), kept in its place;
+        None if none is held, too much changed (not tried again at this stamp: it is read
+        whole), or the stamp moved meanwhile."""
         held = self._indexes.get(workspace_id)
         if held is None or self._whole.get(workspace_id) == stamp:
             return None
         try:
-            index = await refresh_index(session, workspace_id, held)
+            index = await refresh_index(session, workspace_id, held, stamp)
         except Moved:
             return None
         if index is None:
             self._whole[workspace_id] = stamp
-            return None
-        if index.stamp != stamp:
             return None
         if self._indexes.get(workspace_id) is held:  # not replaced meanwhile by a later one
             self._keep(workspace_id, index)
