@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from api import openapi, problems
 from api.deps import SessionDep
+from api.kept_answers import KeptAnswers, KeptFigures
 from api.limits import BodySizeLimit
 from api.metrics import exposition
 from api.nul_guard import NulGuard
@@ -149,7 +150,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     INDEXES.max_bytes = settings.audience_index_mb * 1024 * 1024
     problems.install(app)
     openapi.install(app)
-    # Added last, runs first: the size limit holds before the NUL check reads a body.
+    # Added last, runs first: the size limit holds before the NUL check reads a body, and both
+    # before a repeated read is answered from what is kept.
+    app.state.kept_answers = KeptFigures()
+    app.add_middleware(KeptAnswers, figures=app.state.kept_answers)
     app.add_middleware(NulGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 

@@ -9,6 +9,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.kept_answers import remember_asked
 from core.reads.cache import Kind, ReadCache, answer
 from core.teams.permissions import Action, Actor
 
@@ -24,6 +25,7 @@ async def cached_json(
     """``read()``'s answer as FastAPI would serialise it, or the same bytes kept from an earlier
     read of the same data. The role is checked first: a kept answer is no reason to skip it."""
     actor.require(Action.read)
+    remember_asked(request, kind, asked)
     cache: ReadCache = request.app.state.read_cache
 
     async def serialised() -> bytes:

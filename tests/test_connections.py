@@ -16,10 +16,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
 from core.db import make_engine
+from core.reads.cache import Kind, current_stamp
 from core.settings import Settings
 from tests.conftest import Workspace
 from tests.factories import member, ok
@@ -71,6 +72,34 @@ async def test_a_connection_used_a_moment_ago_is_trusted_and_its_loss_is_reporte
             await _backend(engine)
         assert lost.value.connection_invalidated
         assert await _backend(engine) != first  # the pool opened a new one
+    finally:
+        await engine.dispose()
+        await killer.dispose()
+
+
+async def test_a_cached_reads_stamp_asked_on_a_connection_that_died_is_asked_again_on_a_new_one(
+    acme: Workspace, pg_url: str
+):
+    """The stamp a cached read starts from is asked straight through the driver
+    (core.reads.cache): a pooled connection the server dropped must not fail the read there,
+    nor stay in the pool."""
+    await member(acme.client, "Anna")
+    engine = make_engine(pg_url, pool_size=1, trusted_idle_seconds=3600.0)
+    killer = make_engine(pg_url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            stamp = await current_stamp(session, acme.id, Kind.members)
+        assert stamp is not None
+        first = await _backend(engine)  # the one pooled connection, trusted, not pinged
+        async with killer.connect() as connection:
+            await connection.execute(text(f"SELECT pg_terminate_backend({first})"))
+        async with AsyncSession(engine) as session:
+            assert await current_stamp(session, acme.id, Kind.members) == stamp
+        assert await _backend(engine) != first
+        # A change moves it, seen through the new connection.
+        await member(acme.client, "Boris")
+        async with AsyncSession(engine) as session:
+            assert await current_stamp(session, acme.id, Kind.members) not in (stamp, None)
     finally:
         await engine.dispose()
         await killer.dispose()

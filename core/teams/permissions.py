@@ -41,9 +41,12 @@ class Actor:
     role: BuiltinRole
     label: str
 
+    def may(self, action: Action) -> bool:
+        return action in _ALLOWED[self.role]
+
     def require(self, action: Action) -> None:
         """Raise Forbidden unless this actor's role allows ``action``."""
-        if action not in _ALLOWED[self.role]:
+        if not self.may(action):
             raise Forbidden(f"the {self.role.value} role may not {action.value}")
 
     def require_not_below(self, role: BuiltinRole, what: str) -> None:
