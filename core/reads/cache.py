@@ -15,7 +15,11 @@ Requests that find the same question unanswered at the same stamp wait for the f
 rather than each reading it: when a busy workspace's stamp moves, every request in flight would
 otherwise read the same answer at once, and under load the longer reads let more requests pile
 onto the next change until the API falls behind (400 reads a second with ten changes a second
-did, before this).
+did, before this). They take that read's answer even if the stamp moved while it ran (it is then
+not kept): each of its statements saw at least the data of the stamp they found current when
+they began, which is all a request may ask, and the answer is as whole as a read of their own
+would have been. Sending them to read for themselves instead made the API melt down under ten
+changes a second once reads grew slower than the changes came (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ class ReadCache:
         self._answers: LRUCache[_Key, tuple[uuid.UUID, bytes, int]] = LRUCache(
             maxsize=max_bytes, getsizeof=lambda kept: kept[2]
         )
-        # Reads under way: what they will answer, or None if their stamp did not hold.
+        # Reads under way: what they will answer, or None if they failed.
         self._reading: dict[tuple[_Key, uuid.UUID], asyncio.Future[bytes | None]] = {}
 
     def __len__(self) -> int:
@@ -111,10 +115,11 @@ class ReadCache:
         self._reading[((workspace_id, asked), stamp)] = future
 
     def end(
-        self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID, held: bytes | None
+        self, workspace_id: uuid.UUID, asked: Hashable, stamp: uuid.UUID, read: bytes | None
     ) -> None:
-        """The read begun is over: those waiting get its answer, or None (read it yourselves)."""
-        self._reading.pop(((workspace_id, asked), stamp)).set_result(held)
+        """The read begun is over: those waiting get its answer, or None if it failed (read it
+        yourselves)."""
+        self._reading.pop(((workspace_id, asked), stamp)).set_result(read)
 
 
 async def current_stamp(
@@ -213,14 +218,13 @@ async def answer(
         shared = await asyncio.shield(other)
         if shared is not None:
             return shared
-        return await read()  # its stamp moved while it read: read this one afresh
+        return await read()  # that read failed: this one reads (or fails) for itself
     cache.begin(workspace_id, asked, stamp)
-    held: bytes | None = None
+    fresh: bytes | None = None
     try:
         fresh = await read()
         if await current_stamp(session, workspace_id, kind) == stamp:
             cache.put(workspace_id, asked, stamp, fresh)
-            held = fresh
         return fresh
     finally:
-        cache.end(workspace_id, asked, stamp, held)
+        cache.end(workspace_id, asked, stamp, fresh)
