@@ -41,7 +41,8 @@ RawAsk = tuple[str, str, bytes, bytes | None, bytes]
 
 # A bigger body (or one of unknown length) is never read here: it goes to the route as it came.
 MAX_BODY_BYTES = 16 * 1024
-MAX_REMEMBERED = 4096
+# What the remembered requests may hold, their bytes and their validated questions counted.
+MAX_REMEMBERED_BYTES = 4 * 1024 * 1024
 _ASK = "vestnik.kept_answers"
 _LOOKED_AT = frozenset((b"authorization", b"content-type", b"content-length"))
 
@@ -58,10 +59,14 @@ class KeptAnswers:
     def __init__(self, app: ASGIApp, figures: KeptFigures) -> None:
         self.app = app
         self.figures = figures
-        self._asks: LRUCache[RawAsk, tuple[Kind, Hashable]] = LRUCache(maxsize=MAX_REMEMBERED)
+        self._asks: LRUCache[RawAsk, tuple[Kind, Hashable, int]] = LRUCache(
+            maxsize=MAX_REMEMBERED_BYTES, getsizeof=lambda remembered: remembered[2]
+        )
 
     def remember(self, ask: RawAsk, kind: Kind, asked: Hashable) -> None:
-        self._asks[ask] = (kind, asked)
+        _, path, query, content_type, body = ask
+        size = len(path) + len(query) + len(content_type or b"") + len(body) + len(repr(asked))
+        self._asks[ask] = (kind, asked, size)
         self.figures.remembered = len(self._asks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,7 +109,7 @@ class KeptAnswers:
         await self.app(scope, _replaying(chunks, receive) if chunks else receive, send)
 
     async def _kept(
-        self, scope: Scope, remembered: tuple[Kind, Hashable], headers: dict[bytes, bytes]
+        self, scope: Scope, remembered: tuple[Kind, Hashable, int], headers: dict[bytes, bytes]
     ) -> bytes | None:
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         state = scope["app"].state
@@ -113,7 +118,7 @@ class KeptAnswers:
         actor = known_actor(token.strip(), state.token_cache)
         if actor is None or not actor.may(Action.read):
             return None
-        kind, asked = remembered
+        kind, asked, _ = remembered
         try:
             return await kept_answer(
                 state.engine, state.read_cache, actor.workspace_id, kind, asked

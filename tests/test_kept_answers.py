@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.kept_answers import MAX_BODY_BYTES, KeptFigures
+from api.kept_answers import MAX_BODY_BYTES, MAX_REMEMBERED_BYTES, KeptAnswers, KeptFigures
+from core.reads.cache import Kind
 from tests.conftest import ClientFor, Workspace
 from tests.factories import group, member, ok
 from tests.test_connections import _drop_other_connections
@@ -143,3 +144,14 @@ async def test_a_lost_database_connection_under_a_remembered_request_is_a_503_or
         listed = await ok(acme.client.get("/members?limit=5"))
         assert [m["name"] for m in listed["items"]] == ["Anna"]
     await engine.dispose()  # the tests' own pool lost its connections too: a fresh one
+
+
+def test_what_is_remembered_is_bounded_in_bytes_not_only_in_requests():
+    figures = KeptFigures()
+    kept = KeptAnswers(app=None, figures=figures)  # type: ignore[arg-type]
+    body = b"x" * MAX_BODY_BYTES
+    for i in range(600):
+        ask = ("POST", "/api/v1/audience/preview", b"", b"application/json", body + b"%d" % i)
+        kept.remember(ask, Kind.audience, f"question {i}")
+    assert figures.remembered <= MAX_REMEMBERED_BYTES // MAX_BODY_BYTES
+    assert figures.remembered > MAX_REMEMBERED_BYTES // MAX_BODY_BYTES // 2  # the latest kept
