@@ -6,6 +6,7 @@ other request goes through the routes untouched."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.kept_answers import MAX_BODY_BYTES, MAX_REMEMBERED_BYTES, KeptAnswers, KeptFigures
 from core.reads.cache import Kind
-from tests.conftest import ClientFor, Workspace
+from core.settings import Settings
+from tests.conftest import ClientFor, Workspace, serving
 from tests.factories import group, member, ok
 from tests.test_connections import _drop_other_connections
 
@@ -155,3 +157,34 @@ def test_what_is_remembered_is_bounded_in_bytes_not_only_in_requests():
         kept.remember(ask, Kind.audience, f"question {i}")
     assert figures.remembered <= MAX_REMEMBERED_BYTES // MAX_BODY_BYTES
     assert figures.remembered > MAX_REMEMBERED_BYTES // MAX_BODY_BYTES // 2  # the latest kept
+
+
+async def test_over_real_http_a_remembered_preview_and_a_chunked_one_are_answered_alike(
+    acme: Workspace, settings: Settings
+):
+    """uvicorn hands the body over as it arrives: a body of known length is read here and
+    given to the route again; one sent in chunks (no length) goes to the route as it comes."""
+    anna = await member(acme.client, "Anna")
+    asked = json.dumps({"members": [anna["id"]], "limit": 5}).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(asked), 7):
+            yield asked[i : i + 7]
+
+    async with (
+        serving(settings) as url,
+        httpx.AsyncClient(
+            base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {acme.token}"}
+        ) as client,
+    ):
+        sent = {"content": asked, "headers": {"content-type": "application/json"}}
+        answers = [await client.post("/audience/preview", **sent) for _ in range(3)]
+        chunked = await client.post(
+            "/audience/preview", content=chunks(), headers={"content-type": "application/json"}
+        )
+        bare = await client.post("/audience/preview", content=b"{", headers=sent["headers"])
+    for answer in [*answers, chunked]:
+        assert answer.status_code == 200, answer.text
+        assert answer.content == answers[0].content
+    assert [m["name"] for m in answers[0].json()["members"]] == ["Anna"]
+    assert bare.status_code == 422
