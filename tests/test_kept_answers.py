@@ -86,7 +86,7 @@ async def test_a_token_revoked_or_unknown_is_refused_even_for_a_remembered_reque
         acme.client.post("/tokens", json={"name": "dashboard", "role": "member"}), 201
     )
     dashboard = client_for(issued["token"])
-    # Its first use is written down (last_used_at), which moves it out of the token cache.
+    # Its first use writes last_used_at down, and what a transaction that wrote reads is not kept.
     await ok(dashboard.get("/members?limit=1"))
     _, second, answered = await _twice(dashboard, app, "GET", "/members?limit=3")
     assert second.status_code == 200 and answered == 1
