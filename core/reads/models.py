@@ -23,16 +23,26 @@ class ReadVersion(Base):
     stamp: Mapped[uuid.UUID]
 
 
-class ReadVersionBump(Base):
+class _TransactionNote:
+    """A note a transaction leaves for its commit (by its id, in a workspace), gone when it
+    commits. Unlogged: a crash loses only notes of transactions that did not commit."""
+
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    # First, as the migrations made them (a mixin's columns otherwise follow the table's own).
+    xid: Mapped[int] = mapped_column(
+        BigInteger,
+        primary_key=True,
+        server_default=text("pg_current_xact_id()::text::bigint"),
+        sort_order=-2,
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-1)
+
+
+class ReadVersionBump(_TransactionNote, Base):
     """A transaction's note that it changed a workspace's data, gone when it commits."""
 
     __tablename__ = "read_version_bumps"
-    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
-
-    xid: Mapped[int] = mapped_column(
-        BigInteger, primary_key=True, server_default=text("pg_current_xact_id()::text::bigint")
-    )
-    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
@@ -48,16 +58,10 @@ class AudiencePart(Base):
     stamp: Mapped[uuid.UUID]
 
 
-class AudiencePartBump(Base):
+class AudiencePartBump(_TransactionNote, Base):
     """A transaction's note that it changed a part, gone when it commits."""
 
     __tablename__ = "audience_part_bumps"
-    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
-
-    xid: Mapped[int] = mapped_column(
-        BigInteger, primary_key=True, server_default=text("pg_current_xact_id()::text::bigint")
-    )
-    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     owner: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
@@ -81,14 +85,8 @@ class AudienceRosterChange(Base):
     member_id: Mapped[uuid.UUID]
 
 
-class AudienceRosterBump(Base):
+class AudienceRosterBump(_TransactionNote, Base):
     """A transaction's note that it changed a member, gone when it commits."""
 
     __tablename__ = "audience_roster_bumps"
-    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
-
-    xid: Mapped[int] = mapped_column(
-        BigInteger, primary_key=True, server_default=text("pg_current_xact_id()::text::bigint")
-    )
-    workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     member_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
