@@ -76,11 +76,10 @@ async def authenticate(session: AsyncSession, raw: str, cache: TokenCache | None
     token seen lately costs no query (revocations reach the cache at once: token_cache.py)."""
     if not looks_like(raw, PREFIX):
         raise Unauthorized("malformed API token: expected 'vst_' followed by 43 characters")
+    if cache is not None and (known := known_actor(raw, cache)) is not None:
+        return known
     token_hash = digest(raw)
     now = utcnow()
-    known = cache.get(token_hash) if cache is not None else None
-    if known is not None and not _touch_due(known.last_used_at, now):
-        return known.actor
     generation = cache.generation if cache is not None else 0
     # Plain columns, not an ApiToken object: every request of the API runs this.
     row = (
